@@ -1,0 +1,256 @@
+"""The one error catalog: every failure the relay reports, with a stable code and HTTP status.
+
+The relay raises these; one middleware turns them into JSON
+``{"error": {"code", "message"}, "detail": message}``; the client turns that JSON back into
+the same class (``error_from_payload``).  The tree::
+
+    HitlError
+    ├── InvalidRequestError          422 invalid_request
+    │   └── PayloadTooLargeError     413 payload_too_large
+    ├── MalformedJsonError           400 malformed_json
+    ├── AuthenticationError          401 unauthorized
+    ├── PermissionDeniedError        403 forbidden
+    ├── HostNotAllowedError          403 host_not_allowed
+    ├── OriginNotAllowedError        403 origin_not_allowed
+    ├── NotFoundError                404 not_found
+    │   ├── RequestNotFoundError     404 request_not_found
+    │   └── ApiKeyNotFoundError      404 api_key_not_found
+    ├── MethodNotAllowedError        405 method_not_allowed
+    ├── RequestClosedError           409 request_closed
+    │   ├── AlreadyAnsweredError     409 already_answered
+    │   ├── RequestExpiredError      409 request_expired
+    │   └── RequestCancelledError    409 request_cancelled
+    ├── AgentExistsError             409 agent_exists
+    ├── RateLimitedError             429 rate_limited
+    ├── InternalError                500 internal_error
+    └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AgentExistsError",
+    "AlreadyAnsweredError",
+    "ApiKeyNotFoundError",
+    "AuthenticationError",
+    "HitlError",
+    "HostNotAllowedError",
+    "InternalError",
+    "InvalidRequestError",
+    "MalformedJsonError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "OriginNotAllowedError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RelayUnavailableError",
+    "RequestCancelledError",
+    "RequestClosedError",
+    "RequestExpiredError",
+    "RequestNotFoundError",
+    "error_from_payload",
+]
+
+
+class HitlError(Exception):
+    """Base of every hitl-desk error; carries a stable wire code and an HTTP status."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    default_message: ClassVar[str] = "The request failed."
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body the relay answers with."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error, "detail": self.message}
+
+
+class InvalidRequestError(HitlError):
+    """The body or query does not fit the schema; ``details`` lists the fields."""
+
+    code = "invalid_request"
+    status = 422
+    default_message = "The request is not valid."
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """The body is larger than the relay accepts."""
+
+    code = "payload_too_large"
+    status = 413
+    default_message = "The request body is too large."
+
+
+class MalformedJsonError(HitlError):
+    """The body is not JSON."""
+
+    code = "malformed_json"
+    status = 400
+    default_message = "The request body is not valid JSON."
+
+
+class AuthenticationError(HitlError):
+    """No credential, or one the relay does not accept (unknown, revoked, expired)."""
+
+    code = "unauthorized"
+    status = 401
+    default_message = "Authentication failed: send a valid API key or token."
+
+
+class PermissionDeniedError(HitlError):
+    """The credential is valid but may not do this (an agent key answering, for example)."""
+
+    code = "forbidden"
+    status = 403
+    default_message = "This credential may not do that."
+
+
+class HostNotAllowedError(HitlError):
+    """The Host header names another site: a DNS-rebinding attempt or a misconfiguration."""
+
+    code = "host_not_allowed"
+    status = 403
+    default_message = "The Host header is not one this relay serves."
+
+
+class OriginNotAllowedError(HitlError):
+    """A web page from another origin tried to call the relay."""
+
+    code = "origin_not_allowed"
+    status = 403
+    default_message = "Requests from this Origin are not allowed."
+
+
+class NotFoundError(HitlError):
+    """No such route or resource."""
+
+    code = "not_found"
+    status = 404
+    default_message = "Not found."
+
+
+class RequestNotFoundError(NotFoundError):
+    """No request has that id."""
+
+    code = "request_not_found"
+    default_message = "No request has that id."
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key has that prefix."""
+
+    code = "api_key_not_found"
+    default_message = "No API key has that prefix."
+
+
+class MethodNotAllowedError(HitlError):
+    """The route exists but not with this HTTP method."""
+
+    code = "method_not_allowed"
+    status = 405
+    default_message = "Method not allowed."
+
+
+class RequestClosedError(HitlError):
+    """The request is no longer pending."""
+
+    code = "request_closed"
+    status = 409
+    default_message = "The request is no longer pending."
+
+
+class AlreadyAnsweredError(RequestClosedError):
+    """Somebody answered the request first."""
+
+    code = "already_answered"
+    default_message = "The request was already answered."
+
+
+class RequestExpiredError(RequestClosedError):
+    """The request expired before this answer arrived."""
+
+    code = "request_expired"
+    default_message = "The request has expired."
+
+
+class RequestCancelledError(RequestClosedError):
+    """The request was cancelled."""
+
+    code = "request_cancelled"
+    default_message = "The request was cancelled."
+
+
+class AgentExistsError(HitlError):
+    """An agent with that name exists already."""
+
+    code = "agent_exists"
+    status = 409
+    default_message = "An agent with that name exists already."
+
+
+class RateLimitedError(HitlError):
+    """Too many failed attempts; try again later."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many failed attempts; try again later."
+
+
+class InternalError(HitlError):
+    """The relay failed; this is a bug and is logged with its traceback."""
+
+    code = "internal_error"
+    status = 500
+    default_message = "Internal error."
+
+
+class RelayUnavailableError(HitlError):
+    """No relay answered at the configured address."""
+
+    code = "relay_unavailable"
+    status = 503
+    default_message = "No relay answered at the configured address."
+
+
+_BY_CODE: dict[str, type[HitlError]] = {}
+
+
+def _index(cls: type[HitlError]) -> None:
+    _BY_CODE.setdefault(cls.code, cls)
+    for sub in cls.__subclasses__():
+        _index(sub)
+
+
+_index(HitlError)
+
+
+def error_from_payload(status: int, payload: Any) -> HitlError:
+    """Rebuild the exception the relay raised from its JSON error body."""
+    code, message, details = None, None, None
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            code, message, details = error.get("code"), error.get("message"), error.get("details")
+        message = message or payload.get("detail")
+    cls = _BY_CODE.get(str(code)) if code else None
+    if cls is None:
+        cls = _fallback_for_status(status)
+    return cls(str(message) if message else None, details=details)
+
+
+def _fallback_for_status(status: int) -> type[HitlError]:
+    for cls in (AuthenticationError, PermissionDeniedError, NotFoundError, RequestClosedError,
+                PayloadTooLargeError, InvalidRequestError, RateLimitedError):
+        if cls.status == status:
+            return cls
+    return InternalError if status >= 500 else HitlError

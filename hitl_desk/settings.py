@@ -1,0 +1,89 @@
+"""Where hitl-desk keeps its files and which relay local commands talk to.
+
+One directory, ``HITL_HOME``, holds everything the relay and the local clients keep: the
+database, the owner credential, the signing secret and keys.  Without it the platform's user
+data directory is used (``~/.local/share/hitl-desk`` on Linux).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+OWNER_TOKEN_FILE = "owner.token"
+SECRET_FILE = "relay.secret"
+DATABASE_FILE = "relay.db"
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("hitl-desk", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The environment as hitl-desk reads it; build with ``Settings.from_env()``."""
+
+    home: Path
+    """``HITL_HOME``: the one directory for database, credentials and keys."""
+    server_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    """``HITL_SERVER_URL``: the relay local commands talk to, and where the relay listens."""
+    api_key: str | None = None
+    """``HITL_API_KEY``: an agent key; when set, agent commands authenticate with it."""
+    server_url_set: bool = field(default=False)
+    """Whether ``HITL_SERVER_URL`` was given explicitly."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read ``HITL_HOME``, ``HITL_SERVER_URL`` and ``HITL_API_KEY``."""
+        env = os.environ if environ is None else environ
+        home = Path(env["HITL_HOME"]).expanduser() if env.get("HITL_HOME") else _default_home()
+        url = (env.get("HITL_SERVER_URL") or "").strip().rstrip("/")
+        return cls(
+            home=home,
+            server_url=url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+            api_key=(env.get("HITL_API_KEY") or "").strip() or None,
+            server_url_set=bool(url),
+        )
+
+    @property
+    def database_path(self) -> Path:
+        """The relay's SQLite file."""
+        return self.home / DATABASE_FILE
+
+    @property
+    def owner_token_path(self) -> Path:
+        """The owner credential (mode 0600) that local approvers read."""
+        return self.home / OWNER_TOKEN_FILE
+
+    @property
+    def secret_path(self) -> Path:
+        """The relay's token-signing secret (mode 0600)."""
+        return self.home / SECRET_FILE
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        """Host and port taken from ``server_url``, for a relay started without flags."""
+        parts = urlsplit(self.server_url)
+        return parts.hostname or DEFAULT_HOST, parts.port or DEFAULT_PORT
+
+    def read_owner_token(self) -> str | None:
+        """The owner credential, or None when no relay has created one here yet."""
+        try:
+            return self.owner_token_path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write a file only its owner can read (0600), creating the directory (0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
