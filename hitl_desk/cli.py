@@ -1,0 +1,304 @@
+"""``hitl-desk``: ask, notify, approve and administer from the shell.
+
+Data goes to stdout, messages to stderr.  Exit codes:
+0 success · 1 error · 2 usage · 3 expired or timed out · 4 cancelled · 5 relay unavailable ·
+6 authentication failed.
+
+Commands that live in other packages (``relay``, ``tui``, ``tray``) plug in through the
+``hitl_desk.commands`` entry-point group, so this core never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hitl_desk.errors import (
+    AuthenticationError,
+    HitlError,
+    RelayUnavailableError,
+    RequestCancelledError,
+    RequestExpiredError,
+)
+
+EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
+PLUGIN_GROUP = "hitl_desk.commands"
+DEFAULT_COMMAND = "tui"
+BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents"}
+
+Command = Callable[[argparse.Namespace], Awaitable[int] | int]
+
+
+def _exit_code(error: HitlError) -> int:
+    if isinstance(error, RequestExpiredError):
+        return EXIT_EXPIRED
+    if isinstance(error, RequestCancelledError):
+        return EXIT_CANCELLED
+    if isinstance(error, RelayUnavailableError):
+        return EXIT_UNAVAILABLE
+    if isinstance(error, AuthenticationError):
+        return EXIT_AUTH
+    return EXIT_ERROR
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# -- agent commands ---------------------------------------------------------------------------
+
+async def cmd_request(args: argparse.Namespace) -> int:
+    """Ask the human; print only the answer."""
+    from hitl_desk.client import RelayClient, answer_deadline
+    from hitl_desk.sdk import answer_of
+
+    async with RelayClient.for_agent(url=args.url) as client:
+        created = await client.create_request(
+            args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
+            timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name)
+        done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+    if args.json:
+        _print_json(done.model_dump(mode="json"))
+        return 0 if done.status == "answered" else _exit_code(_closed_error(done))
+    print(answer_of(done))
+    return 0
+
+
+def _closed_error(request: Any) -> HitlError:
+    from hitl_desk.sdk import answer_of
+
+    try:
+        answer_of(request)
+    except HitlError as exc:
+        return exc
+    return HitlError()
+
+
+async def cmd_notify(args: argparse.Namespace) -> int:
+    """Send a notification."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_agent(url=args.url) as client:
+        sent = await client.notify(args.message, agent_name=args.agent_name)
+    print(sent.id if args.json is False else json.dumps(sent.model_dump(mode="json")))
+    return 0
+
+
+async def cmd_notify_completion(args: argparse.Namespace) -> int:
+    """Report a finished task; print the human's reply."""
+    from hitl_desk.client import RelayClient, answer_deadline
+    from hitl_desk.sdk import answer_of
+
+    async with RelayClient.for_agent(url=args.url) as client:
+        created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
+                                                 agent_name=args.agent_name)
+        done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+    print(answer_of(done))
+    return 0
+
+
+# -- approver commands ------------------------------------------------------------------------
+
+async def cmd_pending(args: argparse.Namespace) -> int:
+    """List pending requests."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_owner(url=args.url) as client:
+        found = await client.list_requests("pending", limit=10_000)
+    if args.json:
+        _print_json([r.model_dump(mode="json") for r in found])
+        return 0
+    for r in found:
+        choices = f"  [{' | '.join(r.choices)}]" if r.choices else ""
+        print(f"{r.id}  {r.kind:<10} {r.agent_name:<16} {r.prompt.splitlines()[0][:60]}{choices}")
+    return 0
+
+
+async def cmd_answer(args: argparse.Namespace) -> int:
+    """Answer a pending request."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_owner(url=args.url) as client:
+        done = await client.answer(args.request_id, args.text)
+    print(f"answered {done.id}", file=sys.stderr)
+    return 0
+
+
+async def cmd_watch(args: argparse.Namespace) -> int:
+    """Print the event stream, one line per event."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_owner(url=args.url) as client:
+        async for event in client.event_stream(args.since):
+            if args.json:
+                print(event.model_dump_json(), flush=True)
+            else:
+                r = event.request
+                print(f"{event.seq:>6} {event.type:<18} {r.id} {r.agent_name}: {r.prompt.splitlines()[0][:60]}",
+                      flush=True)
+    return 0
+
+
+async def cmd_keys(args: argparse.Namespace) -> int:
+    """Create, list and revoke API keys."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_owner(url=args.url) as client:
+        if args.keys_command == "create":
+            created = await client.create_api_key(args.agent, args.label)
+            print(created.api_key)
+            print(f"Key for agent {created.agent_name!r} ({created.prefix}…). It is shown only now.",
+                  file=sys.stderr)
+        elif args.keys_command == "list":
+            for key in await client.list_api_keys():
+                state = "revoked" if key.revoked_at else "active"
+                used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+                print(f"{key.prefix}  {key.agent_name:<20} {state:<8} last used {used}")
+        else:
+            revoked = await client.revoke_api_key(args.prefix)
+            print(f"revoked {revoked.prefix}", file=sys.stderr)
+    return 0
+
+
+async def cmd_agents(args: argparse.Namespace) -> int:
+    """List or create agents."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_owner(url=args.url) as client:
+        if args.agents_command == "create":
+            agent = await client.create_agent(args.name)
+            print(agent.id)
+        else:
+            for agent in await client.list_agents():
+                print(f"{agent.id}  {agent.name}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+    """The full command line, plugins included."""
+    parser = argparse.ArgumentParser(prog="hitl-desk", description="Human-in-the-loop relay on your desktop.")
+    parser.add_argument("--url", help="relay base URL (default: HITL_SERVER_URL or http://127.0.0.1:8765)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = _Subparsers(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
+
+    p = sub.add_parser("request", help="ask the human and print the answer")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--choice", action="append", help="a choice (repeat for more)")
+    p.add_argument("--placeholder-text")
+    p.add_argument("--timeout", type=float, help="seconds before the request expires (max 900)")
+    p.add_argument("--default-answer", help="answer returned if nobody answers in time")
+    p.add_argument("--agent-name")
+    p.add_argument("--json", action="store_true", help="print the whole request as JSON")
+    p.set_defaults(func=cmd_request)
+
+    p = sub.add_parser("notify", help="send a notification")
+    p.add_argument("--message", required=True)
+    p.add_argument("--agent-name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_notify)
+
+    p = sub.add_parser("notify-completion", help="report a finished task and print the reply")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--agent-name")
+    p.set_defaults(func=cmd_notify_completion)
+
+    p = sub.add_parser("pending", help="list pending requests")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pending)
+
+    p = sub.add_parser("answer", help="answer a pending request")
+    p.add_argument("request_id")
+    p.add_argument("text")
+    p.set_defaults(func=cmd_answer)
+
+    p = sub.add_parser("watch", help="print events as they happen")
+    p.add_argument("--since", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("keys", help="manage API keys")
+    ks = p.add_subparsers(dest="keys_command", required=True)
+    k = ks.add_parser("create")
+    k.add_argument("--agent", required=True)
+    k.add_argument("--label")
+    ks.add_parser("list")
+    k = ks.add_parser("revoke")
+    k.add_argument("prefix")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("agents", help="list or create agents")
+    ags = p.add_subparsers(dest="agents_command", required=True)
+    ags.add_parser("list")
+    a = ags.add_parser("create")
+    a.add_argument("--name", required=True)
+    p.set_defaults(func=cmd_agents)
+
+    if with_plugins:
+        _load_plugins(sub)
+    return parser
+
+
+class _Subparsers:
+    """``add_parser`` that gives every command the shared ``--url`` option."""
+
+    def __init__(self, action: Any, common: argparse.ArgumentParser) -> None:
+        self._action, self._common = action, common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._action.add_parser(name, parents=[self._common], **kwargs)
+        return parser
+
+
+def _load_plugins(sub: Any) -> None:
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
+
+
+def _command_word(argv: list[str]) -> str | None:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--url":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hitl-desk`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = _command_word(argv)
+    if first is None and not any(a in ("-h", "--help") for a in argv):
+        argv.append(DEFAULT_COMMAND)
+        first = DEFAULT_COMMAND
+    parser = build_parser(with_plugins=first not in BUILTIN)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result = args.func(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except HitlError as exc:
+        print(f"hitl-desk: {exc.message}", file=sys.stderr)
+        return _exit_code(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The async client every hitl-desk program uses to talk to a relay: REST plus the event stream.
+
+Errors come back as the catalog's exception classes; a relay that does not answer raises
+``RelayUnavailableError``.  ``wait_for_answer`` survives a relay restart: it resumes by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel
+
+from hitl_desk.errors import HitlError, RelayUnavailableError, error_from_payload
+from hitl_desk.models import (
+    Agent,
+    ApiKeyCreated,
+    ApiKeyInfo,
+    ApiKeyList,
+    Event,
+    EventFrame,
+    HitlRequest,
+    NotifyResult,
+    RequestList,
+)
+from hitl_desk.settings import Settings
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+POLL_CHUNK = 30.0
+RESUME_GRACE = 60.0
+
+
+class RelayClient:
+    """REST and WebSocket access to one relay with one credential."""
+
+    def __init__(self, base_url: str, credential: str | None = None, *,
+                 timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credential = credential
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_owner(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
+        """A client with the owner credential from ``HITL_HOME`` (approvers and admin commands)."""
+        settings = settings or Settings.from_env()
+        return cls(url or settings.server_url, settings.read_owner_token())
+
+    @classmethod
+    def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
+        """A client for asking: ``HITL_API_KEY`` if set, else the local owner credential."""
+        settings = settings or Settings.from_env()
+        return cls(url or settings.server_url, settings.api_key or settings.read_owner_token())
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared HTTP session (created on first use)."""
+        if self._session is None or self._session.closed:
+            headers = {"Authorization": f"Bearer {self.credential}"} if self.credential else {}
+            self._session = aiohttp.ClientSession(
+                headers=headers, timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> RelayClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def _call(self, method: str, path: str, model: type[M] | None = None, *,
+                    body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                    timeout: float | None = None) -> Any:
+        query = {k: _q(v) for k, v in (params or {}).items() if v is not None}
+        data = None if body is None else {k: v for k, v in body.items() if v is not None}
+        try:
+            async with self.session.request(
+                method, self.base_url + path, json=data, params=query,
+                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+            ) as resp:
+                text = await resp.text()
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
+        payload = json.loads(text) if text else None
+        if resp.status >= 400:
+            raise error_from_payload(resp.status, payload)
+        return payload if model is None else model.model_validate(payload)
+
+    # -- asking -------------------------------------------------------------------------------
+
+    async def create_request(self, prompt: str, *, choices: list[str] | None = None,
+                             placeholder_text: str | None = None, timeout_seconds: float | None = None,
+                             default_answer: str | None = None, agent_name: str | None = None) -> HitlRequest:
+        """Put a question to the human; returns the pending request at once."""
+        body = {"prompt": prompt, "choices": choices or None, "placeholder_text": placeholder_text,
+                "timeout_seconds": timeout_seconds, "default_answer": default_answer,
+                "agent_name": agent_name, "wait": False}
+        result: HitlRequest = await self._call("POST", "/api/v1/hitl/request", HitlRequest, body=body)
+        return result
+
+    async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
+                                agent_name: str | None = None) -> HitlRequest:
+        """Report a finished task; returns the pending request at once."""
+        body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        result: HitlRequest = await self._call("POST", "/api/v1/hitl/complete", HitlRequest, body=body)
+        return result
+
+    async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
+        """Send a fire-and-forget notification."""
+        result: NotifyResult = await self._call("POST", "/api/v1/hitl/notify", NotifyResult,
+                                                body={"message": message, "agent_name": agent_name})
+        return result.request
+
+    async def get_request(self, request_id: str, *, wait: float = 0) -> HitlRequest:
+        """A request's state, long-polling up to ``wait`` seconds for a final one."""
+        result: HitlRequest = await self._call(
+            "GET", f"/api/v1/hitl/requests/{request_id}", HitlRequest,
+            params={"wait": wait or None}, timeout=wait + self._timeout)
+        return result
+
+    async def wait_for_answer(self, request_id: str, *, deadline: float | None = None) -> HitlRequest:
+        """Block until the request is final, resuming by id across relay restarts.
+
+        ``deadline`` is a ``time.monotonic()`` value; past it the current state is returned.
+        """
+        delay = 0.05
+        while True:
+            remaining = POLL_CHUNK if deadline is None else deadline - time.monotonic()
+            try:
+                request = await self.get_request(request_id, wait=max(0.0, min(POLL_CHUNK, remaining)))
+            except RelayUnavailableError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                log.info("relay unavailable; resuming request %s in %.2f s", request_id, delay)
+                await asyncio.sleep(delay)  # back-off between reconnection attempts
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            if request.is_final or (deadline is not None and time.monotonic() >= deadline):
+                return request
+
+    async def ask(self, prompt: str, **kwargs: Any) -> HitlRequest:
+        """Create a question and wait for its final state."""
+        created = await self.create_request(prompt, **kwargs)
+        return await self.wait_for_answer(created.id, deadline=answer_deadline(created))
+
+    # -- approving ----------------------------------------------------------------------------
+
+    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
+                            limit: int = 1000, newest_first: bool = False) -> list[HitlRequest]:
+        """Requests filtered by status and kind."""
+        result: RequestList = await self._call(
+            "GET", "/api/v1/hitl/requests", RequestList,
+            params={"status": status, "kind": kind, "limit": limit,
+                    "order": "newest" if newest_first else "oldest"})
+        return result.requests
+
+    async def answer(self, request_id: str, response: str) -> HitlRequest:
+        """Answer a pending request."""
+        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
+                                               HitlRequest, body={"response": response})
+        return result
+
+    async def cancel(self, request_id: str) -> HitlRequest:
+        """Cancel a pending request."""
+        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest)
+        return result
+
+    def event_stream(self, since: int | None = None) -> EventStream:
+        """Follow the relay's events, reconnecting with ``since`` after a drop."""
+        return EventStream(self, since)
+
+    # -- agents and keys ----------------------------------------------------------------------
+
+    async def list_agents(self) -> list[Agent]:
+        """Every registered agent."""
+        payload = await self._call("GET", "/api/v1/agents")
+        return [Agent.model_validate(a) for a in payload]
+
+    async def create_agent(self, name: str) -> Agent:
+        """Register an agent."""
+        result: Agent = await self._call("POST", "/api/v1/agents", Agent, body={"name": name})
+        return result
+
+    async def create_api_key(self, agent_name: str, label: str | None = None) -> ApiKeyCreated:
+        """Mint a key for the agent; the only time the key is shown."""
+        result: ApiKeyCreated = await self._call("POST", "/api/v1/api-keys", ApiKeyCreated,
+                                                 body={"agent_name": agent_name, "label": label})
+        return result
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every key, by prefix."""
+        result: ApiKeyList = await self._call("GET", "/api/v1/api-keys", ApiKeyList)
+        return result.api_keys
+
+    async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
+        """Revoke a key."""
+        result: ApiKeyInfo = await self._call("DELETE", f"/api/v1/api-keys/{prefix}", ApiKeyInfo)
+        return result
+
+    async def health(self) -> dict[str, Any]:
+        """The relay's health answer."""
+        payload: dict[str, Any] = await self._call("GET", "/healthz", timeout=5)
+        return payload
+
+
+@dataclass
+class StreamState:
+    """Where an event stream stands: connected or not, and the last sequence number seen."""
+
+    connected: bool
+    last_seq: int | None
+    error: str | None = None
+
+
+class EventStream:
+    """Async iterator over events; reconnects and resumes with ``since`` after any drop."""
+
+    def __init__(self, client: RelayClient, since: int | None = None) -> None:
+        self.client = client
+        self.last_seq = since
+        self.state = StreamState(False, since)
+        self.ready = asyncio.Event()
+        self.on_state: Callable[[StreamState], None] | None = None
+        self.retry_max = 2.0
+
+    def _set_state(self, connected: bool, error: str | None = None) -> None:
+        self.state = StreamState(connected, self.last_seq, error)
+        if connected:
+            self.ready.set()
+        else:
+            self.ready.clear()
+        if self.on_state is not None:
+            self.on_state(self.state)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        delay = 0.05
+        while True:
+            try:
+                async for event in self._connect_once():
+                    delay = 0.05
+                    yield event
+                error = "closed by the relay"
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                error = f"{exc.__class__.__name__}: {exc}"
+            except HitlError as exc:
+                if exc.status in (401, 403):
+                    self._set_state(False, exc.message)
+                    raise
+                error = exc.message
+            self._set_state(False, error)
+            await asyncio.sleep(delay)  # back-off between reconnection attempts
+            delay = min(delay * 2, self.retry_max)
+
+    async def _connect_once(self) -> AsyncIterator[Event]:
+        params = {} if self.last_seq is None else {"since": str(self.last_seq)}
+        try:
+            ws = await self.client.session.ws_connect(
+                self.client.base_url + "/api/v1/events", params=params, heartbeat=30)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise error_from_payload(exc.status, None) from exc
+        async with ws:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                data = json.loads(msg.data)
+                if data.get("type") == "ready":
+                    if self.last_seq is None:
+                        self.last_seq = int(data["last_seq"])
+                    self._set_state(True)
+                elif data.get("type") == "event":
+                    frame = EventFrame.model_validate(data)
+                    if self.last_seq is not None and frame.seq <= self.last_seq:
+                        continue
+                    self.last_seq = frame.seq
+                    yield frame.event
+
+
+def _q(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def answer_deadline(request: HitlRequest) -> float | None:
+    """A monotonic deadline: the request's expiry plus a grace period for relay restarts."""
+    if request.expires_at is None:
+        return None
+    return time.monotonic() + max(0.0, request.expires_at.timestamp() - time.time()) + RESUME_GRACE

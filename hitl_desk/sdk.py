@@ -1,0 +1,98 @@
+"""The Python SDK: ``HITL`` for async code, ``HITLSync`` for scripts.
+
+    hitl = HITL()                       # HITL_SERVER_URL / HITL_API_KEY / HITL_HOME
+    answer = await hitl.request_input("Deploy?", choices=["yes", "no"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+from hitl_desk.client import RelayClient, answer_deadline
+from hitl_desk.errors import RequestCancelledError, RequestExpiredError
+from hitl_desk.models import HitlRequest
+from hitl_desk.settings import Settings
+
+
+def answer_of(request: HitlRequest) -> str:
+    """The human's answer, or the default answer of an expired request; else a typed error."""
+    if request.status == "answered":
+        return request.response or ""
+    if request.status == "expired":
+        if request.response is not None:
+            return request.response
+        raise RequestExpiredError(f"Nobody answered request {request.id} before it expired.")
+    if request.status == "cancelled":
+        raise RequestCancelledError(f"Request {request.id} was cancelled.")
+    raise RequestExpiredError(f"Request {request.id} is still {request.status}; gave up waiting.")
+
+
+class HITL:
+    """Ask the human from async code; errors are the catalog's exception classes."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, *,
+                 agent_name: str | None = None, settings: Settings | None = None) -> None:
+        settings = settings or Settings.from_env()
+        credential = api_key or settings.api_key or settings.read_owner_token()
+        self.client = RelayClient(url or settings.server_url, credential)
+        self.agent_name = agent_name
+
+    async def request_input(self, prompt: str, choices: list[str] | None = None,
+                            placeholder: str | None = None, *, timeout: float | None = None,
+                            default_answer: str | None = None) -> str:
+        """Ask a question and return the human's answer."""
+        done = await self.client.ask(prompt, choices=choices, placeholder_text=placeholder,
+                                     timeout_seconds=timeout, default_answer=default_answer,
+                                     agent_name=self.agent_name)
+        return answer_of(done)
+
+    async def notify_completion(self, summary: str, *, timeout: float | None = None) -> str:
+        """Report a finished task and return the human's reply."""
+        created = await self.client.create_completion(summary, timeout_seconds=timeout,
+                                                      agent_name=self.agent_name)
+        return answer_of(await self.client.wait_for_answer(created.id, deadline=answer_deadline(created)))
+
+    async def notify(self, message: str) -> str:
+        """Send a notification; returns a confirmation."""
+        await self.client.notify(message, agent_name=self.agent_name)
+        return "Notification sent"
+
+    async def close(self) -> None:
+        """Release the HTTP session."""
+        await self.client.close()
+
+    async def __aenter__(self) -> HITL:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+class HITLSync:
+    """The same calls for synchronous scripts; each call runs its own event loop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args, self._kwargs = args, kwargs
+
+    def _run(self, method: str, *args: Any, **kwargs: Any) -> str:
+        async def call() -> str:
+            async with HITL(*self._args, **self._kwargs) as hitl:
+                result: str = await getattr(hitl, method)(*args, **kwargs)
+                return result
+        return asyncio.run(call())
+
+    def request_input(self, prompt: str, choices: list[str] | None = None,
+                      placeholder: str | None = None, **kwargs: Any) -> str:
+        """Ask a question and return the human's answer."""
+        return self._run("request_input", prompt, choices, placeholder, **kwargs)
+
+    def notify_completion(self, summary: str, **kwargs: Any) -> str:
+        """Report a finished task and return the human's reply."""
+        return self._run("notify_completion", summary, **kwargs)
+
+    def notify(self, message: str) -> str:
+        """Send a notification."""
+        return self._run("notify", message)

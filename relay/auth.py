@@ -1,0 +1,198 @@
+"""Who is calling: the owner credential, agent API keys, and the auth-failure limit.
+
+- The owner credential is a JWT signed with the relay's secret, written on first start to
+  ``HITL_HOME/owner.token`` (0600).  Local approvers read it; it may do everything.
+- API keys are ``mcp_pk_`` + 32 random bytes (url-safe).  Only a SHA-256 hash and a short
+  display prefix are stored (the key has 256 bits of entropy, so a slow hash adds nothing).
+  A key belongs to one agent and may ask, notify and follow its own requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from hitl_desk.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo
+from hitl_desk.settings import Settings, write_private
+from relay.metrics import Metrics
+from relay.store import Store
+
+KEY_PREFIX = "mcp_pk_"
+DISPLAY_PREFIX_CHARS = len(KEY_PREFIX) + 8
+TOUCH_INTERVAL = 60.0
+FAILURE_WINDOW = 60.0
+FAILURE_LIMIT = 30
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: the owner, or an agent holding a key."""
+
+    kind: Literal["owner", "agent"]
+    agent: Agent | None = None
+    key_prefix: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the caller appears in ``answered_by`` and logs."""
+        return "owner" if self.kind == "owner" else f"agent:{self.agent.name if self.agent else '?'}"
+
+    def require_owner(self) -> None:
+        """Refuse anything but the owner credential."""
+        if self.kind != "owner":
+            raise PermissionDeniedError("Only the desk's owner (an approver) may do that.")
+
+
+class Auth:
+    """Checks credentials and mints keys and tokens."""
+
+    def __init__(self, store: Store, metrics: Metrics, secret: bytes,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.secret = secret
+        self.clock = clock
+        self._keys: dict[str, ApiKeyInfo] = {}
+        self._agents: dict[str, Agent] = {}
+        self._touched: dict[str, float] = {}
+        self._failures: dict[str, deque[float]] = {}
+
+    @classmethod
+    def load_secret(cls, settings: Settings) -> bytes:
+        """The relay's signing secret, created (0600) on first start."""
+        path = settings.secret_path
+        if path.exists():
+            return bytes.fromhex(path.read_text().strip())
+        secret = secrets.token_bytes(32)
+        write_private(path, secret.hex())
+        return secret
+
+    def ensure_owner_token(self, settings: Settings) -> str:
+        """The owner credential, written (0600) when missing or signed by another secret."""
+        existing = settings.read_owner_token()
+        if existing and self._decode(existing) is not None:
+            return existing
+        token = jwt.encode({"sub": "owner", "role": "owner", "jti": uuid.uuid4().hex,
+                            "iat": int(self.clock())}, self.secret, algorithm="HS256")
+        write_private(settings.owner_token_path, token)
+        return token
+
+    def _decode(self, token: str) -> dict[str, object] | None:
+        try:
+            claims = jwt.decode(token, self.secret, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return None
+        return claims if isinstance(claims, dict) else None
+
+    # -- checking -----------------------------------------------------------------------------
+
+    async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str] | None = None,
+                           remote: str = "") -> Principal:
+        """The caller behind ``X-API-Key``, ``Authorization: Bearer`` or a ``token`` query."""
+        credential = headers.get("X-API-Key") or headers.get("x-api-key")
+        if not credential:
+            scheme, _, value = (headers.get("Authorization") or headers.get("authorization") or "").partition(" ")
+            if scheme.lower() == "bearer":
+                credential = value.strip()
+        if not credential and query is not None:
+            credential = query.get("token")
+        if not credential:
+            raise AuthenticationError("No credential: send an API key (X-API-Key or Bearer) or the owner token.")
+        principal = await self._check(credential.strip())
+        if principal is None:
+            self._fail(remote)
+            raise AuthenticationError("That API key or token is not valid (unknown, revoked or expired).")
+        return principal
+
+    async def _check(self, credential: str) -> Principal | None:
+        if credential.startswith(KEY_PREFIX):
+            digest = hash_key(credential)
+            info = self._keys.get(digest) or await self.store.api_key_by_hash(digest)
+            if info is None or info.revoked_at is not None:
+                return None
+            self._keys[digest] = info
+            await self._touch(info)
+            agent = await self._agent(info.agent_id)
+            return None if agent is None else Principal("agent", agent, info.prefix)
+        claims = self._decode(credential)
+        if claims and claims.get("role") == "owner":
+            return Principal("owner")
+        return None
+
+    async def _agent(self, agent_id: str) -> Agent | None:
+        agent = self._agents.get(agent_id) or await self.store.agent_by_id(agent_id)
+        if agent is not None:
+            self._agents[agent_id] = agent
+        return agent
+
+    async def _touch(self, info: ApiKeyInfo) -> None:
+        now = self.clock()
+        if now - self._touched.get(info.prefix, 0.0) >= TOUCH_INTERVAL:
+            self._touched[info.prefix] = now
+            await self.store.touch_api_key(info.prefix, now)
+            await self.store.touch_agent(info.agent_id, now)
+
+    def _fail(self, remote: str) -> None:
+        self.metrics.auth_failures.inc()
+        window = self._failures.setdefault(remote, deque())
+        now = self.clock()
+        while window and now - window[0] > FAILURE_WINDOW:
+            window.popleft()
+        window.append(now)
+        if len(window) > FAILURE_LIMIT:
+            raise RateLimitedError(f"Too many failed attempts; try again in {int(FAILURE_WINDOW)} s.")
+
+    # -- agents and keys ----------------------------------------------------------------------
+
+    async def agent_for(self, principal: Principal, agent_name: str | None, fallback: str) -> Agent:
+        """The agent a call speaks for: the key's agent, else ``agent_name``, else ``fallback``.
+
+        Agents are registered on first contact.
+        """
+        if principal.agent is not None:
+            return principal.agent
+        return await self.ensure_agent(agent_name or fallback)
+
+    async def ensure_agent(self, name: str) -> Agent:
+        """The agent of that name, created if new."""
+        found = await self.store.agent_by_name(name)
+        if found is not None:
+            return found
+        return await self.store.create_agent(new_agent_id(), name, self.clock(), exist_ok=True)
+
+    async def create_api_key(self, agent_name: str, label: str | None) -> ApiKeyCreated:
+        """Mint a key for the agent (registered if new); the key is returned only here."""
+        agent = await self.ensure_agent(agent_name)
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        prefix = key[:DISPLAY_PREFIX_CHARS]
+        now = self.clock()
+        await self.store.insert_api_key(prefix, hash_key(key), agent.id, label, now)
+        return ApiKeyCreated(api_key=key, prefix=prefix, agent_id=agent.id, agent_name=agent.name,
+                             label=label, created_at=now)  # type: ignore[arg-type]
+
+    async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
+        """Revoke a key; it is refused from the next call on."""
+        info = await self.store.revoke_api_key(prefix, self.clock())
+        for digest, cached in list(self._keys.items()):
+            if cached.prefix == prefix:
+                del self._keys[digest]
+        return info
+
+
+def new_agent_id() -> str:
+    """A fresh agent id."""
+    return "agt_" + secrets.token_hex(8)

@@ -1,0 +1,217 @@
+"""The broker: the one place where a request is created, answered, expired or cancelled.
+
+REST, MCP and WebSocket handlers parse their input into a wire model, call the broker and
+return what it returns.  Waiting agents hold only a future keyed by request id; the request
+itself is in the store, so a relay restart loses nothing: ``start()`` re-arms every pending
+request's expiry and waiting clients resume by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from hitl_desk.errors import (
+    AlreadyAnsweredError,
+    RequestCancelledError,
+    RequestClosedError,
+    RequestExpiredError,
+    RequestNotFoundError,
+)
+from hitl_desk.models import (
+    MAX_TIMEOUT_SECONDS,
+    Agent,
+    CompletionCreate,
+    HitlRequest,
+    InputRequestCreate,
+    Kind,
+    NotificationCreate,
+)
+from relay.bus import Bus
+from relay.metrics import Metrics
+from relay.store import Store
+
+log = logging.getLogger(__name__)
+
+_CLOSED_ERRORS: dict[str, type[RequestClosedError]] = {
+    "answered": AlreadyAnsweredError,
+    "expired": RequestExpiredError,
+    "cancelled": RequestCancelledError,
+}
+
+
+def new_request_id() -> str:
+    """A fresh, unguessable request id."""
+    return "req_" + secrets.token_hex(10)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class Broker:
+    """Owns the request lifecycle: pending → answered | expired | cancelled."""
+
+    def __init__(self, store: Store, bus: Bus, metrics: Metrics, *,
+                 max_timeout: float = MAX_TIMEOUT_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.bus = bus
+        self.metrics = metrics
+        self.max_timeout = max_timeout
+        self.clock = clock
+        self._waiters: dict[str, set[asyncio.Future[HitlRequest]]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Re-arm the expiry of every request that was pending when the relay stopped."""
+        pending = await self.store.list_requests("pending", limit=1_000_000)
+        for request in pending:
+            self._arm(request)
+        self.metrics.pending.set(len(pending))
+
+    async def stop(self) -> None:
+        """Disarm timers; waiting clients will resume against the next relay."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- creating -----------------------------------------------------------------------------
+
+    async def create_input(self, agent: Agent, body: InputRequestCreate) -> HitlRequest:
+        """Accept a question; it is committed before this returns."""
+        return await self._create(agent, "input", body.prompt, body.timeout_seconds,
+                                  choices=body.choices or [], placeholder_text=body.placeholder_text,
+                                  default_answer=body.default_answer)
+
+    async def create_completion(self, agent: Agent, body: CompletionCreate) -> HitlRequest:
+        """Accept a finished-task report that waits for the human's reply."""
+        return await self._create(agent, "completion", body.summary, body.timeout_seconds,
+                                  default_answer=body.default_answer)
+
+    async def notify(self, agent: Agent, body: NotificationCreate) -> HitlRequest:
+        """Deliver a fire-and-forget notification."""
+        return await self._create(agent, "notification", body.message, None)
+
+    async def _create(self, agent: Agent, kind: Kind, prompt: str, timeout: float | None, *,
+                      choices: list[str] | None = None, placeholder_text: str | None = None,
+                      default_answer: str | None = None) -> HitlRequest:
+        now = self.clock()
+        notification = kind == "notification"
+        wait = min(timeout or self.max_timeout, self.max_timeout)
+        request = HitlRequest(
+            id=new_request_id(), kind=kind, status="delivered" if notification else "pending",
+            agent_id=agent.id, agent_name=agent.name, prompt=prompt, choices=choices or [],
+            placeholder_text=placeholder_text, default_answer=default_answer,
+            created_at=_utc(now), expires_at=None if notification else _utc(now + wait),
+            closed_at=_utc(now) if notification else None)
+        event = await self.store.insert_request(request, now)
+        self.metrics.created.labels(kind).inc()
+        if not notification:
+            self.metrics.pending.inc()
+            self._arm(request)
+        self.bus.publish(event)
+        return request
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def answer(self, request_id: str, response: str, answered_by: str) -> HitlRequest:
+        """Answer a pending request; exactly one answer wins, the others get 409."""
+        return await self._close(request_id, "answered", response, answered_by)
+
+    async def cancel(self, request_id: str, cancelled_by: str) -> HitlRequest:
+        """Withdraw a pending request (the agent gave up, or the human dismissed it)."""
+        return await self._close(request_id, "cancelled", None, cancelled_by)
+
+    async def _close(self, request_id: str, status: str, response: str | None,
+                     by: str | None) -> HitlRequest:
+        closed = await self.store.close_request(request_id, status, response, by, self.clock())
+        if closed is None:
+            current = await self.store.get_request(request_id)
+            if current is None:
+                raise RequestNotFoundError(f"No request has the id {request_id!r}.")
+            error = _CLOSED_ERRORS.get(current.status, RequestClosedError)
+            if current.status == "delivered":
+                raise RequestClosedError("A notification takes no answer.")
+            raise error(f"Request {request_id} is {current.status}.")
+        request, event = closed
+        self._finish(request)
+        getattr(self.metrics, status).inc()
+        self.bus.publish(event)
+        return request
+
+    async def _expire(self, request_id: str) -> None:
+        self._timers.pop(request_id, None)
+        request = await self.store.get_request(request_id)
+        if request is None or request.status != "pending":
+            return
+        await self._close(request_id, "expired", request.default_answer, None)
+
+    def _arm(self, request: HitlRequest) -> None:
+        assert request.expires_at is not None
+        delay = max(0.0, request.expires_at.timestamp() - self.clock())
+        loop = asyncio.get_running_loop()
+        self._timers[request.id] = loop.call_later(delay, self._spawn_expiry, request.id)
+
+    def _spawn_expiry(self, request_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._expire_logged(request_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _expire_logged(self, request_id: str) -> None:
+        try:
+            await self._expire(request_id)
+        except RequestClosedError:
+            pass  # answered in the same instant: the answer won, nothing to expire
+        except Exception:  # loop boundary: a failed expiry must not kill the timer machinery
+            log.exception("expiring %s failed", request_id)
+
+    def _finish(self, request: HitlRequest) -> None:
+        handle = self._timers.pop(request.id, None)
+        if handle is not None:
+            handle.cancel()
+        self.metrics.pending.dec()
+        for future in self._waiters.pop(request.id, ()):
+            if not future.done():
+                future.set_result(request)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> HitlRequest:
+        """The request's current state."""
+        request = await self.store.get_request(request_id)
+        if request is None:
+            raise RequestNotFoundError(f"No request has the id {request_id!r}.")
+        return request
+
+    async def wait(self, request_id: str, timeout: float | None) -> HitlRequest:
+        """The request once it is final, or its current state after ``timeout`` seconds."""
+        future: asyncio.Future[HitlRequest] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(request_id, set())
+        waiters.add(future)  # registered before reading, so no answer can slip in between
+        try:
+            request = await self.get(request_id)
+            if request.is_final or (timeout is not None and timeout <= 0):
+                return request
+            try:
+                async with asyncio.timeout(timeout):
+                    return await future
+            except TimeoutError:
+                return await self.get(request_id)
+        finally:
+            waiters.discard(future)
+            if not waiters and self._waiters.get(request_id) is waiters:
+                del self._waiters[request_id]
+
+    @property
+    def pending_waiters(self) -> int:
+        """How many clients are blocked on an answer right now."""
+        return sum(len(w) for w in self._waiters.values())

@@ -1,0 +1,58 @@
+"""Typed application keys: how handlers reach the relay's parts, and the caller's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hitl_desk.models import MAX_TIMEOUT_SECONDS
+from hitl_desk.settings import DEFAULT_HOST, DEFAULT_PORT
+from relay.auth import Auth, Principal
+from relay.broker import Broker
+from relay.bus import Bus
+from relay.store import Store
+
+
+@dataclass
+class RelayConfig:
+    """How a relay instance runs."""
+
+    home: Path
+    """The data directory (``HITL_HOME``): database, secret, owner credential."""
+    host: str = DEFAULT_HOST
+    """Listen address; anything but loopback is LAN mode and must be asked for."""
+    port: int = DEFAULT_PORT
+    """Listen port; 0 picks a free one."""
+    max_timeout: float = MAX_TIMEOUT_SECONDS
+    """Default and maximum time a request stays pending, in seconds."""
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    """Host names accepted besides loopback (LAN mode)."""
+    database: Path | None = None
+    """The SQLite file; defaults to ``home/relay.db``."""
+
+
+CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+BUS: web.AppKey[Bus] = web.AppKey("bus", Bus)
+BROKER: web.AppKey[Broker] = web.AppKey("broker", Broker)
+AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)
+_PRINCIPAL = "hitl.principal"
+
+
+async def principal_of(request: web.Request) -> Principal:
+    """The authenticated caller of this request (checked once, then remembered)."""
+    found = request.get(_PRINCIPAL)
+    if isinstance(found, Principal):
+        return found
+    principal = await request.app[AUTH].authenticate(request.headers, request.query, request.remote or "")
+    request[_PRINCIPAL] = principal
+    return principal
+
+
+async def owner_of(request: web.Request) -> Principal:
+    """The caller, who must be the owner."""
+    principal = await principal_of(request)
+    principal.require_owner()
+    return principal

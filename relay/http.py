@@ -1,0 +1,140 @@
+"""HTTP plumbing shared by every route: error middleware, Host/Origin guard, body parsing.
+
+Errors from the catalog become ``{"error": {"code", "message"}, "detail"}`` with their status;
+anything else is logged with its traceback and answered 500 ``internal_error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hitl_desk.errors import (
+    AuthenticationError,
+    HitlError,
+    HostNotAllowedError,
+    InternalError,
+    InvalidRequestError,
+    MalformedJsonError,
+    MethodNotAllowedError,
+    NotFoundError,
+    OriginNotAllowedError,
+    PayloadTooLargeError,
+)
+from relay.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+
+
+def json_response(model: BaseModel | list[BaseModel], status: int = 200) -> web.Response:
+    """Serialise a wire model (or a list of them) as the response body."""
+    if isinstance(model, list):
+        body = "[" + ",".join(m.model_dump_json() for m in model) + "]"
+    else:
+        body = model.model_dump_json()
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+def error_response(error: HitlError) -> web.Response:
+    """The JSON answer for a catalog error."""
+    response = web.json_response(error.to_payload(), status=error.status)
+    if isinstance(error, AuthenticationError):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="hitl-desk"'
+    return response
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, object]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)]
+
+
+def validate(model: type[M], data: object) -> M:
+    """Validate data into a wire model, turning failures into ``InvalidRequestError``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequestError("The request does not fit the schema.",
+                                  details=_validation_details(exc)) from None
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Read and validate a JSON body; bad JSON, bad Unicode or bad fields are 4xx, never 5xx."""
+    raw = await request.read()
+    if not raw.strip():
+        data: object = {}
+    else:
+        try:
+            data = json.loads(raw)
+            # Lone surrogates ("\ud800") parse but cannot be stored or sent on as UTF-8.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeError:
+            raise InvalidRequestError("Strings must be valid Unicode text.") from None
+        except ValueError:
+            raise MalformedJsonError() from None
+    return validate(model, data)
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """Validate the query string into a model."""
+    return validate(model, dict(request.query))
+
+
+def _status_error(exc: web.HTTPException) -> HitlError:
+    if exc.status == 404:
+        return NotFoundError()
+    if exc.status == 405:
+        return MethodNotAllowedError()
+    if exc.status == 413:
+        return PayloadTooLargeError()
+    error = HitlError(exc.reason)
+    error.status = exc.status  # type: ignore[misc]
+    return error
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into the catalog's JSON shape and count responses by status."""
+    metrics = request.app[METRICS]
+    try:
+        response = await handler(request)
+    except HitlError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(_status_error(exc))
+    except Exception:  # loop boundary: a bug must be logged and answered, never crash the server
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = error_response(InternalError())
+    metrics.http.labels(f"{response.status // 100}xx").inc()
+    return response
+
+
+def host_guard(allowed: Iterable[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Middleware refusing foreign Host and Origin headers (DNS rebinding, cross-site pages)."""
+    names = LOOPBACK_NAMES | {a.lower() for a in allowed}
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = (request.headers.get("Host") or "").lower()
+        hostname = urlsplit(f"//{host}").hostname if host else None
+        if hostname not in names:
+            raise HostNotAllowedError(f"Host {host!r} is not served here.")
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).hostname not in names:
+            raise OriginNotAllowedError(f"Requests from {origin!r} are not allowed.")
+        return await handler(request)
+
+    return guard

@@ -1,0 +1,297 @@
+"""The relay's durable store: aiosqlite in WAL mode, numbered SQL migrations.
+
+One writer connection (writes serialised by a lock, each change one transaction together with
+its event) and one reader connection, which in WAL mode sees only committed data.  Everything
+the broker needs goes through this class, so a PostgreSQL store is a second implementation of
+the same methods, not a rewrite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError
+from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
+
+_REQUEST_COLUMNS = (
+    "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
+    "response, answered_by, created_at, expires_at, closed_at"
+)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("relay") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _request(row: sqlite3.Row) -> HitlRequest:
+    data = dict(row)
+    data["choices"] = json.loads(data["choices"])
+    return HitlRequest.model_validate(data)
+
+
+def _agent(row: sqlite3.Row) -> Agent:
+    return Agent(id=row["id"], agent_id=row["id"], name=row["name"],
+                 created_at=row["created_at"], last_seen_at=row["last_seen_at"])
+
+
+class Store:
+    """SQLite persistence for agents, API keys, requests and the event log."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Open both connections and bring the schema up to date."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode=WAL")
+        await self._migrate(self._writer)
+        self._reader = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        # NORMAL in WAL mode: a commit survives a crash of the process (SIGKILL); FULL would also
+        # survive power loss at the cost of an fsync per request.
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for number, sql in _migrations():
+            if number > version:
+                await conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    async def close(self) -> None:
+        """Close both connections."""
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        assert self._reader is not None, "store is not open"
+        return self._reader
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        assert self._writer is not None, "store is not open"
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._r.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._r.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value of the relay's own settings table."""
+        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a value in the relay's own settings table."""
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- agents -------------------------------------------------------------------------------
+
+    async def agent_by_name(self, name: str) -> Agent | None:
+        """The agent with this name, if any."""
+        row = await self._one("SELECT * FROM agents WHERE name = ?", (name,))
+        return None if row is None else _agent(row)
+
+    async def agent_by_id(self, agent_id: str) -> Agent | None:
+        """The agent with this id, if any."""
+        row = await self._one("SELECT * FROM agents WHERE id = ?", (agent_id,))
+        return None if row is None else _agent(row)
+
+    async def create_agent(self, agent_id: str, name: str, now: float, *, exist_ok: bool) -> Agent:
+        """Insert an agent; with ``exist_ok`` return the existing one of that name instead."""
+        async with self._transaction() as db:
+            try:
+                await db.execute("INSERT INTO agents(id, name, created_at) VALUES (?, ?, ?)",
+                                 (agent_id, name, now))
+            except sqlite3.IntegrityError:
+                if not exist_ok:
+                    raise AgentExistsError(f"An agent named {name!r} exists already.") from None
+        found = await self.agent_by_name(name)
+        assert found is not None
+        return found
+
+    async def list_agents(self) -> list[Agent]:
+        """Every agent, oldest first."""
+        return [_agent(r) for r in await self._all("SELECT * FROM agents ORDER BY created_at")]
+
+    async def touch_agent(self, agent_id: str, now: float) -> None:
+        """Record that the agent was just seen."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE agents SET last_seen_at = ? WHERE id = ?", (now, agent_id))
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    async def insert_api_key(self, prefix: str, key_hash: str, agent_id: str, label: str | None,
+                             now: float) -> None:
+        """Store a new key's hash and display prefix."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO api_keys(prefix, key_hash, agent_id, label, created_at) "
+                "VALUES (?, ?, ?, ?, ?)", (prefix, key_hash, agent_id, label, now))
+
+    async def api_key_by_hash(self, key_hash: str) -> ApiKeyInfo | None:
+        """The key whose hash this is, revoked or not."""
+        rows = await self._api_keys("WHERE k.key_hash = ?", (key_hash,))
+        return rows[0] if rows else None
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every key, newest first, without the secret."""
+        return await self._api_keys("ORDER BY k.created_at DESC", ())
+
+    async def _api_keys(self, tail: str, params: Sequence[Any]) -> list[ApiKeyInfo]:
+        rows = await self._all(
+            "SELECT k.prefix, k.agent_id, a.name AS agent_name, k.label, k.created_at, "
+            "k.last_used_at, k.revoked_at FROM api_keys k JOIN agents a ON a.id = k.agent_id "
+            + tail, params)
+        return [ApiKeyInfo.model_validate(dict(r)) for r in rows]
+
+    async def revoke_api_key(self, prefix: str, now: float) -> ApiKeyInfo:
+        """Mark a key revoked (idempotent); unknown prefixes raise ``ApiKeyNotFoundError``."""
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ?",
+                (now, prefix))
+            if cur.rowcount == 0:
+                raise ApiKeyNotFoundError(f"No API key has the prefix {prefix!r}.")
+        found = await self._api_keys("WHERE k.prefix = ?", (prefix,))
+        return found[0]
+
+    async def touch_api_key(self, prefix: str, now: float) -> None:
+        """Record the key's last use."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (now, prefix))
+
+    # -- requests and events ------------------------------------------------------------------
+
+    async def insert_request(self, request: HitlRequest, now: float) -> Event:
+        """Persist a new request and its ``request.created`` event in one transaction."""
+        row = request.model_dump(mode="python")
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT INTO requests({_REQUEST_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (request.id, request.kind, request.status, request.agent_id, request.agent_name,
+                 request.prompt, json.dumps(request.choices), request.placeholder_text,
+                 request.default_answer, request.response, request.answered_by,
+                 row["created_at"].timestamp(),
+                 row["expires_at"].timestamp() if row["expires_at"] else None,
+                 row["closed_at"].timestamp() if row["closed_at"] else None))
+            return await self._append_event(db, "request.created", request, now)
+
+    async def close_request(self, request_id: str, status: str, response: str | None,
+                            answered_by: str | None, now: float) -> tuple[HitlRequest, Event] | None:
+        """Move a pending request to a final state; None when it was not pending (or unknown).
+
+        This conditional UPDATE is what makes exactly one answer win.
+        """
+        async with self._transaction() as db:
+            async with db.execute(
+                f"UPDATE requests SET status = ?, response = ?, answered_by = ?, closed_at = ? "
+                f"WHERE id = ? AND status = 'pending' RETURNING {_REQUEST_COLUMNS}",
+                (status, response, answered_by, now, request_id),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            request = _request(row)
+            event = await self._append_event(db, f"request.{status}", request, now)
+        return request, event
+
+    async def _append_event(self, db: aiosqlite.Connection, type_: str, request: HitlRequest,
+                            now: float) -> Event:
+        payload = request.model_dump_json()
+        async with db.execute(
+            "INSERT INTO events(type, request_id, at, payload) VALUES (?, ?, ?, ?) RETURNING seq",
+            (type_, request.id, now, payload),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return Event.model_validate({"seq": row[0], "type": type_, "at": now, "request": request})
+
+    async def get_request(self, request_id: str) -> HitlRequest | None:
+        """One request by id."""
+        row = await self._one(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
+        return None if row is None else _request(row)
+
+    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
+                            limit: int = 100, newest_first: bool = False,
+                            agent_id: str | None = None) -> list[HitlRequest]:
+        """Requests filtered by status, kind and agent."""
+        where: list[str] = []
+        params: list[Any] = []
+        if agent_id:
+            where.append("agent_id = ?")
+            params.append(agent_id)
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        sql = f"SELECT {_REQUEST_COLUMNS} FROM requests"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ?"
+        params.append(limit)
+        return [_request(r) for r in await self._all(sql, params)]
+
+    async def count_requests(self, status: str) -> int:
+        """How many requests are in this state."""
+        row = await self._one("SELECT COUNT(*) FROM requests WHERE status = ?", (status,))
+        return int(row[0]) if row else 0
+
+    async def events_since(self, seq: int, limit: int = 500) -> list[Event]:
+        """Events with a sequence number above ``seq``, in order."""
+        rows = await self._all(
+            "SELECT seq, type, at, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit))
+        return [Event.model_validate({"seq": r["seq"], "type": r["type"], "at": r["at"],
+                                      "request": json.loads(r["payload"])}) for r in rows]
+
+    async def last_seq(self) -> int:
+        """The newest event's sequence number (0 when there is none)."""
+        row = await self._one("SELECT COALESCE(MAX(seq), 0) FROM events")
+        return int(row[0]) if row else 0
