@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -261,7 +262,12 @@ def _load_plugins(sub: Any) -> None:
     from importlib.metadata import entry_points
 
     for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
-        entry.load()(sub)
+        try:
+            register = entry.load()
+        except ImportError as exc:  # an optional part not installed: its command is left out
+            logging.getLogger(__name__).debug("command %s unavailable: %s", entry.name, exc)
+            continue
+        register(sub)
 
 
 def _command_word(argv: list[str]) -> str | None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from aiohttp import web
@@ -107,3 +108,11 @@ async def serve_forever(config: RelayConfig) -> None:
     async with RunningRelay(config) as relay:
         print(f"hitl-desk relay listening on {relay.url}", flush=True)
         await stop.wait()
+
+
+@asynccontextmanager
+async def embedded(settings: Settings) -> AsyncIterator[str]:
+    """Serve a relay on this event loop at ``settings.server_url`` (the launcher's entry point)."""
+    host, port = settings.listen_address
+    async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port)) as relay:
+        yield relay.url
