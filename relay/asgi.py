@@ -50,8 +50,6 @@ class _Exchange:
 
     async def send(self, message: Message) -> None:
         """Write `http.response.start` and `http.response.body` onto a streaming response."""
-        if self.finished.is_set():
-            raise RuntimeError(f"ASGI message {message['type']!r} after the response finished")
         if message["type"] == "http.response.start":
             if self.response is not None:
                 raise RuntimeError("ASGI app started the response twice")
