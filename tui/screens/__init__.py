@@ -1,0 +1,1 @@
+"""Screens: one per section (queue, feed, history, agents, keys), the request, and modals."""

@@ -1,0 +1,65 @@
+"""What every section screen shares: the top bar, the footer, the desk signal, palette commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult, SystemCommand
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from hitl_desk.errors import HitlError
+from tui.messages import DeskMessage
+from tui.widgets.top_bar import TopBar
+
+if TYPE_CHECKING:
+    from tui.app import HitlDeskApp
+    from tui.link import DeskLink
+    from tui.state import DeskState
+
+
+class DeskScreen(Screen[None]):
+    """A screen that shows desk state and follows the link's messages while it is mounted."""
+
+    SECTION = "queue"
+    """The section the top bar highlights."""
+
+    @property
+    def desk(self) -> HitlDeskApp:
+        """The app, typed."""
+        return cast("HitlDeskApp", self.app)
+
+    @property
+    def state(self) -> DeskState:
+        """The shared desk state."""
+        return self.desk.state
+
+    @property
+    def link(self) -> DeskLink:
+        """The relay link."""
+        return self.desk.link
+
+    def compose_bars(self) -> ComposeResult:
+        """The top bar and the footer (yield them from ``compose``)."""
+        yield TopBar(self.state, self.SECTION, self.link.address)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Follow the desk signal for as long as the screen lives."""
+        self.desk.desk_signal.subscribe(self, self._on_desk)
+
+    def _on_desk(self, message: DeskMessage) -> None:
+        self.query_one(TopBar).refresh()
+        self.on_desk(message)
+
+    def on_desk(self, message: DeskMessage) -> None:
+        """React to a change from the relay (override)."""
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Command palette entries for this screen's actions (override)."""
+        return ()
+
+    def report(self, error: HitlError, doing: str) -> None:
+        """Show a failed action as an error toast instead of swallowing it."""
+        self.notify(f"{doing} failed: {error.message}", severity="error", timeout=6)

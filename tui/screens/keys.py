@@ -1,0 +1,138 @@
+"""API keys: list by prefix, create (the key is shown once), revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from hitl_desk.errors import HitlError
+from hitl_desk.models import ApiKeyInfo
+from tui.clock import format_moment
+from tui.messages import DeskMessage, DirectoryChanged
+from tui.screens.base import DeskScreen
+from tui.screens.modals import AskModal, ConfirmModal
+
+
+class KeysScreen(DeskScreen):
+    """Every API key by prefix: create one, revoke the selected one."""
+
+    SECTION = "keys"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "create_key", "New key"),
+        Binding("d,delete", "revoke_key", "Revoke"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        """Top bar, the keys table, a hint, footer."""
+        yield from self.compose_bars()
+        table: DataTable[str] = DataTable(id="keys-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("Prefix", key="prefix", width=16)
+        table.add_column("Agent", key="agent", width=12)
+        table.add_column("Label", key="label", width=8)
+        table.add_column("State", key="state", width=7)
+        table.add_column("Created", key="created", width=12)
+        table.add_column("Last used", key="used")
+        yield table
+        yield Static("A key is shown once, when it is made. Agents send it as a Bearer token or"
+                     " HITL_API_KEY; hitl-desk mcp-config claude-code prints a ready config.",
+                     classes="hint", id="keys-hint")
+
+    def on_mount(self) -> None:
+        """Show what is known, then fetch."""
+        super().on_mount()
+        self.fill()
+        self.query_one(DataTable).focus()
+        if self.link.client is not None:
+            self.action_reload()
+
+    @work(group="directory", exclusive=True)
+    async def action_reload(self) -> None:
+        """Fetch agents and keys."""
+        try:
+            await self.link.load_directory()
+        except HitlError as exc:
+            self.report(exc, "Loading keys")
+
+    def on_desk(self, message: DeskMessage) -> None:
+        """Keys changed."""
+        if isinstance(message, DirectoryChanged):
+            self.fill()
+
+    @property
+    def keys(self) -> list[ApiKeyInfo]:
+        """Active keys first, newest first within each group."""
+        return sorted(self.state.keys, key=lambda k: (k.revoked_at is not None, -k.created_at.timestamp()))
+
+    def fill(self) -> None:
+        """Rebuild the table (keys are few)."""
+        table: DataTable[str] = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        now = self.desk.clock()
+        keys = self.keys
+        for key in keys:
+            table.add_row(f"{key.prefix}…", key.agent_name, key.label or "",
+                          "revoked" if key.revoked_at else "active", format_moment(key.created_at, now),
+                          format_moment(key.last_used_at, now) if key.last_used_at else "never",
+                          key=key.prefix)
+        if keys:
+            table.move_cursor(row=min(row, len(keys) - 1), animate=False)
+
+    @property
+    def selected(self) -> ApiKeyInfo | None:
+        """The key under the cursor."""
+        keys = self.keys
+        row = self.query_one(DataTable).cursor_row
+        return keys[row] if 0 <= row < len(keys) else None
+
+    def action_create_key(self) -> None:
+        """Ask which agent, then mint its key."""
+        def asked(answer: tuple[str, str] | None) -> None:
+            if answer:
+                self._create_key(answer[0], answer[1] or None)
+
+        self.app.push_screen(AskModal("New API key", "Agent", "", second="Label"), asked)
+
+    @work(group="commands")
+    async def _create_key(self, agent_name: str, label: str | None) -> None:
+        try:
+            await self.link.create_key(agent_name, label)
+        except HitlError as exc:
+            self.report(exc, "Creating the key")
+
+    def action_revoke_key(self) -> None:
+        """Revoke the selected key, after asking."""
+        key = self.selected
+        if key is None or key.revoked_at is not None:
+            return
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self._revoke(key.prefix)
+
+        self.app.push_screen(ConfirmModal(f"Revoke {key.prefix}… of {key.agent_name}? Agents using it"
+                                          " are refused at once.", yes="Revoke"), decided)
+
+    @work(group="commands")
+    async def _revoke(self, prefix: str) -> None:
+        try:
+            await self.link.revoke_key(prefix)
+        except HitlError as exc:
+            self.report(exc, "Revoking")
+        else:
+            self.notify(f"Key {prefix}… revoked.")
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Key actions."""
+        yield SystemCommand("Create API key", "Mint a key for an agent (shown once)", self.action_create_key)
+        key = self.selected
+        if key is not None and key.revoked_at is None:
+            yield SystemCommand(f"Revoke key {key.prefix}…", f"Refuse {key.agent_name} with this key",
+                                self.action_revoke_key)
+        yield SystemCommand("Reload keys", "Fetch keys from the relay", self.action_reload)
