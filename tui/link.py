@@ -8,6 +8,7 @@ or a relay restart.  Commands (answer, cancel, keys...) go over REST through ``R
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -31,6 +32,10 @@ from tui.state import FEED_LIMIT, HISTORY_LIMIT, DeskState
 log = logging.getLogger(__name__)
 PENDING_LIMIT = 10_000  # the relay's largest page
 RETRY_MAX = 1.0
+FREEZE_AT = 1000
+"""From this many pending requests on, a sync moves what is alive into the GC's permanent
+generation: otherwise every full collection scans each request model again (~100 ms pauses
+at 10,000).  Refcounting still frees them once they leave the queue."""
 
 
 class DeskLink:
@@ -108,6 +113,8 @@ class DeskLink:
         for request in self.state.finish_sync(pending, feed):
             self.post(RequestClosed(request, elsewhere=request.id not in self.mine))
         self.state.keys, self.state.keys_loaded = keys, True
+        if len(self.state.pending) >= FREEZE_AT:
+            gc.freeze()
         self.post(QueueChanged())
         self.post(FeedChanged())
         self.post(DirectoryChanged())

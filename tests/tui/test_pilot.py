@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+from textual.notifications import Notify
 from textual.widgets import Input
 
-from tests.conftest import LiveRelay
+from tests.conftest import LiveRelay, start_relay
 from tests.tui.conftest import until
 from hitl_desk.client import RelayClient
 from tui.app import HitlDeskApp
@@ -38,3 +40,95 @@ async def test_number_key_answers_and_agent_receives_that_exact_choice(relay: Li
         assert (done.status, done.response) == ("answered", "No, wait")
         await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
         await until(pilot, lambda: created.id not in app.state.pending, what="row gone")
+
+
+async def test_free_text_answer_with_placeholder_reaches_the_agent_verbatim(relay: LiveRelay,
+                                                                           owner: RelayClient) -> None:
+    app = HitlDeskApp(owner, url=relay.url)
+    async with await relay.agent("cursor") as agent, app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        created = await agent.create_request("Which branch should I rebase onto?",
+                                             placeholder_text="branch name, e.g. main")
+        waiter = asyncio.create_task(agent.wait_for_answer(created.id))
+        await until(pilot, lambda: created.id in app.state.pending, what="request listed")
+        await pilot.press("enter")
+        field = app.screen.query_one("#answer-text", Input)
+        assert field.has_focus and field.placeholder == "branch name, e.g. main"
+        await pilot.press(*"release/2.1 rc")
+        await pilot.press("enter")
+        done = await asyncio.wait_for(waiter, 10)
+        assert (done.status, done.response) == ("answered", "release/2.1 rc")
+
+
+async def test_request_answered_elsewhere_closes_its_screen_with_a_note(relay: LiveRelay,
+                                                                       owner: RelayClient) -> None:
+    notes: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification.message)
+
+    app = HitlDeskApp(owner, url=relay.url)
+    async with (await relay.agent("claude-code") as agent, relay.owner() as phone,
+                app.run_test(size=SIZE, message_hook=hook) as pilot):
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        opened = await agent.create_request("Merge the PR?", choices=["Yes", "No"])
+        await until(pilot, lambda: opened.id in app.state.pending, what="request listed")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RequestScreen)
+        await phone.answer(opened.id, "Yes")
+        await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
+        assert opened.id not in app.state.pending
+        assert any(n.startswith("Answered elsewhere") and "'Yes'" in n for n in notes), notes
+
+
+async def test_request_answered_elsewhere_leaves_the_queue_with_a_note(relay: LiveRelay,
+                                                                      owner: RelayClient) -> None:
+    notes: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification.message)
+
+    app = HitlDeskApp(owner, url=relay.url)
+    async with (await relay.agent("claude-code") as agent, relay.owner() as phone,
+                app.run_test(size=SIZE, message_hook=hook) as pilot):
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        kept = await agent.create_request("Keep me")
+        gone = await agent.create_request("Answer me elsewhere")
+        await until(pilot, lambda: len(app.state.pending) == 2, what="both listed")
+        await phone.answer(gone.id, "done on the phone")
+        await until(pilot, lambda: not any("elsewhere" in t for t in row_texts(app)), what="row gone")
+        assert any("Keep me" in t for t in row_texts(app))
+        assert [r.id for r in app.state.pending] == [kept.id]
+        await until(pilot, lambda: any("done on the phone" in n for n in notes), what="note")
+
+
+async def test_tui_reconnects_after_relay_restart_and_the_queue_is_right(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    running = await start_relay(home)
+    port = running.port
+    live = LiveRelay(running, home)
+    try:
+        async with live.owner() as owner, await live.agent("claude-code") as agent:
+            app = HitlDeskApp(owner, url=live.url)
+            async with app.run_test(size=SIZE) as pilot:
+                await until(pilot, lambda: app.state.synced, what="first sync")
+                answered_while_down = await agent.create_request("Answered while the TUI is away")
+                stays = await agent.create_request("Still pending after the restart")
+                await until(pilot, lambda: len(app.state.pending) == 2, what="both listed")
+                await running.stop()
+                await until(pilot, lambda: not app.state.connection.connected, what="disconnected")
+                await until(pilot, lambda: app.state.connection.error is not None, what="a failed retry")
+                running = await start_relay(home, port)
+                live = LiveRelay(running, home)
+                created_while_down = await agent.create_request("Asked while the TUI was away")
+                async with live.owner() as phone:
+                    await phone.answer(answered_while_down.id, "ok")
+                await until(pilot, lambda: app.state.connection.connected, what="reconnected")
+                expected = {stays.id, created_while_down.id}
+                await until(pilot, lambda: {r.id for r in app.state.pending} == expected, what="queue right")
+                await until(pilot, lambda: any("Asked while" in t for t in row_texts(app)), what="row shown")
+                assert not any("Answered while" in t for t in row_texts(app))
+    finally:
+        await running.stop()

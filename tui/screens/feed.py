@@ -53,7 +53,6 @@ class FeedScreen(DeskScreen):
 
     def on_mount(self) -> None:
         """Fill the table (``on_screen_resume`` follows and marks it read)."""
-        super().on_mount()
         self.fill()
         self.query_one(DataTable).focus()
 

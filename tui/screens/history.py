@@ -61,7 +61,6 @@ class HistoryScreen(DeskScreen):
 
     def on_mount(self) -> None:
         """Load the history once, then follow it."""
-        super().on_mount()
         self.fill()
         self.query_one(DataTable).focus()
         if not self.state.history_loaded and self.link.client is not None:

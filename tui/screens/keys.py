@@ -45,7 +45,6 @@ class KeysScreen(DeskScreen):
 
     def on_mount(self) -> None:
         """Show what is known, then fetch."""
-        super().on_mount()
         self.fill()
         self.query_one(DataTable).focus()
         if self.link.client is not None:

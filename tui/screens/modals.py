@@ -33,8 +33,8 @@ class ConfirmModal(ModalScreen[bool]):
             box.border_title = "Confirm"
             yield Static(self.question)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} [y]", id="yes", variant="error")
-                yield Button("No [n]", id="no")
+                yield Button(f"{self.yes} \\[y]", id="yes", variant="error")
+                yield Button("No \\[n]", id="no")
 
     def on_mount(self) -> None:
         """Focus the safe answer."""
@@ -110,7 +110,7 @@ class KeyCreatedModal(ModalScreen[None]):
             yield Static(f"Use it as HITL_API_KEY, or run: hitl-desk mcp-config claude-code\n"
                          f"Listed as {self.key.prefix}… in Keys.", classes="hint")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Copy [c]", id="copy", variant="primary")
+                yield Button("Copy \\[c]", id="copy", variant="primary")
                 yield Button("Done", id="done")
 
     def on_mount(self) -> None:

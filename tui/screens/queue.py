@@ -45,7 +45,6 @@ class QueueScreen(DeskScreen):
 
     def on_mount(self) -> None:
         """Follow the desk and show the right part."""
-        super().on_mount()
         self._show_table()
         self.query_one(RequestTable).focus()
 

@@ -82,7 +82,6 @@ class RequestScreen(DeskScreen):
 
     def on_mount(self) -> None:
         """Focus the first choice (number keys work) or the text field."""
-        super().on_mount()
         self._update_meta()
         self.set_interval(1.0, self._update_meta)
         choices = self.query(".choice")

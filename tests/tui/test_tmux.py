@@ -1,0 +1,117 @@
+"""As a new user would: `hitl-desk` in a real terminal (tmux), a request from another shell.
+
+Needs the ``tmux`` binary (Debian: ``apt-get install -y tmux``); skipped without it, except on CI
+where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+DEADLINE = 20.0
+POLL_INTERVAL = 0.05
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on the loopback port."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def poll(condition: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:
+    """Check ``condition`` until it holds; fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(POLL_INTERVAL)  # poll interval of a deadline-bounded wait, not a fixed delay
+
+
+def hitl_desk_command() -> list[str]:
+    """The installed console script, or the module when it is not on PATH."""
+    found = shutil.which("hitl-desk")
+    return [found] if found else [sys.executable, "-m", "hitl_desk.cli"]
+
+
+class Tmux:
+    """One tmux server on a private socket, so tests never touch a user's sessions."""
+
+    def __init__(self, name: str) -> None:
+        self.socket = name
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a tmux command against this server."""
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              check=check, timeout=10)
+
+    def screen(self, target: str) -> str:
+        """What the pane shows now."""
+        result = self.run("capture-pane", "-p", "-t", target, check=False)
+        return result.stdout
+
+    def alive(self, target: str) -> bool:
+        """Whether the session still exists."""
+        return self.run("has-session", "-t", target, check=False).returncode == 0
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    """A private tmux server, killed afterwards."""
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is not installed (apt-get install -y tmux)")
+        pytest.skip("tmux is not installed (apt-get install -y tmux)")
+    server = Tmux(f"hitl-desk-test-{os.getpid()}")
+    try:
+        yield server
+    finally:
+        server.run("kill-server", check=False)
+
+
+def test_new_user_starts_hitl_desk_and_answers_a_request_with_the_keyboard(tmux: Tmux, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "HITL_HOME": str(tmp_path / "home"),
+           "HITL_SERVER_URL": f"http://127.0.0.1:{port}", "TERM": "xterm-256color"}
+    env.pop("HITL_API_KEY", None)
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in ("HITL_HOME", "HITL_SERVER_URL", "TERM"))
+    command = f"env {exports} {shlex.join(hitl_desk_command())}"
+    tmux.run("new-session", "-d", "-s", "desk", "-x", "100", "-y", "30", command)
+
+    poll(lambda: "Welcome to hitl-desk" in tmux.screen("desk"), "the first-run guide")
+    assert port_open(port), "the embedded relay should listen"
+
+    asker = subprocess.Popen([*hitl_desk_command(), "request", "--prompt", "Ship release 2.1 now?",
+                              "--choice", "Ship it", "--choice", "Hold"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        poll(lambda: "Ship release 2.1 now?" in tmux.screen("desk"), "the request in the queue")
+        tmux.run("send-keys", "-t", "desk", "Enter")
+        poll(lambda: "2 Hold" in tmux.screen("desk"), "the request screen")
+        tmux.run("send-keys", "-t", "desk", "2")
+        out, err = asker.communicate(timeout=DEADLINE)
+    finally:
+        if asker.poll() is None:
+            asker.kill()
+            asker.communicate()
+    assert (asker.returncode, out) == (0, "Hold\n"), err
+
+    tmux.run("send-keys", "-t", "desk", "C-q")
+    poll(lambda: not tmux.alive("desk"), "the TUI to quit")
+    poll(lambda: not port_open(port), "the embedded relay to stop")
