@@ -193,7 +193,7 @@ async def measure(url: str, owner: RelayClient, agent: RelayClient, pending: int
               f" ({sum(1 for _, m in probe.marks if _ > t0 and m.startswith('sync:'))} table syncs)")
 
 
-async def until(pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 60.0) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 60.0) -> None:
     """Let the app run until ``condition()`` holds."""
     async with asyncio.timeout(timeout):
         while not condition():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from textual.pilot import Pilot
 
 DEADLINE = 10.0
 
 
-async def until(pilot: Pilot[object], condition: Callable[[], object], *, timeout: float = DEADLINE,
+async def until(pilot: Pilot[Any], condition: Callable[[], object], *, timeout: float = DEADLINE,
                 what: str = "condition") -> None:
     """Let the app run until ``condition()`` is true; fail after ``timeout`` seconds."""
     try:

@@ -8,9 +8,9 @@ from pathlib import Path
 from textual.notifications import Notify
 from textual.widgets import Input
 
+from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay, start_relay
 from tests.tui.conftest import until
-from hitl_desk.client import RelayClient
 from tui.app import HitlDeskApp
 from tui.screens.request import RequestScreen
 from tui.widgets.request_table import RequestTable

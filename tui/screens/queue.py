@@ -58,6 +58,7 @@ class QueueScreen(DeskScreen):
         if isinstance(message, QueueChanged):
             self.table.sync()
             self._show_table()
+            self.refresh_bindings()
         elif isinstance(message, DirectoryChanged):
             self.query_one(Welcome).show_first_run(self.state.first_run)
 
@@ -71,6 +72,12 @@ class QueueScreen(DeskScreen):
         self.query_one("#queue-header").display = has_rows
         self.table.display = has_rows
         self.query_one(Welcome).display = not has_rows
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Request actions need a request under the cursor."""
+        if action == "cancel_selected" and self.table.selected is None:
+            return None
+        return True
 
     @on(OpenRequest)
     def _open(self, message: OpenRequest) -> None:
