@@ -11,6 +11,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from hitl_desk.client import StreamState
 from tests.tui import snapshot_data as data
 from tui.app import HitlDeskApp
 from tui.clock import fixed_clock
@@ -101,3 +102,9 @@ def test_command_palette_lists_the_screen_actions(snap_compare: Snap) -> None:
 
 def test_connect_guide(snap_compare: Snap) -> None:
     assert snap_compare(desk_app(), terminal_size=SIZE, run_before=keys("ctrl+p", *"connect", "enter"))
+
+
+def test_top_bar_shows_a_lost_connection(snap_compare: Snap) -> None:
+    app = desk_app()
+    app.state.connection = StreamState(False, 42, "closed by the relay")
+    assert snap_compare(app, terminal_size=SIZE)

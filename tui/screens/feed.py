@@ -83,7 +83,7 @@ class FeedScreen(DeskScreen):
             if self.is_current:
                 self.unread_shown += self.state.unread
                 self.state.unread = 0
-            self.fill()
+                self.fill()
 
     def fill(self) -> None:
         """Rebuild the rows (the feed is bounded), keeping the cursor on its entry."""

@@ -75,8 +75,16 @@ class HistoryScreen(DeskScreen):
             self.report(exc, "Loading history")
 
     def on_desk(self, message: DeskMessage) -> None:
-        """Requests closed since: add them."""
+        """Requests closed since: add them now if shown, else when shown next."""
         if isinstance(message, HistoryChanged):
+            self.stale = not self.is_current
+            if self.is_current:
+                self.fill()
+
+    def on_screen_resume(self) -> None:
+        """Shown again: catch up with what closed meanwhile."""
+        if getattr(self, "stale", False):
+            self.stale = False
             self.fill()
 
     @on(Input.Changed, "#history-text")

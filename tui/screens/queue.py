@@ -59,6 +59,7 @@ class QueueScreen(DeskScreen):
             self.table.sync()
             self._show_table()
             self.refresh_bindings()
+            self.table.refresh_bindings()
         elif isinstance(message, DirectoryChanged):
             self.query_one(Welcome).show_first_run(self.state.first_run)
 
@@ -76,7 +77,7 @@ class QueueScreen(DeskScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Request actions need a request under the cursor."""
         if action == "cancel_selected" and self.table.selected is None:
-            return None
+            return False
         return True
 
     @on(OpenRequest)

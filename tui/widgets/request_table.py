@@ -121,6 +121,10 @@ class RequestTable(ScrollView, can_focus=True):
         """Jump to the first or last row."""
         self.move_to(len(self.queue) - 1 if end else 0)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Opening needs a row."""
+        return self.selected is not None if action == "open" else True
+
     def action_open(self) -> None:
         """Open the request under the cursor."""
         if self.selected_id is not None:

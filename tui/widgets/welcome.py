@@ -14,6 +14,8 @@ Agents ask you questions through the relay at `{url}`; they show up here.
 1. Make it a key: `hitl-desk keys create --agent NAME` — or press **k** then **c** here.
 2. Give it the MCP server: `hitl-desk mcp-config claude-code` prints the config to add.
 3. Try it now: `hitl-desk request --prompt "Ship it?" --choice Yes --choice No`
+
+Keys: **q n h a k** switch sections · **Ctrl+P** every command · **Ctrl+Q** quit.
 """
 
 IDLE = """\
