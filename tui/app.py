@@ -13,7 +13,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 
 from hitl_desk.client import RelayClient
@@ -85,6 +85,10 @@ class HitlDeskApp(App[None]):
             self.notify(" ".join(request.prompt.split())[:80], title=f"{request.agent_name} asks")
         else:
             self.notify(f"{len(arrivals)} new requests", title="New requests")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Section keys wait while a dialog is open."""
+        return not (action == "section" and isinstance(self.screen, ModalScreen))
 
     def action_section(self, mode: str) -> None:
         """Show a section (queue, feed, history, agents, keys)."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from textual.widgets import Select
 
 from hitl_desk.client import RelayClient
 from hitl_desk.errors import AuthenticationError
 from tests.conftest import LiveRelay
 from tests.tui.conftest import until
 from tui.app import HitlDeskApp
+from tui.screens.history import HistoryScreen
 from tui.screens.keys import KeysScreen
 from tui.screens.modals import AskModal, ConfirmModal, KeyCreatedModal
 from tui.screens.request import RequestScreen
@@ -67,3 +69,27 @@ async def test_feed_counts_unread_and_a_completion_gets_the_typed_reply(relay: L
         done = await asyncio.wait_for(waiter, 10)
         assert (done.status, done.response) == ("answered", "re-run tomorrow")
         await until(pilot, lambda: app.state.feed[0].status == "answered", what="feed shows the reply")
+
+
+async def test_history_lists_closed_requests_and_filters_by_agent_status_and_text(
+        relay: LiveRelay, owner: RelayClient) -> None:
+    app = HitlDeskApp(owner, url=relay.url)
+    async with (await relay.agent("claude-code") as claude, await relay.agent("cursor") as cursor,
+                app.run_test(size=SIZE) as pilot):
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        shipped = await claude.create_request("Ship the release?")
+        dropped = await cursor.create_request("Drop the stale branches?")
+        await owner.answer(shipped.id, "ship it")
+        await owner.cancel(dropped.id)
+        await pilot.press("h")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await until(pilot, lambda: len(screen.rows) == 2, what="both closed requests")
+        screen.query_one("#history-status", Select).value = "cancelled"
+        await until(pilot, lambda: [r.id for r in screen.rows] == [dropped.id], what="status filter")
+        screen.query_one("#history-status", Select).clear()
+        screen.query_one("#history-agent", Select).value = "claude-code"
+        await until(pilot, lambda: [r.id for r in screen.rows] == [shipped.id], what="agent filter")
+        screen.query_one("#history-agent", Select).clear()
+        await pilot.press("slash", *"SHIP IT")
+        await until(pilot, lambda: [r.id for r in screen.rows] == [shipped.id], what="text filter on answers")
