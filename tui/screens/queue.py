@@ -36,6 +36,8 @@ class QueueScreen(DeskScreen):
         Binding("t", "top", "Newest", show=False),
     ]
 
+    _has_rows: bool | None = None
+
     def compose(self) -> ComposeResult:
         """Top bar, column header, the table (or the guide when empty), footer."""
         yield from self.compose_bars()
@@ -58,8 +60,6 @@ class QueueScreen(DeskScreen):
         if isinstance(message, QueueChanged):
             self.table.sync()
             self._show_table()
-            self.refresh_bindings()
-            self.table.refresh_bindings()
         elif isinstance(message, DirectoryChanged):
             self.query_one(Welcome).show_first_run(self.state.first_run)
 
@@ -70,6 +70,11 @@ class QueueScreen(DeskScreen):
 
     def _show_table(self) -> None:
         has_rows = len(self.state.pending) > 0
+        if has_rows == self._has_rows:
+            return  # only a change between empty and not touches layout and footer
+        self._has_rows = has_rows
+        self.refresh_bindings()
+        self.table.refresh_bindings()
         self.query_one("#queue-header").display = has_rows
         self.table.display = has_rows
         self.query_one(Welcome).display = not has_rows
