@@ -31,6 +31,9 @@ class RelayConfig:
     """Host names accepted besides loopback (LAN mode)."""
     database: Path | None = None
     """The SQLite file; defaults to ``home/relay.db``."""
+    mcp_progress_interval: float = 15.0
+    """Seconds between MCP progress notifications while a tool call waits for the human
+    (clients give up after 300 s of silence)."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
@@ -38,7 +41,7 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 BUS: web.AppKey[Bus] = web.AppKey("bus", Bus)
 BROKER: web.AppKey[Broker] = web.AppKey("broker", Broker)
 AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)
-_PRINCIPAL = "hitl.principal"
+_PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 async def principal_of(request: web.Request) -> Principal:

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError
+from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RelayUnavailableError
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 
 _REQUEST_COLUMNS = (
@@ -92,12 +92,14 @@ class Store:
 
     @property
     def _r(self) -> aiosqlite.Connection:
-        assert self._reader is not None, "store is not open"
+        if self._reader is None:
+            raise RelayUnavailableError("The relay is shutting down.")
         return self._reader
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        assert self._writer is not None, "store is not open"
+        if self._writer is None:
+            raise RelayUnavailableError("The relay is shutting down.")
         async with self._lock:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:

@@ -57,11 +57,11 @@ async def start_relay(home: Path, port: int = 0, **config: object) -> RunningRel
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """A real relay on 127.0.0.1 with a fresh database."""
-    running = await start_relay(tmp_path / "home")
+    live = LiveRelay(await start_relay(tmp_path / "home"), tmp_path / "home")
     try:
-        yield LiveRelay(running, tmp_path / "home")
+        yield live
     finally:
-        await running.stop()
+        await live.running.stop()  # the test may have restarted it: stop the current one
 
 
 @pytest.fixture

@@ -1,0 +1,93 @@
+"""The approvers' event stream: ordered, replayable with since, and a command channel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from hitl_desk.client import RelayClient
+from hitl_desk.models import Event
+from tests.conftest import LiveRelay
+
+
+async def collect(stream_iter: object, count: int) -> list[Event]:
+    events: list[Event] = []
+    async with asyncio.timeout(10):
+        async for event in stream_iter:  # type: ignore[attr-defined]
+            events.append(event)
+            if len(events) == count:
+                return events
+    return events
+
+
+async def test_reconnecting_approver_receives_every_missed_event_in_order(relay: LiveRelay, owner: RelayClient) -> None:
+    first = await owner.create_request("before")
+    stream = owner.event_stream(since=0)
+    seen = await collect(stream, 1)
+    assert seen[0].request.id == first.id
+    last = stream.last_seq
+    missed = [await owner.create_request(f"while away {i}") for i in range(5)]
+    await owner.answer(missed[0].id, "done")
+    await owner.cancel(missed[1].id)
+    async with relay.owner() as again:
+        replay = await collect(again.event_stream(since=last), 7)
+    assert [e.seq for e in replay] == list(range(last + 1, last + 8))
+    assert [e.type for e in replay] == ["request.created"] * 5 + ["request.answered", "request.cancelled"]
+    assert [e.request.id for e in replay[:5]] == [r.id for r in missed]
+
+
+async def test_stream_resumes_by_itself_after_the_relay_restarts(relay: LiveRelay) -> None:
+    from tests.conftest import start_relay
+
+    port = relay.running.port
+    async with relay.owner() as approver:
+        stream = approver.event_stream()
+        got: list[Event] = []
+
+        async def follow() -> None:
+            async for event in stream:
+                got.append(event)
+
+        task = asyncio.create_task(follow())
+        async with asyncio.timeout(10):
+            await stream.ready.wait()
+        await relay.running.stop()
+        async with asyncio.timeout(10):
+            while stream.state.connected:
+                await asyncio.sleep(0.01)  # polling the stream's state under the deadline
+        relay.running = await start_relay(relay.home, port)
+        async with relay.owner() as agent:
+            created = await agent.create_request("after restart")
+        async with asyncio.timeout(10):
+            while not got:
+                await asyncio.sleep(0.01)  # polling for the replayed event under the deadline
+        task.cancel()
+    assert got[0].request.id == created.id
+
+
+async def test_websocket_commands_answer_and_report_errors(relay: LiveRelay, owner: RelayClient) -> None:
+    created = await owner.create_request("via socket")
+    headers = {"Authorization": f"Bearer {relay.owner_token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{relay.url}/api/v1/events", headers=headers) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            await ws.send_json({"id": 1, "type": "answer", "request_id": created.id, "response": "ok"})
+            await ws.send_json({"id": 2, "type": "answer", "request_id": created.id, "response": "again"})
+            await ws.send_str("{not json")
+            frames = [await ws.receive_json() for _ in range(4)]
+    results = {f.get("id"): f for f in frames if f["type"] == "result"}
+    assert results[1]["ok"] is True and results[1]["result"]["response"] == "ok"
+    assert results[2]["error"]["code"] == "already_answered"
+    assert results[None]["error"]["code"] == "malformed_json"
+    assert any(f["type"] == "event" and f["event"]["type"] == "request.answered" for f in frames)
+
+
+async def test_event_stream_refuses_agents_and_anonymous_callers(relay: LiveRelay) -> None:
+    agent = await relay.agent()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.url}/api/v1/events", headers={"X-API-Key": agent.credential or ""}) as resp:
+            assert resp.status == 403
+        async with http.get(f"{relay.url}/api/v1/events") as resp:
+            assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+    await agent.close()
