@@ -1,0 +1,197 @@
+"""What the tray shows, derived purely from relay events: pending queue, badge and menu model.
+
+No I/O and no pystray here: ``TrayState`` is fed ``Event``s and answers questions, so the
+tray's behaviour is tested without a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from hitl_desk.models import Event, HitlRequest
+
+LABEL_CHARS = 48
+"""Longest menu label before it is cut with an ellipsis."""
+
+RECENT_LIMIT = 20
+"""How many recent notification messages the tray remembers."""
+
+APP_TITLE = "hitl-desk"
+
+AnswerAction: TypeAlias = tuple[Literal["answer"], str, str]
+"""Answer request ``[1]`` with the choice ``[2]``."""
+OpenAction: TypeAlias = tuple[Literal["open"], str]
+"""Open request ``[1]`` where free text can be typed (TUI or a dialog)."""
+CommandAction: TypeAlias = (
+    tuple[Literal["open_tui"]] | tuple[Literal["toggle_dnd"]] | tuple[Literal["quit"]]
+)
+Action: TypeAlias = AnswerAction | OpenAction | CommandAction
+"""The value a menu entry hands back when the user picks it."""
+
+OPEN_TUI: CommandAction = ("open_tui",)
+TOGGLE_DND: CommandAction = ("toggle_dnd",)
+QUIT: CommandAction = ("quit",)
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One menu item: a label and either an action or a submenu."""
+
+    label: str
+    action: Action | None = None
+    submenu: tuple[MenuItemModel, ...] = ()
+    checked: bool | None = None
+    """``None`` for a plain item; ``True``/``False`` for a check item."""
+    default: bool = False
+    """The item a click on the icon runs where the backend has no menu (xorg)."""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Separator:
+    """A line between groups of menu items."""
+
+
+MenuItemModel: TypeAlias = MenuEntry | Separator
+SEPARATOR = Separator()
+
+
+def shorten(text: str, limit: int = LABEL_CHARS) -> str:
+    """Return the first line of ``text``, whitespace collapsed, cut to ``limit`` chars with "…"."""
+    lines = text.strip().splitlines()
+    line = " ".join(lines[0].split()) if lines else ""
+    if len(lines) > 1 or len(line) > limit:
+        return line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def request_label(request: HitlRequest) -> str:
+    """Return the menu label of a pending request: agent name and the start of its prompt."""
+    return shorten(f"{request.agent_name}: {request.prompt}")
+
+
+def _request_entry(request: HitlRequest) -> MenuEntry:
+    """Build the entry of one pending request with its submenu of answers."""
+    items: list[MenuItemModel] = [
+        MenuEntry(shorten(choice), ("answer", request.id, choice)) for choice in request.choices
+    ]
+    if items:
+        items += [SEPARATOR, MenuEntry("Open…", ("open", request.id))]
+    else:
+        items.append(MenuEntry("Reply…", ("open", request.id)))
+    return MenuEntry(request_label(request), submenu=tuple(items))
+
+
+class TrayState:
+    """The tray's view of the relay: pending questions in arrival order, recent messages, DnD."""
+
+    def __init__(
+        self,
+        pending: Iterable[HitlRequest] = (),
+        *,
+        last_seq: int = 0,
+        dnd: bool = False,
+        recent_limit: int = RECENT_LIMIT,
+    ) -> None:
+        self._pending: dict[str, HitlRequest] = {}
+        self._recent: list[HitlRequest] = []
+        self._recent_limit = recent_limit
+        self.dnd = dnd
+        self.last_seq = last_seq
+        self.load(pending, last_seq=last_seq)
+
+    def load(self, pending: Iterable[HitlRequest], *, last_seq: int) -> None:
+        """Replace the pending queue with a snapshot taken at event ``last_seq``."""
+        ordered = sorted(pending, key=lambda r: r.created_at)
+        self._pending = {r.id: r for r in ordered if _is_waiting(r)}
+        self.last_seq = last_seq
+
+    def apply(self, event: Event) -> bool:
+        """Apply one event; return False when it was already seen (``seq <= last_seq``)."""
+        if event.seq <= self.last_seq:
+            return False
+        self.last_seq = event.seq
+        request = event.request
+        if event.type == "request.created":
+            if request.kind == "notification":
+                self._remember(request)
+            elif _is_waiting(request):
+                self._pending[request.id] = request
+        else:
+            self._pending.pop(request.id, None)
+        return True
+
+    def apply_all(self, events: Iterable[Event]) -> bool:
+        """Apply events in order; return True if any of them was new."""
+        changed = False
+        for event in events:
+            changed = self.apply(event) or changed
+        return changed
+
+    def _remember(self, message: HitlRequest) -> None:
+        """Put a notification message at the front of the recent list."""
+        self._recent = [m for m in self._recent if m.id != message.id]
+        self._recent.insert(0, message)
+        del self._recent[self._recent_limit :]
+
+    @property
+    def pending(self) -> list[HitlRequest]:
+        """Pending input and completion requests, oldest first."""
+        return list(self._pending.values())
+
+    @property
+    def recent(self) -> list[HitlRequest]:
+        """Recent notification messages, newest first."""
+        return list(self._recent)
+
+    @property
+    def badge(self) -> int:
+        """The number shown on the icon: how many requests wait for the human."""
+        return len(self._pending)
+
+    @property
+    def attention(self) -> bool:
+        """True when something waits for the human."""
+        return bool(self._pending)
+
+    def get(self, request_id: str) -> HitlRequest | None:
+        """Return the pending request ``request_id``, if it still waits."""
+        return self._pending.get(request_id)
+
+    def toggle_dnd(self) -> bool:
+        """Flip do-not-disturb; return the new value."""
+        self.dnd = not self.dnd
+        return self.dnd
+
+    def tooltip(self) -> str:
+        """Return the icon's tooltip: the pending count, the oldest question, DnD."""
+        count = self.badge
+        if count == 0:
+            text = f"{APP_TITLE}: nothing waiting"
+        else:
+            noun = "request" if count == 1 else "requests"
+            text = f"{APP_TITLE}: {count} {noun} waiting\n{request_label(self.pending[0])}"
+        if self.dnd:
+            text += "\n(do not disturb)"
+        return text
+
+    def menu_model(self) -> tuple[MenuItemModel, ...]:
+        """Return the menu: one entry per pending request, then Open TUI, Do not disturb, Quit."""
+        items: list[MenuItemModel] = [_request_entry(r) for r in self._pending.values()]
+        if not items:
+            items.append(MenuEntry("Nothing waiting", enabled=False))
+        items += [
+            SEPARATOR,
+            MenuEntry("Open TUI", OPEN_TUI, default=True),
+            MenuEntry("Do not disturb", TOGGLE_DND, checked=self.dnd),
+            SEPARATOR,
+            MenuEntry("Quit", QUIT),
+        ]
+        return tuple(items)
+
+
+def _is_waiting(request: HitlRequest) -> bool:
+    """True for an input or completion request still pending."""
+    return request.kind != "notification" and request.status == "pending"
