@@ -72,7 +72,8 @@ async def _visible(request: web.Request, principal: Principal) -> HitlRequest:
 async def _respond_after_wait(request: web.Request, created: HitlRequest, wait: bool) -> web.Response:
     if not wait:
         return json_response(created, status=202)
-    return json_response(await request.app[BROKER].wait(created.id, None))
+    # No await since `created` came back from the broker, so it is still the current state.
+    return json_response(await request.app[BROKER].wait(created.id, None, current=created))
 
 
 @routes.route("POST", "/api/v1/hitl/request", summary="Ask the human a question.",

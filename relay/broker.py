@@ -192,13 +192,18 @@ class Broker:
             raise RequestNotFoundError(f"No request has the id {request_id!r}.")
         return request
 
-    async def wait(self, request_id: str, timeout: float | None) -> HitlRequest:
-        """The request once it is final, or its current state after ``timeout`` seconds."""
+    async def wait(self, request_id: str, timeout: float | None, *,
+                   current: HitlRequest | None = None) -> HitlRequest:
+        """The request once it is final, or its current state after ``timeout`` seconds.
+
+        ``current`` is a state the caller read or created itself after the last await (no
+        answer can have been missed since), which saves reading the store again.
+        """
         future: asyncio.Future[HitlRequest] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(request_id, set())
         waiters.add(future)  # registered before reading, so no answer can slip in between
         try:
-            request = await self.get(request_id)
+            request = current if current is not None else await self.get(request_id)
             if request.is_final or (timeout is not None and timeout <= 0):
                 return request
             try:

@@ -63,12 +63,20 @@ class _Socket:
         try:
             async for event in sub.events():
                 await self.send(EventFrame(seq=event.seq, event=event))
+        except ConnectionError:
+            log.debug("approver went away while events were being sent")
         except SubscriberLagged:
             await self.ws.close(code=CLOSE_LAGGED, message=b"lagged: reconnect with since")
         finally:
             sub.close()
 
     async def handle(self, raw: str) -> None:
+        try:
+            await self._handle(raw)
+        except ConnectionError:
+            log.debug("approver went away before its result was sent")
+
+    async def _handle(self, raw: str) -> None:
         frame_id: Any = None
         try:
             try:
@@ -82,6 +90,8 @@ class _Socket:
             await self.send(ResultFrame(id=command.id, ok=True, result=result))
         except HitlError as exc:
             await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody(code=exc.code, message=exc.message)))
+        except ConnectionError:
+            raise
         except Exception:  # loop boundary: one bad command must not end the approver's stream
             log.exception("websocket command failed")
             error = InternalError()

@@ -1,7 +1,8 @@
-"""The relay's durable store: aiosqlite in WAL mode, numbered SQL migrations.
+"""The relay's durable store: SQLite in WAL mode, numbered SQL migrations.
 
-One writer connection (writes serialised by a lock, each change one transaction together with
-its event) and one reader connection, which in WAL mode sees only committed data.  Everything
+Writes go through a group-commit writer (``relay.writer``: each change and its event in one
+transaction, queued changes committed together); reads through an aiosqlite connection,
+which in WAL mode sees only committed data.  Everything
 the broker needs goes through this class, so a PostgreSQL store is a second implementation of
 the same methods, not a rewrite.
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import aiosqlite
 
 from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RelayUnavailableError
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
+from relay.writer import GroupCommitWriter, T, connect
 
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
@@ -43,6 +45,27 @@ def _request(row: sqlite3.Row) -> HitlRequest:
     return HitlRequest.model_validate(data)
 
 
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _append_event(db: sqlite3.Connection, type_: str, request_id: str, now: float, payload: str) -> int:
+    row = db.execute("INSERT INTO events(type, request_id, at, payload) VALUES (?, ?, ?, ?) RETURNING seq",
+                     (type_, request_id, now, payload)).fetchone()
+    return int(row[0])
+
+
+def _migrate(path: Path) -> None:
+    db = connect(path)
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        for number, sql in _migrations():
+            if number > version:
+                db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+    finally:
+        db.close()
+
+
 def _agent(row: sqlite3.Row) -> Agent:
     return Agent(id=row["id"], agent_id=row["id"], name=row["name"],
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
@@ -53,42 +76,26 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._writer: GroupCommitWriter | None = None
 
     async def open(self) -> None:
-        """Open both connections and bring the schema up to date."""
+        """Open the writer and the reader and bring the schema up to date."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
-        await self._migrate(self._writer)
-        self._reader = await self._connect()
-
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        # NORMAL in WAL mode: a commit survives a crash of the process (SIGKILL); FULL would also
-        # survive power loss at the cost of an fsync per request.
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        return conn
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        for number, sql in _migrations():
-            if number > version:
-                await conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+        await asyncio.to_thread(_migrate, self.path)
+        self._writer = GroupCommitWriter(self.path)
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        await self._reader.execute("PRAGMA busy_timeout=5000")
 
     async def close(self) -> None:
-        """Close both connections."""
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
+        """Finish pending writes and close both connections."""
+        reader, writer = self._reader, self._writer
         self._reader = self._writer = None
+        if reader is not None:
+            await reader.close()
+        if writer is not None:
+            await writer.close()
 
     @property
     def _r(self) -> aiosqlite.Connection:
@@ -96,26 +103,19 @@ class Store:
             raise RelayUnavailableError("The relay is shutting down.")
         return self._reader
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
             raise RelayUnavailableError("The relay is shutting down.")
-        async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
+        return await self._writer.run(fn)
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._r.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._r.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # One hop that runs the statement to completion: a cursor left open between hops would
+        # hold the reader's WAL snapshot and hide commits made since.
+        return list(await self._r.execute_fetchall(sql, params))
 
     # -- meta ---------------------------------------------------------------------------------
 
@@ -126,9 +126,9 @@ class Store:
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store a value in the relay's own settings table."""
-        async with self._transaction() as db:
-            await db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        await self._write(lambda db: db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)))
 
     # -- agents -------------------------------------------------------------------------------
 
@@ -144,13 +144,14 @@ class Store:
 
     async def create_agent(self, agent_id: str, name: str, now: float, *, exist_ok: bool) -> Agent:
         """Insert an agent; with ``exist_ok`` return the existing one of that name instead."""
-        async with self._transaction() as db:
+        def insert(db: sqlite3.Connection) -> None:
             try:
-                await db.execute("INSERT INTO agents(id, name, created_at) VALUES (?, ?, ?)",
-                                 (agent_id, name, now))
+                db.execute("INSERT INTO agents(id, name, created_at) VALUES (?, ?, ?)", (agent_id, name, now))
             except sqlite3.IntegrityError:
                 if not exist_ok:
                     raise AgentExistsError(f"An agent named {name!r} exists already.") from None
+
+        await self._write(insert)
         found = await self.agent_by_name(name)
         assert found is not None
         return found
@@ -161,18 +162,17 @@ class Store:
 
     async def touch_agent(self, agent_id: str, now: float) -> None:
         """Record that the agent was just seen."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE agents SET last_seen_at = ? WHERE id = ?", (now, agent_id))
+        await self._write(lambda db: db.execute(
+            "UPDATE agents SET last_seen_at = ? WHERE id = ?", (now, agent_id)))
 
     # -- API keys -----------------------------------------------------------------------------
 
     async def insert_api_key(self, prefix: str, key_hash: str, agent_id: str, label: str | None,
                              now: float) -> None:
         """Store a new key's hash and display prefix."""
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO api_keys(prefix, key_hash, agent_id, label, created_at) "
-                "VALUES (?, ?, ?, ?, ?)", (prefix, key_hash, agent_id, label, now))
+        await self._write(lambda db: db.execute(
+            "INSERT INTO api_keys(prefix, key_hash, agent_id, label, created_at) "
+            "VALUES (?, ?, ?, ?, ?)", (prefix, key_hash, agent_id, label, now)))
 
     async def api_key_by_hash(self, key_hash: str) -> ApiKeyInfo | None:
         """The key whose hash this is, revoked or not."""
@@ -192,36 +192,40 @@ class Store:
 
     async def revoke_api_key(self, prefix: str, now: float) -> ApiKeyInfo:
         """Mark a key revoked (idempotent); unknown prefixes raise ``ApiKeyNotFoundError``."""
-        async with self._transaction() as db:
-            cur = await db.execute(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ?",
-                (now, prefix))
+        def revoke(db: sqlite3.Connection) -> None:
+            cur = db.execute("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ?",
+                             (now, prefix))
             if cur.rowcount == 0:
                 raise ApiKeyNotFoundError(f"No API key has the prefix {prefix!r}.")
+
+        await self._write(revoke)
         found = await self._api_keys("WHERE k.prefix = ?", (prefix,))
         return found[0]
 
     async def touch_api_key(self, prefix: str, now: float) -> None:
         """Record the key's last use."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (now, prefix))
+        await self._write(lambda db: db.execute(
+            "UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (now, prefix)))
 
     # -- requests and events ------------------------------------------------------------------
 
     async def insert_request(self, request: HitlRequest, now: float) -> Event:
         """Persist a new request and its ``request.created`` event in one transaction."""
-        row = request.model_dump(mode="python")
-        async with self._transaction() as db:
-            await db.execute(
-                f"INSERT INTO requests({_REQUEST_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (request.id, request.kind, request.status, request.agent_id, request.agent_name,
-                 request.prompt, json.dumps(request.choices), request.placeholder_text,
-                 request.default_answer, request.response, request.answered_by,
-                 row["created_at"].timestamp(),
-                 row["expires_at"].timestamp() if row["expires_at"] else None,
-                 row["closed_at"].timestamp() if row["closed_at"] else None))
-            return await self._append_event(db, "request.created", request, now)
+        values = (request.id, request.kind, request.status, request.agent_id, request.agent_name,
+                  request.prompt, json.dumps(request.choices), request.placeholder_text,
+                  request.default_answer, request.response, request.answered_by,
+                  request.created_at.timestamp(),
+                  request.expires_at.timestamp() if request.expires_at else None,
+                  request.closed_at.timestamp() if request.closed_at else None)
+        payload = request.model_dump_json()
+
+        def insert(db: sqlite3.Connection) -> int:
+            db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            return _append_event(db, "request.created", request.id, now, payload)
+
+        seq = await self._write(insert)
+        return Event(seq=seq, type="request.created", at=_utc(now), request=request)
 
     async def close_request(self, request_id: str, status: str, response: str | None,
                             answered_by: str | None, now: float) -> tuple[HitlRequest, Event] | None:
@@ -229,29 +233,24 @@ class Store:
 
         This conditional UPDATE is what makes exactly one answer win.
         """
-        async with self._transaction() as db:
-            async with db.execute(
+        event_type = f"request.{status}"
+
+        def close(db: sqlite3.Connection) -> tuple[HitlRequest, int] | None:
+            row = db.execute(
                 f"UPDATE requests SET status = ?, response = ?, answered_by = ?, closed_at = ? "
                 f"WHERE id = ? AND status = 'pending' RETURNING {_REQUEST_COLUMNS}",
-                (status, response, answered_by, now, request_id),
-            ) as cur:
-                row = await cur.fetchone()
+                (status, response, answered_by, now, request_id)).fetchone()
             if row is None:
                 return None
             request = _request(row)
-            event = await self._append_event(db, f"request.{status}", request, now)
-        return request, event
+            return request, _append_event(db, event_type, request.id, now, request.model_dump_json())
 
-    async def _append_event(self, db: aiosqlite.Connection, type_: str, request: HitlRequest,
-                            now: float) -> Event:
-        payload = request.model_dump_json()
-        async with db.execute(
-            "INSERT INTO events(type, request_id, at, payload) VALUES (?, ?, ?, ?) RETURNING seq",
-            (type_, request.id, now, payload),
-        ) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return Event.model_validate({"seq": row[0], "type": type_, "at": now, "request": request})
+        closed = await self._write(close)
+        if closed is None:
+            return None
+        request, seq = closed
+        return request, Event.model_validate(
+            {"seq": seq, "type": event_type, "at": now, "request": request})
 
     async def get_request(self, request_id: str) -> HitlRequest | None:
         """One request by id."""
