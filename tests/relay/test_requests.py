@@ -158,3 +158,19 @@ async def test_cli_notify_and_pending_and_answer_commands(relay: LiveRelay, owne
     code, _, _ = await run_cli(relay, "answer", created.id, "right")
     assert code == 0
     assert (await owner.get_request(created.id)).response == "right"
+
+
+async def test_a_hundred_concurrent_blocking_requests_each_get_their_own_answer(
+        relay: LiveRelay, owner: RelayClient) -> None:
+    agent = await relay.agent("busy-agent")
+    async with ScriptedApprover(owner, lambda r: "re: " + r.prompt):
+        async with aiohttp.ClientSession(headers={"X-API-Key": agent.credential or ""}) as http:
+            async def ask(i: int) -> dict[str, str]:
+                async with http.post(f"{relay.url}/api/v1/hitl/request", json={"prompt": f"q{i}"}) as resp:
+                    assert resp.status == 200, await resp.text()
+                    body: dict[str, str] = await resp.json()
+                    return body
+
+            bodies = await asyncio.gather(*(ask(i) for i in range(100)))
+    await agent.close()
+    assert [b["response"] for b in bodies] == [f"re: q{i}" for i in range(100)]
