@@ -301,6 +301,11 @@ class TrayIcon:
         """False on backends where a click runs the default item instead of a menu (xorg)."""
         return bool(self._icon is not None and self._icon.HAS_MENU)
 
+    @property
+    def icon(self) -> pystray.Icon | None:
+        """The pystray icon once started; its ``menu`` items can be called with it."""
+        return self._icon
+
     def start(self, timeout: float = 5.0) -> None:
         """Create the icon, run it in a daemon thread, and return once it is shown."""
         import pystray

@@ -155,6 +155,14 @@ class RequestNotifier:
         ids = getattr(self._notifier._backend, "_platform_to_interface_notification_identifier", None)
         return int(ids.inverse.get(identifier, 0)) if ids is not None else 0
 
+    async def message(self, title: str, body: str) -> None:
+        """Show a plain notice from the tray itself (an error, a hint), even in do-not-disturb."""
+        if "body-markup" in await self.server_capabilities():
+            body = html.escape(body, quote=False)
+        await self._notifier.send_notification(
+            Notification(title=title, message=_truncate(body), urgency=Urgency.Low, timeout=-1)
+        )
+
     async def withdraw(self, request_id: str) -> bool:
         """Close the notification of ``request_id`` (answered elsewhere); False if none is shown."""
         shown = self._shown.pop(request_id, None)

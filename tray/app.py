@@ -1,0 +1,363 @@
+"""The tray app: follows the relay's event stream and drives the icon and the notifications.
+
+It talks to the relay only through ``hitl_desk.client``, like any approver: after every
+(re)connect it reloads the pending snapshot and replays the events that arrived meanwhile, so
+the badge is right again after the relay went away. The icon runs in its own thread; its menu
+actions come back to the event loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dbus_fast.errors import DBusError
+
+from hitl_desk.client import EventStream, RelayClient, StreamState
+from hitl_desk.errors import (
+    HitlError,
+    RelayUnavailableError,
+    RequestClosedError,
+    RequestNotFoundError,
+)
+from hitl_desk.models import Event, HitlRequest
+from tray.notifier import MAX_CHOICE_BUTTONS, NotificationServerError, RequestNotifier
+from tray.state import APP_TITLE, Action, MenuItemModel, TrayState
+from tray.terminal import NoTerminalError, TuiLauncher
+
+log = logging.getLogger(__name__)
+
+PENDING_LIMIT = 10_000
+"""The relay's largest page: the snapshot the badge is counted from."""
+
+STARTUP_NOTIFICATIONS = 5
+"""At start, only the newest few pending requests pop up; the badge counts them all."""
+
+SYNC_RETRY_MAX = 5.0
+"""Longest pause between attempts to load the snapshot while the stream stays connected."""
+
+OFFLINE_NOTE = "(not connected to the relay)"
+
+
+class TrayUnavailableError(RuntimeError):
+    """The tray icon could not be shown (no display, no usable pystray backend)."""
+
+
+class IconView(Protocol):
+    """What the app needs of an icon: ``tray.icon.TrayIcon`` or a headless stand-in."""
+
+    @property
+    def has_menu(self) -> bool:
+        """False where a click runs the default item instead of showing the menu."""
+
+    def start(self, timeout: float = ...) -> None:
+        """Show the icon; blocks until it is shown."""
+
+    def update(
+        self, pending: int, tooltip: str, menu_model: Sequence[MenuItemModel], *, dnd: bool = ...
+    ) -> None:
+        """Show a new badge, tooltip and menu."""
+
+    def stop(self, timeout: float = ...) -> None:
+        """Remove the icon."""
+
+
+IconFactory = Callable[[Callable[[Action], None]], IconView]
+"""Builds the icon given the callback its menu calls (from the icon's thread)."""
+
+
+def default_icon(on_action: Callable[[Action], None]) -> IconView:
+    """Build the real pystray icon (imported here: pystray needs a display to import)."""
+    from tray.icon import TrayIcon
+
+    return TrayIcon(on_action)
+
+
+@dataclass(frozen=True)
+class View:
+    """What the icon shows: badge count, tooltip, menu model and do-not-disturb."""
+
+    badge: int
+    tooltip: str
+    menu: tuple[MenuItemModel, ...]
+    dnd: bool
+
+
+class TrayApp:
+    """Wires ``TrayState``, the icon and ``RequestNotifier`` to a relay, one method per action."""
+
+    def __init__(
+        self,
+        client: RelayClient,
+        *,
+        make_icon: IconFactory | None = default_icon,
+        notifications: bool = True,
+        launcher: TuiLauncher | None = None,
+        max_buttons: int = MAX_CHOICE_BUTTONS,
+    ) -> None:
+        self.client = client
+        self.state = TrayState()
+        self.launcher = launcher or TuiLauncher(client.base_url)
+        self.notifier = (
+            RequestNotifier(self.answer, self.open_request, max_buttons=max_buttons)
+            if notifications else None
+        )
+        self.icon: IconView | None = None
+        self.connected = False
+        self.synced = asyncio.Event()
+        """Set once the pending snapshot of the current connection is loaded."""
+        self.view = View(0, "", (), False)
+        """What the icon was last told to show."""
+        self.failure: HitlError | None = None
+        """Why the app gave up on the relay (a rejected credential), if it did."""
+        self._make_icon = make_icon
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stream: EventStream | None = None
+        self._follow_task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._replay: list[Event] | None = None  # events that arrive while a snapshot loads
+        self._synced_once = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._notify_lock = asyncio.Lock()
+        self._quit = asyncio.Event()
+        self._icon_thread = ThreadPoolExecutor(1, thread_name_prefix="tray-icon-update")
+        self._notifier_broken = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Show the icon, then follow the relay's events (returns at once; reconnects forever)."""
+        self._loop = asyncio.get_running_loop()
+        self._push_view()
+        if self._make_icon is not None:
+            await self._start_icon(self._make_icon)
+        self._stream = stream = self.client.event_stream()
+        stream.on_state = self._on_stream_state
+        self._follow_task = asyncio.create_task(self._follow(stream), name="tray-follow")
+
+    async def _start_icon(self, make_icon: IconFactory) -> None:
+        """Build and show the icon; raise ``TrayUnavailableError`` if that cannot be done."""
+        assert self._loop is not None
+        try:
+            icon = make_icon(self._on_menu_action)
+            icon.update(self.view.badge, self.view.tooltip, self.view.menu, dnd=self.view.dnd)
+            await self._loop.run_in_executor(self._icon_thread, icon.start)
+        except Exception as exc:
+            # pystray raises whatever its backend's import or X connection raises.
+            log.exception("the tray icon could not be shown")
+            raise TrayUnavailableError(f"the tray icon could not be shown: {exc}") from exc
+        self.icon = icon
+
+    async def run(self) -> None:
+        """Start, run until ``quit`` (or until the relay rejects the credential), then stop."""
+        try:
+            await self.start()
+            await self._quit.wait()
+        finally:
+            await self.stop()
+
+    def quit(self) -> None:
+        """Ask ``run`` to stop the app."""
+        self._quit.set()
+
+    async def stop(self) -> None:
+        """Stop following, close the notifications and remove the icon."""
+        tasks = [t for t in (self._follow_task, self._sync_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._follow_task = self._sync_task = None
+        if self.notifier is not None:
+            await self._quietly(self.notifier.withdraw_all())
+            await self.notifier.aclose()
+        icon, self.icon = self.icon, None
+        loop = asyncio.get_running_loop()
+        if icon is not None:
+            await loop.run_in_executor(self._icon_thread, icon.stop)
+        await loop.run_in_executor(None, self._icon_thread.shutdown)
+
+    # -- following the relay ------------------------------------------------------------------
+
+    async def _follow(self, stream: EventStream) -> None:
+        """Apply every event of the stream; it reconnects by itself until the credential fails."""
+        try:
+            async for event in stream:
+                if self._replay is not None:
+                    self._replay.append(event)
+                await self._on_event(event)
+        except HitlError as exc:  # 401/403: retrying would not help
+            log.error("the relay rejected the tray: %s", exc.message)
+            self.failure = exc
+            self._quit.set()
+
+    async def _on_event(self, event: Event) -> None:
+        """Update the badge, then show or withdraw the notification the event concerns."""
+        if not self.state.apply(event):
+            return
+        self._push_view()
+        fresh = [event.request] if event.type == "request.created" else []
+        await self._reconcile(fresh)
+
+    def _on_stream_state(self, state: StreamState) -> None:
+        """The stream (re)connected or dropped: reload the snapshot, or say we are offline."""
+        self.connected = state.connected
+        if state.connected:
+            if self._sync_task is not None:
+                self._sync_task.cancel()
+            self._sync_task = asyncio.create_task(self._sync(), name="tray-sync")
+        else:
+            self.synced.clear()
+            log.info("relay connection lost: %s", state.error)
+        self._push_view()
+
+    async def _sync(self) -> None:
+        """Load the pending snapshot, replay what arrived meanwhile, pop up what is new."""
+        assert self._stream is not None
+        delay = 0.1
+        while True:
+            since = self._stream.last_seq or 0  # the snapshot below is at least this recent
+            self._replay = []
+            try:
+                pending = await self.client.list_requests("pending", limit=PENDING_LIMIT)
+                break
+            except HitlError as exc:
+                log.info("could not load the pending requests: %s", exc.message)
+            finally:
+                replay, self._replay = self._replay, None
+            await asyncio.sleep(delay)  # back-off; a reconnect cancels this task and starts anew
+            delay = min(delay * 2, SYNC_RETRY_MAX)
+        known = {r.id for r in self.state.pending}
+        self.state.load(pending, last_seq=since)
+        self.state.apply_all(replay)
+        self._push_view()
+        fresh = [r for r in self.state.pending if r.id not in known]
+        if not self._synced_once:
+            fresh = fresh[-STARTUP_NOTIFICATIONS:]
+        self._synced_once = True
+        await self._reconcile(fresh)
+        self.synced.set()
+
+    async def _reconcile(self, fresh: Iterable[HitlRequest]) -> None:
+        """Withdraw notifications of requests no longer pending; show the ``fresh`` ones."""
+        notifier = self.notifier
+        if notifier is None:
+            return
+        async with self._notify_lock:
+            waiting = {r.id for r in self.state.pending}
+            for request_id in notifier.shown - waiting:
+                await self._quietly(notifier.withdraw(request_id))
+            for request in fresh:
+                if request.kind == "notification" or request.id in waiting:
+                    await self._quietly(notifier.show(request))
+
+    # -- what the icon shows ------------------------------------------------------------------
+
+    def _push_view(self) -> None:
+        """Hand the current badge, tooltip and menu to the icon if they changed."""
+        tooltip = self.state.tooltip()
+        if not self.connected:
+            tooltip += "\n" + OFFLINE_NOTE
+        view = View(self.state.badge, tooltip, self.state.menu_model(), self.state.dnd)
+        if view == self.view:
+            return
+        self.view = view
+        if self.icon is not None:
+            # One worker thread keeps the updates in order; pystray calls can block briefly.
+            done = self._icon_thread.submit(
+                self.icon.update, view.badge, view.tooltip, view.menu, dnd=view.dnd
+            )
+            done.add_done_callback(_log_icon_failure)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _on_menu_action(self, action: Action) -> None:
+        """Menu callback from the icon's thread: run the action on the event loop."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._spawn, self.handle_action, action)
+
+    def _spawn(self, handler: Callable[[Action], Awaitable[None]], action: Action) -> None:
+        """Run an action handler as a task the app keeps until it is done."""
+        task = asyncio.ensure_future(handler(action))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def handle_action(self, action: Action) -> None:
+        """Carry out a menu action."""
+        if action[0] == "answer" and len(action) == 3:
+            await self.answer(action[1], action[2])
+        elif action[0] == "open" and len(action) == 2:
+            await self.open_request(action[1])
+        elif action[0] == "open_tui":
+            await self.open_tui()
+        elif action[0] == "toggle_dnd":
+            self.toggle_dnd()
+        elif action[0] == "quit":
+            self.quit()
+
+    async def answer(self, request_id: str, text: str) -> HitlRequest | None:
+        """Answer a request on the relay; a request closed meanwhile is no error."""
+        try:
+            return await self.client.answer(request_id, text)
+        except (RequestClosedError, RequestNotFoundError) as exc:
+            # Someone (or the clock) was first: its close event withdraws the notification.
+            log.info("request %s not answered: %s", request_id, exc.message)
+            await self._message("Not sent", f"{exc.message} Your answer was not needed.")
+        except RelayUnavailableError:
+            log.warning("relay unavailable; answer to %s not sent", request_id)
+            await self._message("Answer not sent", "The relay is not reachable. Try again.")
+        except HitlError as exc:
+            log.warning("answer to %s failed: %s", request_id, exc.message)
+            await self._message("Answer not sent", exc.message)
+        return None
+
+    async def open_request(self, request_id: str) -> list[str] | None:
+        """Open a request where free text can be typed: the TUI, for now on its queue."""
+        return await self.open_tui()
+
+    async def open_tui(self) -> list[str] | None:
+        """Open the TUI in a terminal; return the command started (None: told the user why not)."""
+        try:
+            return self.launcher.launch()
+        except NoTerminalError as exc:
+            await self._message("Cannot open the TUI", str(exc))
+        except OSError as exc:
+            log.warning("could not start the terminal: %s", exc)
+            await self._message("Cannot open the TUI", f"{exc}. Run `hitl-desk tui` instead.")
+        return None
+
+    def toggle_dnd(self) -> bool:
+        """Pause or resume notifications (the badge keeps counting); return the new state."""
+        dnd = self.state.toggle_dnd()
+        if self.notifier is not None:
+            self.notifier.dnd = dnd
+        self._push_view()
+        return dnd
+
+    # -- notifications ------------------------------------------------------------------------
+
+    async def _message(self, title: str, body: str) -> None:
+        """Tell the user something through a plain notification (logged where none shows)."""
+        if self.notifier is None:
+            log.warning("%s: %s", title, body)
+            return
+        await self._quietly(self.notifier.message(f"{APP_TITLE}: {title}", body))
+
+    async def _quietly(self, call: Coroutine[Any, Any, Any]) -> None:
+        """Await a notifier call; without a notification server, log once and go on."""
+        try:
+            await call
+            self._notifier_broken = False
+        except (NotificationServerError, DBusError, OSError) as exc:
+            level = logging.DEBUG if self._notifier_broken else logging.WARNING
+            log.log(level, "desktop notification failed: %s", exc)
+            self._notifier_broken = True
+
+
+def _log_icon_failure(done: Future[None]) -> None:
+    """Log an icon update that raised in the icon's worker thread."""
+    if not done.cancelled() and done.exception() is not None:
+        log.error("tray icon update failed", exc_info=done.exception())

@@ -1,0 +1,111 @@
+"""``hitl-desk tray``: the system-tray icon and desktop notifications; ``--autostart on|off``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from hitl_desk.client import RelayClient
+from hitl_desk.errors import AuthenticationError
+from hitl_desk.settings import Settings
+from tray import autostart
+
+LOG_FILE = "tray.log"
+EXIT_NO_TRAY = 1
+"""No icon could be shown (no display or no usable pystray backend)."""
+EXIT_UNSUPPORTED = 2
+"""``--autostart`` on a platform that has no support for it yet."""
+EXIT_AUTH = 6
+"""The relay rejected the owner credential (the CLI's code for authentication errors)."""
+
+
+def set_autostart(on: bool, url: str | None) -> int:
+    """Install or remove the login entry that starts the tray; print what was done."""
+    try:
+        if on:
+            path = autostart.enable(autostart.tray_command(url))
+            print(f"hitl-desk tray will start at login: {path}")
+        else:
+            removed = autostart.disable()
+            print(f"removed {removed}" if removed else "no autostart entry to remove")
+    except autostart.AutostartUnsupportedError as exc:
+        print(f"hitl-desk: {exc}", file=sys.stderr)
+        return EXIT_UNSUPPORTED
+    return 0
+
+
+def _has_display() -> bool:
+    """True unless this is Linux/BSD with no X11 or Wayland session to put an icon on."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _log_to(settings: Settings) -> None:
+    """Log to ``tray.log`` in ``HITL_HOME``; warnings also to stderr."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(settings.home / LOG_FILE)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_stderr = logging.StreamHandler()
+    to_stderr.setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=[to_file, to_stderr])
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the tray until Quit (or SIGINT/SIGTERM); or only switch autostart."""
+    from tray.app import TrayApp, TrayUnavailableError
+
+    url: str | None = getattr(args, "url", None)
+    if args.autostart:
+        return set_autostart(args.autostart == "on", url)
+    if not _has_display():
+        print("hitl-desk: no graphical session (DISPLAY is not set) to show a tray icon in",
+              file=sys.stderr)
+        return EXIT_NO_TRAY
+    settings = Settings.from_env()
+    token = settings.read_owner_token()
+    if token is None:
+        raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
+    _log_to(settings)
+    async with RelayClient(url or settings.server_url, token) as client:
+        app = TrayApp(client, notifications=not args.no_notifications)
+        _quit_on_signals(app.quit)
+        try:
+            await app.run()
+        except TrayUnavailableError as exc:
+            print(f"hitl-desk: {exc}", file=sys.stderr)
+            return EXIT_NO_TRAY
+    if app.failure is not None:
+        print(f"hitl-desk: {app.failure.message}", file=sys.stderr)
+        return EXIT_AUTH
+    return 0
+
+
+def _quit_on_signals(quit_app: Any) -> None:
+    """Stop the tray cleanly on SIGINT and SIGTERM (where the loop supports signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, quit_app)
+        except (NotImplementedError, RuntimeError):  # Windows' proactor loop has none
+            return
+
+
+def register(sub: Any) -> None:
+    """Add ``tray`` to the CLI."""
+    p = sub.add_parser(
+        "tray", help="tray icon and desktop notifications for pending requests",
+        description="Show a tray icon with the number of pending requests and a desktop "
+        "notification for each new one. Exit codes: 0 quit, 1 no tray icon could be shown, "
+        "2 autostart not supported here, 6 credential rejected.",
+    )
+    p.add_argument("--autostart", choices=("on", "off"),
+                   help="install or remove the entry that starts the tray at login, then exit")
+    p.add_argument("--no-notifications", action="store_true",
+                   help="only the icon: no desktop notifications")
+    p.set_defaults(func=run)
