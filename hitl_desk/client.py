@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
-from hitl_desk.errors import HitlError, RelayUnavailableError, error_from_payload
+from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError, error_from_payload
 from hitl_desk.models import (
     Agent,
     ApiKeyCreated,
@@ -156,6 +156,40 @@ class RelayClient:
         """Create a question and wait for its final state."""
         created = await self.create_request(prompt, **kwargs)
         return await self.wait_for_answer(created.id, deadline=answer_deadline(created))
+
+    # -- end-to-end encryption ----------------------------------------------------------------
+
+    async def desk_public_key(self, *, missing_ok: bool = False) -> str:
+        """The desk's public key as the relay serves it (``KeyMissingError`` when none)."""
+        keys = await self._call("GET", "/api/v1/keys/user")
+        if keys:
+            return str(keys[0]["public_key"])
+        if missing_ok:
+            return ""
+        raise KeyMissingError("No desk key is registered yet: open an approver (hitl-desk tui) once.")
+
+    async def register_key(self, entity_type: str, entity_id: str | None, public_key: str) -> dict[str, Any]:
+        """Register a public key (``agent``: this caller's agent or a named one; ``user``: the desk)."""
+        result: dict[str, Any] = await self._call(
+            "POST", "/api/v1/keys/register",
+            body={"entity_type": entity_type, "entity_id": entity_id, "public_key": public_key})
+        return result
+
+    async def create_encrypted(self, kind: str, encrypted_payload: str, *, request_id: str | None = None,
+                               timeout_seconds: float | None = None,
+                               agent_name: str | None = None) -> HitlRequest:
+        """Send a sealed request (``input``, ``completion`` or ``notification``); returns at once."""
+        path = {"input": "request", "completion": "complete", "notification": "notify"}[kind]
+        body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
+                "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
+        return HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
+
+    async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
+        """Answer an encrypted request with a sealed response."""
+        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
+                                               HitlRequest, body={"encrypted_response": encrypted_response})
+        return result
 
     # -- approving ----------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ the same class (``error_from_payload``).  The tree::
     │   ├── RequestExpiredError      409 request_expired
     │   └── RequestCancelledError    409 request_cancelled
     ├── AgentExistsError             409 agent_exists
+    ├── RequestExistsError           409 request_exists
+    ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
     ├── InternalError                500 internal_error
     └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
@@ -39,6 +41,7 @@ __all__ = [
     "HostNotAllowedError",
     "InternalError",
     "InvalidRequestError",
+    "KeyMissingError",
     "MalformedJsonError",
     "MethodNotAllowedError",
     "NotFoundError",
@@ -49,6 +52,7 @@ __all__ = [
     "RelayUnavailableError",
     "RequestCancelledError",
     "RequestClosedError",
+    "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
     "error_from_payload",
@@ -196,6 +200,22 @@ class AgentExistsError(HitlError):
     code = "agent_exists"
     status = 409
     default_message = "An agent with that name exists already."
+
+
+class RequestExistsError(HitlError):
+    """A client-chosen request id is taken already."""
+
+    code = "request_exists"
+    status = 409
+    default_message = "A request with that id exists already."
+
+
+class KeyMissingError(HitlError):
+    """An encrypted request needs a public key that nobody registered (desk or agent)."""
+
+    code = "key_missing"
+    status = 409
+    default_message = "No public key is registered for end-to-end encryption."
 
 
 class RateLimitedError(HitlError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_PROMPT_CHARS = 20_000
 MAX_CHOICES = 20
@@ -29,6 +29,9 @@ EventType = Literal[
     "request.created", "request.answered", "request.expired", "request.cancelled"
 ]
 
+MAX_ENVELOPE_CHARS = 4 * (MAX_PROMPT_CHARS * 6 + 4096) // 3
+Envelope = Annotated[str, StringConstraints(min_length=56, max_length=MAX_ENVELOPE_CHARS,
+                                            pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS)]
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
@@ -76,9 +79,59 @@ class NotificationCreate(WireModel):
 
 
 class AnswerCreate(WireModel):
-    """Body of ``POST /api/v1/hitl/requests/{id}/answer``."""
+    """Body of ``POST /api/v1/hitl/requests/{id}/answer``: ``response``, or for an encrypted
+    request ``encrypted_response``."""
 
-    response: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)]
+    response: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)] | None = None
+    encrypted_response: Envelope | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AnswerCreate:
+        if (self.response is None) == (self.encrypted_response is None):
+            raise ValueError("give exactly one of response and encrypted_response")
+        return self
+
+
+class EncryptedCreate(WireModel):
+    """Body of the ``*/e2ee`` routes: an envelope sealed for the desk key."""
+
+    encrypted_payload: Envelope
+    request_id: Annotated[str, StringConstraints(pattern=r"^req_[0-9a-f]{20}$")] | None = Field(
+        default=None, description="Chosen by our own clients so the id can be bound inside the envelope.")
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    agent_name: Name | None = None
+    wait: bool = True
+
+
+class KeyRegister(WireModel):
+    """Body of ``POST /api/v1/keys/register`` (hitl-cli's shape)."""
+
+    entity_type: Literal["agent", "user"]
+    entity_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)] | None = None
+    public_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+
+
+class KeyRegistered(BaseModel):
+    """Answer of ``POST /api/v1/keys/register``."""
+
+    status: str = "registered"
+    entity_type: str
+    entity_id: str
+    public_key: str
+    fingerprint: str
+
+
+class UserKey(BaseModel):
+    """One element of ``GET /api/v1/keys/user``."""
+
+    public_key: str
+    fingerprint: str
+
+
+class DevicePublicKeys(BaseModel):
+    """Answer of ``GET /api/v1/devices/public-keys`` (hitl-cli's proxy shape)."""
+
+    public_keys: list[str]
 
 
 class HitlRequest(BaseModel):
@@ -98,6 +151,18 @@ class HitlRequest(BaseModel):
     created_at: datetime
     expires_at: datetime | None = None
     closed_at: datetime | None = None
+    encrypted_payload: str | None = Field(
+        default=None, description="E2EE: the agent's envelope; the prompt is then empty.")
+    encrypted_response: str | None = Field(default=None, description="E2EE: the human's answer, sealed.")
+    agent_public_key: str | None = Field(
+        default=None, description="E2EE: the agent key the payload was sealed with.")
+    channel: Literal["rest", "mcp"] | None = Field(
+        default=None, description="E2EE: where it came in; sets the reply format of unbound envelopes.")
+
+    @property
+    def encrypted(self) -> bool:
+        """True when the relay holds only ciphertext for this request."""
+        return self.encrypted_payload is not None
 
     @property
     def is_final(self) -> bool:
@@ -142,6 +207,7 @@ class CommandFrame(WireModel):
     type: Literal["answer", "cancel", "ping"]
     request_id: str | None = None
     response: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)] | None = None
+    encrypted_response: Envelope | None = None
 
 
 class ErrorBody(BaseModel):

@@ -135,7 +135,8 @@ async def get_request(request: web.Request) -> web.Response:
 async def answer_request(request: web.Request) -> web.Response:
     principal = await owner_of(request)
     body = await parse_body(request, AnswerCreate)
-    answered = await request.app[BROKER].answer(request.match_info["request_id"], body.response, principal.label)
+    answered = await request.app[BROKER].answer(request.match_info["request_id"], body.response, principal.label,
+                                                encrypted_response=body.encrypted_response)
     return json_response(answered)
 
 

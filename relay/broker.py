@@ -14,9 +14,12 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 from hitl_desk.errors import (
     AlreadyAnsweredError,
+    InvalidRequestError,
+    KeyMissingError,
     RequestCancelledError,
     RequestClosedError,
     RequestExpiredError,
@@ -26,6 +29,7 @@ from hitl_desk.models import (
     MAX_TIMEOUT_SECONDS,
     Agent,
     CompletionCreate,
+    EncryptedCreate,
     HitlRequest,
     InputRequestCreate,
     Kind,
@@ -36,6 +40,8 @@ from relay.metrics import Metrics
 from relay.store import Store
 
 log = logging.getLogger(__name__)
+DESK_KEY_ID = "desk"
+"""The entity id of the one desk (user) key: every approver device shares it through pairing."""
 
 _CLOSED_ERRORS: dict[str, type[RequestClosedError]] = {
     "answered": AlreadyAnsweredError,
@@ -101,18 +107,33 @@ class Broker:
         """Deliver a fire-and-forget notification."""
         return await self._create(agent, "notification", body.message, None)
 
+    async def create_encrypted(self, agent: Agent, kind: Kind, body: EncryptedCreate,
+                               channel: Literal["rest", "mcp"]) -> HitlRequest:
+        """Accept an end-to-end encrypted request: the relay keeps only the envelope."""
+        desk_key = await self.store.public_key("user", DESK_KEY_ID)
+        if desk_key is None:
+            raise KeyMissingError("No desk key is registered: open an approver (hitl-desk tui) once.")
+        agent_key = await self.store.public_key("agent", agent.id)
+        if agent_key is None:
+            raise KeyMissingError(f"Agent {agent.name!r} has no public key: register one with "
+                                  "POST /api/v1/keys/register before sending encrypted requests.")
+        return await self._create(agent, kind, "", body.timeout_seconds, request_id=body.request_id,
+                                  encrypted_payload=body.encrypted_payload, agent_public_key=agent_key,
+                                  channel=channel)
+
     async def _create(self, agent: Agent, kind: Kind, prompt: str, timeout: float | None, *,
                       choices: list[str] | None = None, placeholder_text: str | None = None,
-                      default_answer: str | None = None) -> HitlRequest:
+                      default_answer: str | None = None, request_id: str | None = None,
+                      **encryption: str | None) -> HitlRequest:
         now = self.clock()
         notification = kind == "notification"
         wait = min(timeout or self.max_timeout, self.max_timeout)
-        request = HitlRequest(
-            id=new_request_id(), kind=kind, status="delivered" if notification else "pending",
+        request = HitlRequest.model_validate(dict(
+            id=request_id or new_request_id(), kind=kind, status="delivered" if notification else "pending",
             agent_id=agent.id, agent_name=agent.name, prompt=prompt, choices=choices or [],
             placeholder_text=placeholder_text, default_answer=default_answer,
             created_at=_utc(now), expires_at=None if notification else _utc(now + wait),
-            closed_at=_utc(now) if notification else None)
+            closed_at=_utc(now) if notification else None, **encryption))
         event = await self.store.insert_request(request, now)
         self.metrics.created.labels(kind).inc()
         if not notification:
@@ -123,21 +144,31 @@ class Broker:
 
     # -- closing ------------------------------------------------------------------------------
 
-    async def answer(self, request_id: str, response: str, answered_by: str) -> HitlRequest:
-        """Answer a pending request; exactly one answer wins, the others get 409."""
-        return await self._close(request_id, "answered", response, answered_by)
+    async def answer(self, request_id: str, response: str | None, answered_by: str, *,
+                     encrypted_response: str | None = None) -> HitlRequest:
+        """Answer a pending request; exactly one answer wins, the others get 409.
+
+        An encrypted request takes only ``encrypted_response``, a plain one only ``response``.
+        """
+        return await self._close(request_id, "answered", response, answered_by,
+                                 encrypted_response=encrypted_response)
 
     async def cancel(self, request_id: str, cancelled_by: str) -> HitlRequest:
         """Withdraw a pending request (the agent gave up, or the human dismissed it)."""
         return await self._close(request_id, "cancelled", None, cancelled_by)
 
     async def _close(self, request_id: str, status: str, response: str | None,
-                     by: str | None) -> HitlRequest:
-        closed = await self.store.close_request(request_id, status, response, by, self.clock())
+                     by: str | None, *, encrypted_response: str | None = None) -> HitlRequest:
+        closed = await self.store.close_request(request_id, status, response, by, self.clock(),
+                                                encrypted_response=encrypted_response,
+                                                encrypted=None if status != "answered" else encrypted_response is not None)
         if closed is None:
             current = await self.store.get_request(request_id)
             if current is None:
                 raise RequestNotFoundError(f"No request has the id {request_id!r}.")
+            if current.status == "pending":
+                raise InvalidRequestError("An encrypted request takes an encrypted_response, a plain one a response."
+                                          if current.encrypted else "This request is not encrypted: send response.")
             error = _CLOSED_ERRORS.get(current.status, RequestClosedError)
             if current.status == "delivered":
                 raise RequestClosedError("A notification takes no answer.")

@@ -105,9 +105,10 @@ class _Socket:
         broker = self.request.app[BROKER]
         done: HitlRequest
         if command.type == "answer":
-            if command.response is None:
-                raise InvalidRequestError("An answer needs a response.")
-            done = await broker.answer(command.request_id, command.response, self.principal.label)
+            if (command.response is None) == (command.encrypted_response is None):
+                raise InvalidRequestError("An answer needs a response or an encrypted_response.")
+            done = await broker.answer(command.request_id, command.response, self.principal.label,
+                                       encrypted_response=command.encrypted_response)
         else:
             done = await broker.cancel(command.request_id, self.principal.label)
         return done.model_dump(mode="json")

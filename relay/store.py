@@ -20,13 +20,14 @@ from typing import Any
 
 import aiosqlite
 
-from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RelayUnavailableError
+from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RelayUnavailableError, RequestExistsError
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from relay.writer import GroupCommitWriter, T, connect
 
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
-    "response, answered_by, created_at, expires_at, closed_at"
+    "response, answered_by, created_at, expires_at, closed_at, encrypted_payload, "
+    "encrypted_response, agent_public_key, channel"
 )
 
 
@@ -216,30 +217,39 @@ class Store:
                   request.default_answer, request.response, request.answered_by,
                   request.created_at.timestamp(),
                   request.expires_at.timestamp() if request.expires_at else None,
-                  request.closed_at.timestamp() if request.closed_at else None)
+                  request.closed_at.timestamp() if request.closed_at else None,
+                  request.encrypted_payload, request.encrypted_response, request.agent_public_key,
+                  request.channel)
         payload = request.model_dump_json()
 
         def insert(db: sqlite3.Connection) -> int:
             db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}) VALUES "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return _append_event(db, "request.created", request.id, now, payload)
 
-        seq = await self._write(insert)
+        try:
+            seq = await self._write(insert)
+        except sqlite3.IntegrityError:
+            raise RequestExistsError(f"A request with the id {request.id!r} exists already.") from None
         return Event(seq=seq, type="request.created", at=_utc(now), request=request)
 
     async def close_request(self, request_id: str, status: str, response: str | None,
-                            answered_by: str | None, now: float) -> tuple[HitlRequest, Event] | None:
-        """Move a pending request to a final state; None when it was not pending (or unknown).
+                            answered_by: str | None, now: float, *, encrypted_response: str | None = None,
+                            encrypted: bool | None = None) -> tuple[HitlRequest, Event] | None:
+        """Move a pending request to a final state; None when it was not pending (or unknown, or
+        its encryption is not ``encrypted`` when that is given).
 
         This conditional UPDATE is what makes exactly one answer win.
         """
+        match = "" if encrypted is None else (" AND encrypted_payload IS NOT NULL" if encrypted
+                                              else " AND encrypted_payload IS NULL")
         event_type = f"request.{status}"
 
         def close(db: sqlite3.Connection) -> tuple[HitlRequest, int] | None:
             row = db.execute(
-                f"UPDATE requests SET status = ?, response = ?, answered_by = ?, closed_at = ? "
-                f"WHERE id = ? AND status = 'pending' RETURNING {_REQUEST_COLUMNS}",
-                (status, response, answered_by, now, request_id)).fetchone()
+                f"UPDATE requests SET status = ?, response = ?, encrypted_response = ?, answered_by = ?, "
+                f"closed_at = ? WHERE id = ? AND status = 'pending'{match} RETURNING {_REQUEST_COLUMNS}",
+                (status, response, encrypted_response, answered_by, now, request_id)).fetchone()
             if row is None:
                 return None
             request = _request(row)
@@ -251,6 +261,20 @@ class Store:
         request, seq = closed
         return request, Event.model_validate(
             {"seq": seq, "type": event_type, "at": now, "request": request})
+
+    async def set_public_key(self, entity_type: str, entity_id: str, public_key: str, now: float) -> None:
+        """Register or replace an entity's public key."""
+        await self._write(lambda db: db.execute(
+            "INSERT INTO public_keys(entity_type, entity_id, public_key, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(entity_type, entity_id) DO UPDATE SET "
+            "public_key = excluded.public_key, updated_at = excluded.updated_at",
+            (entity_type, entity_id, public_key, now, now)))
+
+    async def public_key(self, entity_type: str, entity_id: str) -> str | None:
+        """An entity's registered public key."""
+        row = await self._one("SELECT public_key FROM public_keys WHERE entity_type = ? AND entity_id = ?",
+                              (entity_type, entity_id))
+        return None if row is None else str(row["public_key"])
 
     async def get_request(self, request_id: str) -> HitlRequest | None:
         """One request by id."""

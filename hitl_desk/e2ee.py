@@ -1,0 +1,184 @@
+"""The two ends of an encrypted request: the agent that seals a question and opens the answer,
+and the desk (any approver) that opens the question and seals the answer.
+
+Both ends pin each other's keys (``hitl_desk.keyring.TrustStore``) and check the binding our
+own clients put inside the plaintext; hitl-cli's unbound envelopes are still opened (they are
+what it sends) but reported as unbound so an approver can say so.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from nacl.public import Box
+
+from hitl_desk.client import RelayClient, answer_deadline
+from hitl_desk.crypto import (
+    DecryptionError,
+    KeyPair,
+    bind,
+    check_binding,
+    is_bound,
+    open_envelope,
+    open_json,
+    seal,
+    seal_json,
+)
+from hitl_desk.errors import KeyMissingError
+from hitl_desk.keyring import (
+    TrustStore,
+    agent_key_path,
+    desk_key_path,
+    load_keypair,
+    load_or_create_keypair,
+)
+from hitl_desk.models import HitlRequest
+from hitl_desk.sdk import answer_of
+from hitl_desk.settings import Settings
+
+_TEXT_FIELD = {"input": "prompt", "completion": "summary", "notification": "message"}
+
+
+def new_request_id() -> str:
+    """A request id chosen by the client, so it can be bound inside the envelope."""
+    return "req_" + secrets.token_hex(10)
+
+
+class AgentEncryption:
+    """The agent's end: seal questions for the desk key, open and check the answers."""
+
+    def __init__(self, client: RelayClient, settings: Settings, agent_name: str | None = None) -> None:
+        self.client = client
+        self.agent_name = agent_name
+        self.keys, _ = load_or_create_keypair(agent_key_path(settings))
+        self.trust = TrustStore(settings)
+        self._box: tuple[str, Box] | None = None
+
+    async def _desk_box(self) -> Box:
+        desk_key = await self.client.desk_public_key()
+        self.trust.check_desk(desk_key)
+        if self._box is None or self._box[0] != desk_key:
+            # Registered each time the desk box is built: the relay accepts re-registration.
+            await self.client.register_key("agent", self.agent_name, self.keys.public_key)
+            self._box = (desk_key, self.keys.box(desk_key))
+        return self._box[1]
+
+    async def ask(self, prompt: str, *, kind: Literal["input", "completion"] = "input",
+                  choices: list[str] | None = None, placeholder: str | None = None,
+                  timeout_seconds: float | None = None) -> str:
+        """Ask the human with the content sealed end to end; returns the checked answer."""
+        box = await self._desk_box()
+        request_id = new_request_id()
+        body: dict[str, Any] = ({"prompt": prompt, "choices": choices or [], "placeholder_text": placeholder or ""}
+                                if kind == "input" else {"summary": prompt})
+        created = await self.client.create_encrypted(
+            kind, seal_json(box, bind(request_id, body)), request_id=request_id,
+            timeout_seconds=timeout_seconds, agent_name=self.agent_name)
+        done = await self.client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        if done.status != "answered" or done.encrypted_response is None:
+            answer_of(done)  # raises the expired/cancelled error
+            raise DecryptionError("The answer came back without its envelope.")
+        reply = check_binding(open_json(box, done.encrypted_response), request_id,
+                              not_before=created.created_at.timestamp())
+        return str(reply.get("response", ""))
+
+    async def notify(self, message: str) -> HitlRequest:
+        """Send a sealed notification."""
+        box = await self._desk_box()
+        request_id = new_request_id()
+        return await self.client.create_encrypted(
+            "notification", seal_json(box, bind(request_id, {"message": message})),
+            request_id=request_id, agent_name=self.agent_name)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A decrypted request as an approver shows it."""
+
+    prompt: str
+    choices: list[str]
+    placeholder_text: str | None
+    bound: bool
+    """False for hitl-cli's envelopes, which carry no request id to check."""
+
+
+class DeskEncryption:
+    """The desk's end, shared by every approver: open questions, seal answers."""
+
+    def __init__(self, keys: KeyPair | None, settings: Settings) -> None:
+        self.keys = keys
+        self.trust = TrustStore(settings)
+        self._boxes: dict[str, Box] = {}
+
+    @classmethod
+    def load(cls, settings: Settings) -> DeskEncryption:
+        """The desk key if this machine has it (an approver without it can still list requests)."""
+        return cls(load_keypair(desk_key_path(settings)), settings)
+
+    @classmethod
+    async def ensure(cls, client: RelayClient, settings: Settings) -> DeskEncryption:
+        """Create the desk key on first run and make sure the relay serves it."""
+        keys, _ = load_or_create_keypair(desk_key_path(settings))
+        if await client.desk_public_key(missing_ok=True) != keys.public_key:
+            await client.register_key("user", None, keys.public_key)
+        return cls(keys, settings)
+
+    def _box(self, request: HitlRequest) -> Box:
+        if self.keys is None:
+            raise KeyMissingError("This approver does not have the desk key, so it cannot read "
+                                  "encrypted requests (pair it with the desk first).")
+        agent_key = request.agent_public_key
+        if agent_key is None:
+            raise KeyMissingError(f"Request {request.id} names no agent key.")
+        self.trust.check_agent(request.agent_id, request.agent_name, agent_key)
+        box = self._boxes.get(agent_key)
+        if box is None:
+            box = self._boxes[agent_key] = self.keys.box(agent_key)
+        return box
+
+    def open(self, request: HitlRequest) -> Opened:
+        """Decrypt a request; raises on a missing/changed key, tampering, or a swapped envelope."""
+        assert request.encrypted_payload is not None, "not an encrypted request"
+        data = open_json(self._box(request), request.encrypted_payload)
+        bound = is_bound(data)
+        if bound:
+            check_binding(data, request.id, not_before=request.created_at.timestamp())
+        text = data.get(_TEXT_FIELD[request.kind], "")
+        choices = data.get("choices") or []
+        return Opened(prompt=str(text), choices=[str(c) for c in choices] if isinstance(choices, list) else [],
+                      placeholder_text=str(data.get("placeholder_text") or "") or None, bound=bound)
+
+    def readable(self, request: HitlRequest) -> HitlRequest:
+        """The request with its decrypted content filled in, for display."""
+        if not request.encrypted:
+            return request
+        opened = self.open(request)
+        return request.model_copy(update={"prompt": opened.prompt, "choices": opened.choices,
+                                          "placeholder_text": opened.placeholder_text})
+
+    def seal_answer(self, request: HitlRequest, response: str) -> str:
+        """Seal an answer in the format the asking client reads."""
+        box = self._box(request)
+        assert request.encrypted_payload is not None, "not an encrypted request"
+        if is_bound(open_json(box, request.encrypted_payload)):
+            return seal_json(box, bind(request.id, {"response": response}))
+        if request.channel == "mcp":
+            return seal(box, response.encode("utf-8"))  # hitl-cli's proxy hands this text to the LLM
+        return seal_json(box, {"response": response})
+
+    async def answer(self, client: RelayClient, request: HitlRequest, response: str) -> HitlRequest:
+        """Answer an encrypted request with a sealed response."""
+        return await client.answer_encrypted(request.id, self.seal_answer(request, response))
+
+
+def open_text_reply(box: Box, envelope: str) -> str:
+    """Open a reply that is plain text or a JSON object with ``response`` (either format)."""
+    raw = open_envelope(box, envelope).decode("utf-8", errors="replace")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw
+    return str(data.get("response", "")) if isinstance(data, dict) else raw
