@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +41,8 @@ from hitl_desk.models import HitlRequest
 from hitl_desk.sdk import answer_of
 from hitl_desk.settings import Settings
 
+DESK_KEY_TTL = 60.0
+"""How long an agent reuses the desk key it fetched (and checked against its pin)."""
 _TEXT_FIELD = {"input": "prompt", "completion": "summary", "notification": "message"}
 
 
@@ -56,10 +60,14 @@ class AgentEncryption:
         self.keys, _ = load_or_create_keypair(agent_key_path(settings))
         self.trust = TrustStore(settings)
         self._box: tuple[str, Box] | None = None
+        self._fetched_at = 0.0
 
     async def _desk_box(self) -> Box:
+        if self._box is not None and time.monotonic() - self._fetched_at < DESK_KEY_TTL:
+            return self._box[1]
         desk_key = await self.client.desk_public_key()
         self.trust.check_desk(desk_key)
+        self._fetched_at = time.monotonic()
         if self._box is None or self._box[0] != desk_key:
             # Registered each time the desk box is built: the relay accepts re-registration.
             await self.client.register_key("agent", self.agent_name, self.keys.public_key)
@@ -68,8 +76,13 @@ class AgentEncryption:
 
     async def ask(self, prompt: str, *, kind: Literal["input", "completion"] = "input",
                   choices: list[str] | None = None, placeholder: str | None = None,
-                  timeout_seconds: float | None = None) -> str:
-        """Ask the human with the content sealed end to end; returns the checked answer."""
+                  timeout_seconds: float | None = None,
+                  on_created: Callable[[HitlRequest], None] | None = None) -> str:
+        """Ask the human with the content sealed end to end; returns the checked answer.
+
+        ``on_created`` hears the pending request as soon as the relay accepted it (its id is
+        what a caller needs to cancel it).
+        """
         box = await self._desk_box()
         request_id = new_request_id()
         body: dict[str, Any] = ({"prompt": prompt, "choices": choices or [], "placeholder_text": placeholder or ""}
@@ -77,6 +90,8 @@ class AgentEncryption:
         created = await self.client.create_encrypted(
             kind, seal_json(box, bind(request_id, body)), request_id=request_id,
             timeout_seconds=timeout_seconds, agent_name=self.agent_name)
+        if on_created is not None:
+            on_created(created)
         done = await self.client.wait_for_answer(created.id, deadline=answer_deadline(created))
         if done.status != "answered" or done.encrypted_response is None:
             answer_of(done)  # raises the expired/cancelled error
@@ -112,6 +127,7 @@ class DeskEncryption:
         self.keys = keys
         self.trust = TrustStore(settings)
         self._boxes: dict[str, Box] = {}
+        self._bound: dict[str, bool] = {}
 
     @classmethod
     def load(cls, settings: Settings) -> DeskEncryption:
@@ -144,6 +160,7 @@ class DeskEncryption:
         assert request.encrypted_payload is not None, "not an encrypted request"
         data = open_json(self._box(request), request.encrypted_payload)
         bound = is_bound(data)
+        self._bound[request.id] = bound
         if bound:
             check_binding(data, request.id, not_before=request.created_at.timestamp())
         text = data.get(_TEXT_FIELD[request.kind], "")
@@ -163,7 +180,10 @@ class DeskEncryption:
         """Seal an answer in the format the asking client reads."""
         box = self._box(request)
         assert request.encrypted_payload is not None, "not an encrypted request"
-        if is_bound(open_json(box, request.encrypted_payload)):
+        bound = self._bound.pop(request.id, None)
+        if bound is None:
+            bound = is_bound(open_json(box, request.encrypted_payload))
+        if bound:
             return seal_json(box, bind(request.id, {"response": response}))
         if request.channel == "mcp":
             return seal(box, response.encode("utf-8"))  # hitl-cli's proxy hands this text to the LLM

@@ -139,8 +139,9 @@ async def test_substituted_desk_key_is_refused_by_the_pinned_agent(relay: LiveRe
     agent = AgentEncryption(await relay.agent("pinned"), agent_settings(tmp_path, relay))
     await agent.notify("pins the desk key")
     await owner.register_key("user", None, KeyPair.generate().public_key)  # a relay swapping keys
+    later = AgentEncryption(agent.client, agent_settings(tmp_path, relay))  # the next run, same pins
     with pytest.raises(KeyChangedError, match="hitl-desk keys trust-desk"):
-        await agent.notify("refused")
+        await later.notify("refused")
     await agent.client.close()
 
 
