@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitl_desk.client import RelayClient, answer_deadline
 from hitl_desk.errors import RequestCancelledError, RequestExpiredError
 from hitl_desk.models import HitlRequest
 from hitl_desk.settings import Settings
+
+if TYPE_CHECKING:
+    from hitl_desk.e2ee import AgentEncryption
 
 
 def answer_of(request: HitlRequest) -> str:
@@ -33,16 +36,25 @@ class HITL:
     """Ask the human from async code; errors are the catalog's exception classes."""
 
     def __init__(self, url: str | None = None, api_key: str | None = None, *,
-                 agent_name: str | None = None, settings: Settings | None = None) -> None:
+                 agent_name: str | None = None, settings: Settings | None = None,
+                 e2ee: bool | None = None) -> None:
         settings = settings or Settings.from_env()
         credential = api_key or settings.api_key or settings.read_owner_token()
         self.client = RelayClient(url or settings.server_url, credential)
         self.agent_name = agent_name
+        self.encryption: AgentEncryption | None = None
+        if settings.e2ee if e2ee is None else e2ee:
+            from hitl_desk.e2ee import AgentEncryption
+
+            self.encryption = AgentEncryption(self.client, settings, agent_name)
 
     async def request_input(self, prompt: str, choices: list[str] | None = None,
                             placeholder: str | None = None, *, timeout: float | None = None,
                             default_answer: str | None = None) -> str:
-        """Ask a question and return the human's answer."""
+        """Ask a question and return the human's answer (sealed end to end with ``e2ee``)."""
+        if self.encryption is not None:
+            return await self.encryption.ask(prompt, choices=choices, placeholder=placeholder,
+                                             timeout_seconds=timeout)
         done = await self.client.ask(prompt, choices=choices, placeholder_text=placeholder,
                                      timeout_seconds=timeout, default_answer=default_answer,
                                      agent_name=self.agent_name)
@@ -50,12 +62,17 @@ class HITL:
 
     async def notify_completion(self, summary: str, *, timeout: float | None = None) -> str:
         """Report a finished task and return the human's reply."""
+        if self.encryption is not None:
+            return await self.encryption.ask(summary, kind="completion", timeout_seconds=timeout)
         created = await self.client.create_completion(summary, timeout_seconds=timeout,
                                                       agent_name=self.agent_name)
         return answer_of(await self.client.wait_for_answer(created.id, deadline=answer_deadline(created)))
 
     async def notify(self, message: str) -> str:
         """Send a notification; returns a confirmation."""
+        if self.encryption is not None:
+            await self.encryption.notify(message)
+            return "Notification sent"
         await self.client.notify(message, agent_name=self.agent_name)
         return "Notification sent"
 

@@ -37,6 +37,8 @@ class Settings:
     """``HITL_API_KEY``: an agent key; when set, agent commands authenticate with it."""
     server_url_set: bool = field(default=False)
     """Whether ``HITL_SERVER_URL`` was given explicitly."""
+    e2ee: bool = False
+    """``HITL_E2EE_ENABLED``: agent commands and the SDK seal content end to end by default."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -49,6 +51,7 @@ class Settings:
             server_url=url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
             api_key=(env.get("HITL_API_KEY") or "").strip() or None,
             server_url_set=bool(url),
+            e2ee=(env.get("HITL_E2EE_ENABLED") or "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     @property

@@ -226,3 +226,19 @@ async def test_key_registration_rules(relay: LiveRelay, owner: RelayClient) -> N
                             headers={"X-API-Key": agent.credential or ""}) as resp:
             assert json.loads(await resp.text()) == {"public_keys": []}
     await agent.close()
+
+
+async def test_sdk_with_e2ee_enabled_seals_and_gets_the_answer(relay: LiveRelay, owner: RelayClient,
+                                                               tmp_path: Path) -> None:
+    from hitl_desk.sdk import HITL
+
+    desk = await DeskEncryption.ensure(owner, relay.settings)
+    key = (await owner.create_api_key("sdk-e2ee")).api_key
+    settings = Settings.from_env({"HITL_HOME": str(tmp_path / "sdk-home"), "HITL_SERVER_URL": relay.url,
+                                  "HITL_API_KEY": key, "HITL_E2EE_ENABLED": "true"})
+    async with EncryptedApprover(owner, desk, "sealed yes") as approver:
+        async with HITL(settings=settings) as hitl:
+            assert await hitl.request_input(SECRET_PROMPT, choices=["a", "b"]) == "sealed yes"
+            assert await hitl.notify_completion("secret summary") == "sealed yes"
+    assert [r.prompt for r in approver.seen] == [SECRET_PROMPT, "secret summary"]
+    assert all(r.encrypted for r in await owner.list_requests())
