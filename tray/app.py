@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,6 +36,9 @@ PENDING_LIMIT = 10_000
 
 STARTUP_NOTIFICATIONS = 5
 """At start, only the newest few pending requests pop up; the badge counts them all."""
+
+RETRY_MAX = 2.0
+"""Longest pause between attempts to reconnect to the relay."""
 
 SYNC_RETRY_MAX = 5.0
 """Longest pause between attempts to load the snapshot while the stream stays connected."""
@@ -98,6 +101,7 @@ class TrayApp:
         notifications: bool = True,
         launcher: TuiLauncher | None = None,
         max_buttons: int = MAX_CHOICE_BUTTONS,
+        retry_max: float = RETRY_MAX,
     ) -> None:
         self.client = client
         self.state = TrayState()
@@ -108,6 +112,8 @@ class TrayApp:
         )
         self.icon: IconView | None = None
         self.connected = False
+        self.connection_error: str | None = None
+        """Why the last connection attempt failed or dropped (None while connected)."""
         self.synced = asyncio.Event()
         """Set once the pending snapshot of the current connection is loaded."""
         self.view = View(0, "", (), False)
@@ -115,17 +121,19 @@ class TrayApp:
         self.failure: HitlError | None = None
         """Why the app gave up on the relay (a rejected credential), if it did."""
         self._make_icon = make_icon
+        self._retry_max = retry_max
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: EventStream | None = None
         self._follow_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._replay: list[Event] | None = None  # events that arrive while a snapshot loads
         self._synced_once = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._notify_lock = asyncio.Lock()
         self._quit = asyncio.Event()
         self._icon_thread = ThreadPoolExecutor(1, thread_name_prefix="tray-icon-update")
         self._notifier_broken = False
+        self._stopped = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -137,6 +145,7 @@ class TrayApp:
             await self._start_icon(self._make_icon)
         self._stream = stream = self.client.event_stream()
         stream.on_state = self._on_stream_state
+        stream.retry_max = self._retry_max
         self._follow_task = asyncio.create_task(self._follow(stream), name="tray-follow")
 
     async def _start_icon(self, make_icon: IconFactory) -> None:
@@ -165,7 +174,10 @@ class TrayApp:
         self._quit.set()
 
     async def stop(self) -> None:
-        """Stop following, close the notifications and remove the icon."""
+        """Stop following, close the notifications and remove the icon (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         tasks = [t for t in (self._follow_task, self._sync_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -200,11 +212,14 @@ class TrayApp:
             return
         self._push_view()
         fresh = [event.request] if event.type == "request.created" else []
-        await self._reconcile(fresh)
+        # In a task of its own, so a slow notification server never holds up the badge; the
+        # lock in _reconcile keeps these in event order.
+        self._track(self._reconcile(fresh))
 
     def _on_stream_state(self, state: StreamState) -> None:
         """The stream (re)connected or dropped: reload the snapshot, or say we are offline."""
         self.connected = state.connected
+        self.connection_error = state.error
         if state.connected:
             if self._sync_task is not None:
                 self._sync_task.cancel()
@@ -277,13 +292,23 @@ class TrayApp:
     def _on_menu_action(self, action: Action) -> None:
         """Menu callback from the icon's thread: run the action on the event loop."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._spawn, self.handle_action, action)
+        self._loop.call_soon_threadsafe(self._dispatch, action)
 
-    def _spawn(self, handler: Callable[[Action], Awaitable[None]], action: Action) -> None:
-        """Run an action handler as a task the app keeps until it is done."""
-        task = asyncio.ensure_future(handler(action))
+    def _dispatch(self, action: Action) -> None:
+        """Start the handler of a menu action (on the event loop)."""
+        self._track(self.handle_action(action))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task the app keeps until it is done and cancels on stop."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task, logging what it raised."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("tray task failed", exc_info=task.exception())
 
     async def handle_action(self, action: Action) -> None:
         """Carry out a menu action."""

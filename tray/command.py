@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from hitl_desk.client import RelayClient
@@ -86,7 +87,7 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quit_on_signals(quit_app: Any) -> None:
+def _quit_on_signals(quit_app: Callable[[], None]) -> None:
     """Stop the tray cleanly on SIGINT and SIGTERM (where the loop supports signal handlers)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -233,9 +233,8 @@ def _ensure_docked(icon: pystray.Icon, timeout: float) -> bool:
     from Xlib import error as xerror
     from Xlib.protocol import event as xevent  # type: ignore[import-untyped]
 
-    # pystray asks to dock once; trayer drops a request now and then (right after it starts,
-    # or after an icon was clicked), and the icon then never shows. Our own connection asks
-    # again: pystray's is owned by its loop thread.
+    # pystray asks to dock once; trayer drops a request now and then (after it starts, or after
+    # a click), and the icon never shows. Our own connection asks again (pystray's is busy).
     conn = xdisplay.Display()
     try:
         root = conn.screen().root

@@ -152,6 +152,15 @@ async def test_a_cancelled_request_withdraws_its_notification(
     await until(lambda: app.view.badge == 0, "badge back to 0")
 
 
+async def test_an_expired_request_withdraws_its_notification(
+    app: TrayApp, agent: RelayClient, notification_server: FakeNotificationServer
+) -> None:
+    await agent.create_request("Quick?", choices=["Yes"], timeout_seconds=0.3)
+    call = await popped_up(app, notification_server, "Quick?")
+    await notification_server.wait_for_close(call.id, TIMEOUT)
+    await until(lambda: app.view.badge == 0, "badge back to 0")
+
+
 async def test_do_not_disturb_suppresses_notifications_while_the_badge_counts(
     app: TrayApp, agent: RelayClient, notification_server: FakeNotificationServer
 ) -> None:
