@@ -56,7 +56,7 @@ def desktop_entry(command: Sequence[str]) -> str:
     return (
         "[Desktop Entry]\n"
         "Type=Application\n"
-        "Version=1.5\n"
+        "Version=1.0\n"
         "Name=hitl-desk tray\n"
         "Comment=Answer AI agents' questions from the system tray\n"
         f"Exec={exec_line}\n"
