@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from dbus_fast.errors import DBusError
 
@@ -26,8 +25,9 @@ from hitl_desk.errors import (
 )
 from hitl_desk.models import Event, HitlRequest
 from tray.notifier import MAX_CHOICE_BUTTONS, NotificationServerError, RequestNotifier
-from tray.state import APP_TITLE, Action, MenuItemModel, TrayState
+from tray.state import APP_TITLE, Action, TrayState
 from tray.terminal import NoTerminalError, TuiLauncher
+from tray.view import IconFactory, IconView, View, default_icon
 
 log = logging.getLogger(__name__)
 
@@ -43,51 +43,14 @@ RETRY_MAX = 2.0
 SYNC_RETRY_MAX = 5.0
 """Longest pause between attempts to load the snapshot while the stream stays connected."""
 
+STOP_GRACE = 2.0
+"""Seconds ``stop`` waits for notifications being shown and answers being sent."""
+
 OFFLINE_NOTE = "(not connected to the relay)"
 
 
 class TrayUnavailableError(RuntimeError):
     """The tray icon could not be shown (no display, no usable pystray backend)."""
-
-
-class IconView(Protocol):
-    """What the app needs of an icon: ``tray.icon.TrayIcon`` or a headless stand-in."""
-
-    @property
-    def has_menu(self) -> bool:
-        """False where a click runs the default item instead of showing the menu."""
-
-    def start(self, timeout: float = ...) -> None:
-        """Show the icon; blocks until it is shown."""
-
-    def update(
-        self, pending: int, tooltip: str, menu_model: Sequence[MenuItemModel], *, dnd: bool = ...
-    ) -> None:
-        """Show a new badge, tooltip and menu."""
-
-    def stop(self, timeout: float = ...) -> None:
-        """Remove the icon."""
-
-
-IconFactory = Callable[[Callable[[Action], None]], IconView]
-"""Builds the icon given the callback its menu calls (from the icon's thread)."""
-
-
-def default_icon(on_action: Callable[[Action], None]) -> IconView:
-    """Build the real pystray icon (imported here: pystray needs a display to import)."""
-    from tray.icon import TrayIcon
-
-    return TrayIcon(on_action)
-
-
-@dataclass(frozen=True)
-class View:
-    """What the icon shows: badge count, tooltip, menu model and do-not-disturb."""
-
-    badge: int
-    tooltip: str
-    menu: tuple[MenuItemModel, ...]
-    dnd: bool
 
 
 class TrayApp:
@@ -118,8 +81,8 @@ class TrayApp:
         """Set once the pending snapshot of the current connection is loaded."""
         self.view = View(0, "", (), False)
         """What the icon was last told to show."""
-        self.failure: HitlError | None = None
-        """Why the app gave up on the relay (a rejected credential), if it did."""
+        self.failure: Exception | None = None
+        """Why the app gave up (a rejected credential, a bug), if it did."""
         self._make_icon = make_icon
         self._retry_max = retry_max
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,14 +115,13 @@ class TrayApp:
         """Build and show the icon; raise ``TrayUnavailableError`` if that cannot be done."""
         assert self._loop is not None
         try:
-            icon = make_icon(self._on_menu_action)
+            self.icon = icon = make_icon(self._on_menu_action)  # stop() removes it if start fails
             icon.update(self.view.badge, self.view.tooltip, self.view.menu, dnd=self.view.dnd)
             await self._loop.run_in_executor(self._icon_thread, icon.start)
         except Exception as exc:
             # pystray raises whatever its backend's import or X connection raises.
             log.exception("the tray icon could not be shown")
             raise TrayUnavailableError(f"the tray icon could not be shown: {exc}") from exc
-        self.icon = icon
 
     async def run(self) -> None:
         """Start, run until ``quit`` (or until the relay rejects the credential), then stop."""
@@ -178,11 +140,18 @@ class TrayApp:
         if self._stopped:
             return
         self._stopped = True
-        tasks = [t for t in (self._follow_task, self._sync_task, *self._tasks) if t is not None]
-        for task in tasks:
+        following = [t for t in (self._follow_task, self._sync_task) if t is not None]
+        for task in following:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*following, return_exceptions=True)
         self._follow_task = self._sync_task = None
+        if self._tasks:
+            # A notification half shown would stay on screen with nobody behind its buttons,
+            # and an answer half sent might be lost: give them a moment to finish.
+            _, late = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self.notifier is not None:
             await self._quietly(self.notifier.withdraw_all())
             await self.notifier.aclose()
@@ -205,6 +174,12 @@ class TrayApp:
             log.error("the relay rejected the tray: %s", exc.message)
             self.failure = exc
             self._quit.set()
+        except Exception as exc:
+            # The loop boundary of the event stream: a tray that silently stopped following
+            # would show a stale badge forever, so stop the app and say why.
+            log.exception("the tray stopped following the relay")
+            self.failure = exc
+            self._quit.set()
 
     async def _on_event(self, event: Event) -> None:
         """Update the badge, then show or withdraw the notification the event concerns."""
@@ -223,7 +198,7 @@ class TrayApp:
         if state.connected:
             if self._sync_task is not None:
                 self._sync_task.cancel()
-            self._sync_task = asyncio.create_task(self._sync(), name="tray-sync")
+            self._sync_task = self._track(self._sync())
         else:
             self.synced.clear()
             log.info("relay connection lost: %s", state.error)
@@ -298,11 +273,12 @@ class TrayApp:
         """Start the handler of a menu action (on the event loop)."""
         self._track(self.handle_action(action))
 
-    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``work`` as a task the app keeps until it is done and cancels on stop."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         """Forget a finished task, logging what it raised."""

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from hitl_desk.client import RelayClient
-from hitl_desk.errors import AuthenticationError
+from hitl_desk.errors import AuthenticationError, PermissionDeniedError
 from hitl_desk.settings import Settings
 from tray import autostart
 
 LOG_FILE = "tray.log"
+EXIT_ERROR = 1
+"""The tray stopped on an error it could not recover from (logged to ``tray.log``)."""
 EXIT_NO_TRAY = 1
 """No icon could be shown (no display or no usable pystray backend)."""
 EXIT_UNSUPPORTED = 2
@@ -81,9 +83,14 @@ async def run(args: argparse.Namespace) -> int:
         except TrayUnavailableError as exc:
             print(f"hitl-desk: {exc}", file=sys.stderr)
             return EXIT_NO_TRAY
-    if app.failure is not None:
-        print(f"hitl-desk: {app.failure.message}", file=sys.stderr)
+    failure = app.failure
+    if isinstance(failure, (AuthenticationError, PermissionDeniedError)):
+        print(f"hitl-desk: {failure.message}", file=sys.stderr)
         return EXIT_AUTH
+    if failure is not None:
+        print(f"hitl-desk: the tray stopped: {failure} (see {settings.home / LOG_FILE})",
+              file=sys.stderr)
+        return EXIT_ERROR
     return 0
 
 
@@ -102,7 +109,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "tray", help="tray icon and desktop notifications for pending requests",
         description="Show a tray icon with the number of pending requests and a desktop "
-        "notification for each new one. Exit codes: 0 quit, 1 no tray icon could be shown, "
+        "notification for each new one. Exit codes: 0 quit, 1 no tray icon could be shown "
+        "or an error (see tray.log), "
         "2 autostart not supported here, 6 credential rejected.",
     )
     p.add_argument("--autostart", choices=("on", "off"),

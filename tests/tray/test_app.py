@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hitl_desk.client import RelayClient
+from hitl_desk.errors import AuthenticationError
 from tests.conftest import LiveRelay
 from tests.desktop import async_wait_until
 from tests.tray.fake_notifications import (
@@ -300,6 +301,15 @@ async def test_quit_ends_run_and_withdraws_what_is_on_screen(
         await asyncio.wait_for(running, TIMEOUT)
     await notification_server.wait_for_close(call.id, TIMEOUT)
     assert tray.failure is None
+
+
+async def test_a_rejected_credential_ends_run_with_the_reason(
+    relay: LiveRelay, notification_server: FakeNotificationServer
+) -> None:
+    async with RelayClient(relay.url, "not-the-owner-token") as client:
+        tray = TrayApp(client, make_icon=None)
+        await asyncio.wait_for(tray.run(), TIMEOUT)
+    assert isinstance(tray.failure, AuthenticationError)
 
 
 async def test_the_tooltip_says_when_the_relay_is_not_reachable(
