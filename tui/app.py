@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 
 from hitl_desk.client import RelayClient
+from hitl_desk.settings import Settings
 from tui.clock import Clock, system_clock
 from tui.link import DeskLink
 from tui.messages import DeskMessage, KeyCreated, QueueChanged, RequestClosed
@@ -47,11 +48,14 @@ class HitlDeskApp(App[None]):
     ]
 
     def __init__(self, client: RelayClient | None, *, url: str | None = None, clock: Clock = system_clock,
-                 state: DeskState | None = None, started_here: bool = False) -> None:
+                 state: DeskState | None = None, started_here: bool = False,
+                 settings: Settings | None = None) -> None:
+        """``settings``: the home holding the desk key (made there on first run); None reads no
+        encrypted request."""
         super().__init__()
         self.clock = clock
         self.state = state or DeskState()
-        self.link = DeskLink(client, self.state, self.post_message, url)
+        self.link = DeskLink(client, self.state, self.post_message, url, settings)
         self.started_here = started_here
         self.desk_signal: Signal[DeskMessage] = Signal(self, "desk")
 
@@ -67,7 +71,7 @@ class HitlDeskApp(App[None]):
         if isinstance(message, QueueChanged):
             self._announce()
         elif isinstance(message, RequestClosed) and message.elsewhere and not self._showing(message.request.id):
-            self.notify(describe_closing(message.request), timeout=6)
+            self.notify(describe_closing(self.link.reader.view(message.request)), timeout=6)
         elif isinstance(message, KeyCreated):
             self.push_screen(KeyCreatedModal(message.key))
         self.desk_signal.publish(message)
@@ -82,7 +86,7 @@ class HitlDeskApp(App[None]):
         self.bell()
         if len(arrivals) == 1:
             request = arrivals[0]
-            self.notify(" ".join(request.prompt.split())[:80], title=f"{request.agent_name} asks")
+            self.notify(self.link.reader.view(request).line[:80], title=f"{request.agent_name} asks")
         else:
             self.notify(f"{len(arrivals)} new requests", title="New requests")
 

@@ -37,7 +37,7 @@ async def _open(app_class: Any, handle: RelayHandle, settings: Settings) -> int:
     if token is None:
         raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
     async with RelayClient(handle.url, token) as client:
-        app = app_class(client, url=handle.url, started_here=handle.started_here)
+        app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings)
         await app.run_async()
     if app.return_code:
         print(f"hitl-desk: the TUI stopped with code {app.return_code}", file=sys.stderr)

@@ -16,8 +16,11 @@ from urllib.parse import urlsplit
 from textual.message import Message
 
 from hitl_desk.client import RelayClient, StreamState
-from hitl_desk.errors import HitlError, RelayUnavailableError
+from hitl_desk.e2ee import DeskEncryption
+from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError
+from hitl_desk.keyring import desk_key_path, load_keypair
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, HitlRequest
+from hitl_desk.settings import Settings
 from tui.messages import (
     ConnectionChanged,
     DirectoryChanged,
@@ -27,6 +30,7 @@ from tui.messages import (
     QueueChanged,
     RequestClosed,
 )
+from tui.reader import NO_DESK_KEY, RequestReader
 from tui.state import FEED_LIMIT, HISTORY_LIMIT, DeskState
 
 log = logging.getLogger(__name__)
@@ -39,14 +43,24 @@ at 10,000).  Refcounting still frees them once they leave the queue."""
 
 
 class DeskLink:
-    """Relay access for the UI; ``client=None`` is offline (snapshots show given state)."""
+    """Relay access for the UI; ``client=None`` is offline (snapshots show given state).
+
+    ``settings`` names the home that holds the desk key; without it this approver reads no
+    encrypted request (and makes no key).
+    """
 
     def __init__(self, client: RelayClient | None, state: DeskState,
-                 post: Callable[[Message], object], url: str | None = None) -> None:
+                 post: Callable[[Message], object], url: str | None = None,
+                 settings: Settings | None = None) -> None:
         self.client = client
         self.state = state
         self.post = post
         self.url = url or (client.base_url if client else "")
+        self.settings = settings
+        self.reader = RequestReader(DeskEncryption.load(settings) if settings else None)
+        """Every screen shows requests through it: encrypted ones decrypted, once each."""
+        self.desk_ensured = False
+        """This approver holds the desk key and the relay serves it: not checked again."""
         self.mine: set[str] = set()
         """Requests this approver is closing: their close event is not news."""
         self.synced = asyncio.Event()
@@ -101,6 +115,8 @@ class DeskLink:
         """Fetch the pending snapshot, the feed and the keys, and merge them into the state."""
         client = self._require()
         self.synced.clear()
+        await self.ensure_desk()
+        self.reader.forget_failures()
         self.state.begin_sync()
         try:
             pending = await client.list_requests("pending", limit=PENDING_LIMIT)
@@ -120,16 +136,50 @@ class DeskLink:
         self.post(DirectoryChanged())
         self.synced.set()
 
+    async def ensure_desk(self) -> None:
+        """Make the desk key if no approver has (this is the first) and have the relay serve it.
+
+        Tried on every (re)connect until it worked once: a relay that was down at start gets
+        the key when it is back.
+        """
+        if self.settings is None or self.desk_ensured:
+            return
+        client = self._require()
+        try:
+            served = await client.desk_public_key(missing_ok=True)
+            if served and load_keypair(desk_key_path(self.settings)) is None:
+                # Another approver made the desk key. A new one here would replace it on the
+                # relay and lock out every agent that pinned the real one: this one stays
+                # unable to read until it gets the key by pairing.
+                desk = DeskEncryption.load(self.settings)
+            else:
+                desk = await DeskEncryption.ensure(client, self.settings)
+        except HitlError as exc:
+            log.warning("desk key not ensured, trying again on the next connect: %s", exc.message)
+            return
+        self.desk_ensured = desk.keys is not None
+        old = self.reader.desk
+        if old is None or old.keys != desk.keys:
+            self.reader.use(desk)
+
     # -- commands -----------------------------------------------------------------------------
 
-    async def answer(self, request_id: str, text: str) -> HitlRequest:
-        """Answer a pending request (raises ``RequestClosedError`` if someone was first)."""
+    async def answer(self, request: HitlRequest, text: str) -> HitlRequest:
+        """Answer a pending request (raises ``RequestClosedError`` if someone was first).
+
+        ``request`` is the one the relay sent: an encrypted request's answer is sealed to its
+        agent's key, so the text never reaches the relay.
+        """
         client = self._require()
-        self.mine.add(request_id)
+        self.mine.add(request.id)
         try:
-            return await client.answer(request_id, text)
+            if not request.encrypted:
+                return await client.answer(request.id, text)
+            if self.reader.desk is None:
+                raise KeyMissingError(NO_DESK_KEY)
+            return await self.reader.desk.answer(client, request, text)
         except HitlError:
-            self.mine.discard(request_id)
+            self.mine.discard(request.id)
             raise
 
     async def cancel(self, request_id: str) -> HitlRequest:

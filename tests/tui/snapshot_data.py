@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from nacl.public import PrivateKey
 
 from hitl_desk.client import StreamState
+from hitl_desk.crypto import KeyPair, b64, bind, seal_json
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, HitlRequest
+from hitl_desk.settings import Settings, write_private
 from tui.state import DeskState
 
 NOW = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
@@ -127,4 +132,62 @@ def desk_state(*, empty: bool = False) -> DeskState:
     state.set_history(history())
     state.agents = agents()
     state.keys = keys()
+    return state
+
+
+# -- end-to-end encrypted requests ---------------------------------------------------------------
+# Fixed keys, so the desk opens exactly these envelopes (the ciphertext itself varies: random nonces,
+# but only the decrypted text is ever on screen).
+
+def keypair(seed: int) -> KeyPair:
+    """A key pair made from a fixed seed byte."""
+    private = PrivateKey(bytes([seed]) * 32)
+    return KeyPair(private_key=b64(bytes(private)), public_key=b64(bytes(private.public_key)))
+
+
+DESK_KEYS = keypair(1)
+AGENT_KEYS = keypair(2)
+SEALED_PROMPT = "Rotate the **staging** database password now?"
+
+
+def sealed(n: int, agent: str, prompt: str, *, minutes_ago: float, choices: tuple[str, ...] = (),
+           kind: str = "input", bound_to: str | None = None, unbound: bool = False,
+           status: str = "pending") -> HitlRequest:
+    """Request ``n`` as an agent sends it end to end: empty prompt, the content in the envelope.
+
+    ``bound_to``: bind the envelope to another request (a replay); ``unbound``: hitl-cli's format.
+    """
+    plain = request(n, agent, "", minutes_ago=minutes_ago, kind=kind, status=status)
+    body: dict[str, object] = ({"message": prompt} if kind == "notification" else
+                               {"prompt": prompt, "choices": list(choices), "placeholder_text": ""})
+    if not unbound:
+        body = bind(bound_to or plain.id, body, now=plain.created_at.timestamp())
+    payload = seal_json(AGENT_KEYS.box(DESK_KEYS.public_key), body)
+    return plain.model_copy(update={"encrypted_payload": payload, "agent_public_key": AGENT_KEYS.public_key,
+                                    "channel": "rest"})
+
+
+def sealed_pending() -> list[HitlRequest]:
+    """Three encrypted questions: readable, from hitl-cli (unverified), and a replayed envelope."""
+    return [
+        sealed(31, "claude-code", SEALED_PROMPT, minutes_ago=0.1, choices=("Rotate", "Later")),
+        sealed(32, "n8n-nightly", "Restart the import worker?", minutes_ago=2, unbound=True),
+        sealed(33, "cursor", "Replayed from another request", minutes_ago=3, bound_to=f"req_{99:020d}"),
+    ]
+
+
+def desk_home(home: Path) -> Settings:
+    """Settings for an approver whose home holds the fixed desk key."""
+    home.mkdir(parents=True, exist_ok=True)
+    write_private(home / "desk.key", DESK_KEYS.to_json())
+    return Settings(home=home, server_url=URL, server_url_set=True)
+
+
+def sealed_state() -> DeskState:
+    """The full desk with encrypted requests on top of the queue and in the feed."""
+    state = desk_state()
+    state.pending.replace_all([*pending(), *sealed_pending()])
+    state.fresh = {sealed_pending()[0].id}
+    state.feed.insert(0, sealed(34, "claude-code", "Deployed `v0.3` to staging.", minutes_ago=0.5,
+                                kind="notification", status="delivered"))
     return state

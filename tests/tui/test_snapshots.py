@@ -7,6 +7,7 @@ shows is exactly what a connected desk with that state shows.  Update with ``--s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
@@ -24,6 +25,12 @@ Snap = Callable[..., bool]
 def desk_app(*, empty: bool = False) -> HitlDeskApp:
     """The app on fixed data, stopped clock."""
     return HitlDeskApp(None, url=data.URL, clock=fixed_clock(data.NOW), state=data.desk_state(empty=empty))
+
+
+def sealed_app(home: Path) -> HitlDeskApp:
+    """The app with encrypted requests, its home holding the fixed desk key."""
+    return HitlDeskApp(None, url=data.URL, clock=fixed_clock(data.NOW), state=data.sealed_state(),
+                       settings=data.desk_home(home))
 
 
 def keys(*pressed: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
@@ -108,3 +115,27 @@ def test_top_bar_shows_a_lost_connection(snap_compare: Snap) -> None:
     app = desk_app()
     app.state.connection = StreamState(False, 42, "closed by the relay")
     assert snap_compare(app, terminal_size=SIZE)
+
+
+def test_queue_marks_encrypted_requests_and_says_which_it_cannot_read(snap_compare: Snap, tmp_path: Path) -> None:
+    assert snap_compare(sealed_app(tmp_path / "desk"), terminal_size=SIZE)
+
+
+def test_encrypted_request_screen_shows_the_decrypted_prompt_and_choices(snap_compare: Snap,
+                                                                         tmp_path: Path) -> None:
+    assert snap_compare(sealed_app(tmp_path / "desk"), terminal_size=SIZE, run_before=keys("enter"))
+
+
+def test_unverified_envelope_is_flagged_on_its_request_screen(snap_compare: Snap, tmp_path: Path) -> None:
+    assert snap_compare(sealed_app(tmp_path / "desk"), terminal_size=SIZE,
+                        run_before=keys("down", "down", "down", "enter"))
+
+
+def test_request_that_cannot_be_read_explains_why_and_offers_no_answer(snap_compare: Snap,
+                                                                       tmp_path: Path) -> None:
+    assert snap_compare(sealed_app(tmp_path / "desk"), terminal_size=SIZE,
+                        run_before=keys("down", "down", "down", "down", "enter"))
+
+
+def test_feed_shows_an_encrypted_notification_decrypted(snap_compare: Snap, tmp_path: Path) -> None:
+    assert snap_compare(sealed_app(tmp_path / "desk"), terminal_size=SIZE, run_before=keys("n"))

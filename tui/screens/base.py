@@ -16,6 +16,7 @@ from tui.widgets.top_bar import TopBar
 if TYPE_CHECKING:
     from tui.app import HitlDeskApp
     from tui.link import DeskLink
+    from tui.reader import RequestReader
     from tui.state import DeskState
 
 
@@ -39,6 +40,11 @@ class DeskScreen(Screen[None]):
     def link(self) -> DeskLink:
         """The relay link."""
         return self.desk.link
+
+    @property
+    def reader(self) -> RequestReader:
+        """Shows requests as this approver can read them (encrypted ones decrypted)."""
+        return self.desk.link.reader
 
     def compose_bars(self) -> ComposeResult:
         """The top bar and the footer (yield them from ``compose``)."""

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Markdown
 from hitl_desk.models import HitlRequest
 from tui.clock import format_moment
 from tui.messages import DeskMessage, FeedChanged
+from tui.reader import Readable
 from tui.screens.base import DeskScreen
 from tui.screens.request import RequestScreen
 
@@ -23,6 +24,10 @@ def feed_state(request: HitlRequest) -> str:
     if request.kind == "notification":
         return "note"
     return {"pending": "reply?", "answered": "replied"}.get(request.status, request.status)
+
+
+def _label(view: Readable) -> str:
+    return f" · {view.label}" if view.label else ""
 
 
 class FeedScreen(DeskScreen):
@@ -92,7 +97,7 @@ class FeedScreen(DeskScreen):
         table.clear()
         now = self.desk.clock()
         for index, request in enumerate(self.state.feed):
-            line = " ".join(request.prompt.split())
+            line = self.reader.view(request).line
             table.add_row("●" if index < self.unread_shown else " ", format_moment(request.created_at, now),
                           request.agent_name, feed_state(request), line, key=request.id)
         if selected is not None:
@@ -119,9 +124,11 @@ class FeedScreen(DeskScreen):
             body.update("*No notifications yet.* Agents send them with `hitl-desk notify` or the"
                         " `notify_human` tool.")
             return
+        view = self.reader.view(request)
+        request = view.request
         reply = f"\n\n---\n**Reply:** {request.response}" if request.response else ""
-        hint = "\n\n*Press Enter to reply.*" if request.status == "pending" else ""
-        body.update(f"**{request.agent_name}** · {request.kind}\n\n{request.prompt}{reply}{hint}")
+        hint = "\n\n*Press Enter to reply.*" if request.status == "pending" and view.readable else ""
+        body.update(f"**{request.agent_name}** · {request.kind}{_label(view)}\n\n{view.text}{reply}{hint}")
 
     @on(DataTable.RowSelected)
     def action_reply(self) -> None:

@@ -15,13 +15,17 @@ from hitl_desk.errors import HitlError
 from hitl_desk.models import HitlRequest
 from tui.clock import format_moment
 from tui.messages import DeskMessage, HistoryChanged
+from tui.reader import Readable
 from tui.screens.base import DeskScreen
 
 STATUSES = ("answered", "expired", "cancelled")
 
 
 def matches(request: HitlRequest, agent: str | None, status: str | None, text: str) -> bool:
-    """Whether a closed request passes the filters (text: case-insensitive, prompt or answer)."""
+    """Whether a closed request passes the filters (text: case-insensitive, prompt or answer).
+
+    ``request`` is the readable copy: encrypted requests are searched in their decrypted text.
+    """
     if agent and request.agent_name != agent:
         return False
     if status and request.status != status:
@@ -95,14 +99,16 @@ class HistoryScreen(DeskScreen):
         agent = self._choice("#history-agent")
         status = self._choice("#history-status")
         text = self.query_one("#history-text", Input).value.strip()
-        self.rows = [r for r in self.state.history if matches(r, agent, status, text)]
+        views = (self.reader.view(r) for r in self.state.history)
+        self.shown = [v for v in views if matches(v.request, agent, status, text)]
+        self.rows = [v.request for v in self.shown]
         table: DataTable[str] = self.query_one(DataTable)
         table.clear()
         now = self.desk.clock()
-        for request in self.rows:
+        for view in self.shown:
+            request = view.request
             table.add_row(format_moment(request.closed_at, now), request.status, request.agent_name,
-                          " ".join(request.prompt.split()), " ".join((request.response or "").split()),
-                          key=request.id)
+                          view.line, " ".join((request.response or "").split()), key=request.id)
         self._show_detail()
 
     def _choice(self, selector: str) -> str | None:
@@ -124,14 +130,16 @@ class HistoryScreen(DeskScreen):
     def _show_detail(self) -> None:
         table: DataTable[str] = self.query_one(DataTable)
         body = self.query_one("#history-body", Markdown)
-        rows = getattr(self, "rows", [])
+        rows: list[Readable] = getattr(self, "shown", [])
         if not rows:
             body.update("*Nothing here yet.*" if not self.state.history else "*No request matches.*")
             return
-        request = rows[min(table.cursor_row, len(rows) - 1)]
+        view = rows[min(table.cursor_row, len(rows) - 1)]
+        request = view.request
         by = f" by {request.answered_by}" if request.answered_by else ""
         answer = f"**Answer{by}:** {request.response}" if request.response is not None else f"*{request.status}*"
-        body.update(f"**{request.agent_name}** · {request.kind} · {request.status}\n\n{request.prompt}\n\n{answer}")
+        lock = f" · {view.label}" if view.label else ""
+        body.update(f"**{request.agent_name}** · {request.kind} · {request.status}{lock}\n\n{view.text}\n\n{answer}")
 
     def action_focus_filter(self) -> None:
         """Type to filter."""

@@ -42,7 +42,8 @@ class QueueScreen(DeskScreen):
         """Top bar, column header, the table (or the guide when empty), footer."""
         yield from self.compose_bars()
         yield ColumnHeader(id="queue-header")
-        yield RequestTable(self.state.pending, self.state.fresh, self.desk.clock, id="queue-table")
+        yield RequestTable(self.state.pending, self.state.fresh, self.desk.clock, self.reader,
+                           id="queue-table")
         yield Welcome(self.link.url, self.state.first_run)
 
     def on_mount(self) -> None:

@@ -1,4 +1,9 @@
-"""One request: its prompt as Markdown, the choices on number keys, a free-text answer."""
+"""One request: its prompt as Markdown, the choices on number keys, a free-text answer.
+
+An encrypted request is shown decrypted and marked; its answer is sealed to the agent.  One
+this approver cannot read says why and offers no answer (the text would have to be guessed,
+and a plaintext answer is refused for it anyway); it can still be cancelled.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +20,30 @@ from hitl_desk.errors import HitlError, RequestClosedError
 from hitl_desk.models import HitlRequest
 from tui.clock import format_age, format_countdown
 from tui.messages import DeskMessage, RequestClosed
+from tui.reader import LOCK, Readable
 from tui.screens.base import DeskScreen
 from tui.screens.modals import ConfirmModal
 
 NUMBER_KEYS = 9
+UNVERIFIED = (f"> {LOCK} **Unverified envelope.** Sent by a client that does not bind the request id "
+              "inside the encryption (hitl-cli): the relay cannot read it, but could have replayed it "
+              "from another request.\n\n")
+CANNOT_READ = """\
+## {lock} Cannot read this request
+
+It is encrypted end to end, and this approver cannot open it: **{problem}**.
+
+{detail}
+
+Answering needs the readable text, so it is not offered here. You can cancel the request
+(**Ctrl+X**) or leave it for an approver that can read it.
+"""
 
 
-def describe_closing(request: HitlRequest) -> str:
+def describe_closing(view: Readable) -> str:
     """The note shown when a request closes without this approver: who, and what."""
-    subject = f"{request.agent_name}: {' '.join(request.prompt.split())[:40]}"
+    request = view.request
+    subject = f"{request.agent_name}: {view.line[:40]}"
     if request.status == "answered":
         by = f" by {request.answered_by}" if request.answered_by else ""
         return f"Answered elsewhere{by} — {subject} → {request.response!r}"
@@ -52,24 +72,46 @@ class RequestScreen(DeskScreen):
 
     @property
     def request(self) -> HitlRequest | None:
-        """The request, while it is pending."""
+        """The request as the relay sent it (what an answer is sealed against), while pending."""
         return self.state.pending.get(self.request_id)
+
+    @property
+    def view(self) -> Readable | None:
+        """The request as shown (decrypted), while pending."""
+        request = self.request
+        return None if request is None else self.reader.view(request)
+
+    @property
+    def answerable(self) -> bool:
+        """Pending, and its content is readable here."""
+        view = self.view
+        return view is not None and view.readable
 
     def compose(self) -> ComposeResult:
         """Meta line, prompt, choices, answer field."""
-        request = self.request
+        view = self.view
+        request = view.request if view else None
         yield from self.compose_bars()
         yield Static(id="request-meta")
         with VerticalScroll(id="request-prompt"):
-            yield Markdown(request.prompt if request else "*This request is no longer pending.*")
+            yield Markdown(self._body(view))
         if request and request.choices:
             with Horizontal(id="request-choices"):
                 for number, choice in enumerate(request.choices, start=1):
                     label = f"{number} {choice}" if number <= NUMBER_KEYS else choice
                     yield Button(label, id=f"choice-{number}", classes="choice", compact=True)
-        with Horizontal(id="request-answer"):
-            yield Input(placeholder=self._placeholder(request), id="answer-text")
-            yield Button("Send", id="send", variant="primary", compact=True)
+        if view is None or view.readable:
+            with Horizontal(id="request-answer"):
+                yield Input(placeholder=self._placeholder(request), id="answer-text")
+                yield Button("Send", id="send", variant="primary", compact=True)
+
+    @staticmethod
+    def _body(view: Readable | None) -> str:
+        if view is None:
+            return "*This request is no longer pending.*"
+        if not view.readable:
+            return CANNOT_READ.format(lock=LOCK, problem=view.problem, detail=view.detail or "")
+        return (UNVERIFIED if view.sealed and not view.bound else "") + view.request.prompt
 
     def _placeholder(self, request: HitlRequest | None) -> str:
         if request is None:
@@ -85,25 +127,28 @@ class RequestScreen(DeskScreen):
         self._update_meta()
         self.set_interval(1.0, self._update_meta)
         choices = self.query(".choice")
-        (choices.first() if choices else self.query_one("#answer-text")).focus()
+        answer = self.query("#answer-text")
+        (choices.first() if choices else answer.first() if answer else self.query_one("#request-prompt")).focus()
         if self.request is None:
             self.notify("This request is no longer pending.", severity="warning")
 
     def _update_meta(self) -> None:
-        request = self.request
-        if request is None:
+        view = self.view
+        if view is None:
             return
+        request = view.request
         now = self.desk.clock()
         kind = "task finished — reply" if request.kind == "completion" else "question"
+        lock = "" if not view.sealed else f"{LOCK} E2EE · " if view.readable else f"{LOCK} cannot read · "
         self.query_one("#request-meta", Static).update(
-            f"[b]{request.agent_name}[/b] · {kind} · asked {format_age(request.created_at, now)} ago"
+            f"{lock}[b]{request.agent_name}[/b] · {kind} · asked {format_age(request.created_at, now)} ago"
             f" · expires in {format_countdown(request.expires_at, now)}")
 
     def on_desk(self, message: DeskMessage) -> None:
         """Close with a note when the request is answered, expires or is cancelled elsewhere."""
         if isinstance(message, RequestClosed) and message.request.id == self.request_id:
             if message.elsewhere and not self.busy:
-                self.notify(describe_closing(message.request), severity="warning", timeout=8)
+                self.notify(describe_closing(self.reader.view(message.request)), severity="warning", timeout=8)
                 self.dismiss_screen()
 
     def dismiss_screen(self) -> None:
@@ -114,16 +159,18 @@ class RequestScreen(DeskScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Number keys exist only for the choices there are."""
         if action == "choose":
-            request = self.request
-            count = len(request.choices) if request else 0
+            view = self.view
+            count = len(view.request.choices) if view else 0
             return isinstance(parameters[0], int) and parameters[0] <= count
+        if action == "send":
+            return self.answerable
         return True
 
     def action_choose(self, number: int) -> None:
         """Answer with choice ``number``."""
-        request = self.request
-        if request and 1 <= number <= len(request.choices):
-            self.send(request.choices[number - 1])
+        view = self.view
+        if view and 1 <= number <= len(view.request.choices):
+            self.send(view.request.choices[number - 1])
 
     @on(Button.Pressed, ".choice")
     def _choice_pressed(self, event: Button.Pressed) -> None:
@@ -134,6 +181,8 @@ class RequestScreen(DeskScreen):
     @on(Button.Pressed, "#send")
     def action_send(self) -> None:
         """Send the typed answer."""
+        if not self.answerable:
+            return
         text = self.query_one("#answer-text", Input).value
         if not text.strip():
             self.notify("Type an answer first (or pick a choice).", severity="warning")
@@ -142,17 +191,18 @@ class RequestScreen(DeskScreen):
         self.send(text)
 
     def send(self, text: str) -> None:
-        """Answer the request with ``text``."""
-        if self.busy or self.request is None:
+        """Answer the request with ``text`` (sealed for the agent when it is encrypted)."""
+        request = self.request
+        if self.busy or request is None or not self.answerable:
             return
         self.busy = True
         self.query_one("#request-answer").disabled = True
-        self._answer(text)
+        self._answer(request, text)
 
     @work(group="commands", exclusive=True)
-    async def _answer(self, text: str) -> None:
+    async def _answer(self, request: HitlRequest, text: str) -> None:
         try:
-            await self.link.answer(self.request_id, text)
+            await self.link.answer(request, text)
         except RequestClosedError as exc:
             self.notify(f"Too late: {exc.message}", severity="warning", timeout=8)
         except HitlError as exc:
@@ -195,13 +245,15 @@ class RequestScreen(DeskScreen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Every way to answer this request."""
-        request = self.request
-        if request is None:
+        view = self.view
+        if view is None:
             return
+        request = view.request
         for number, choice in enumerate(request.choices, start=1):
             yield SystemCommand(f"Answer: {choice}", f"Send choice {number} to {request.agent_name}",
                                 lambda c=choice: self.send(c))
-        yield SystemCommand("Send typed answer", "Send the text in the answer field", self.action_send)
+        if view.readable:
+            yield SystemCommand("Send typed answer", "Send the text in the answer field", self.action_send)
         yield SystemCommand("Cancel this request", "Withdraw it; the agent gets 'cancelled'",
                             self.action_cancel_request)
         yield SystemCommand("Back to the list", "Leave without answering", self.action_back)

@@ -1,7 +1,8 @@
 """The queue's table: a Line API view over ``PendingQueue`` that renders only visible rows.
 
 Nothing is copied per row, so 10,000 pending requests cost what 20 do: an event changes the
-queue in O(log n), the table recomputes its height and redraws the lines on screen.  The
+queue in O(log n), the table recomputes its height and redraws the lines on screen.  Encrypted
+requests are opened by the ``RequestReader`` when their row is first drawn, and only then.  The
 countdown column is computed at render time, so a one-second refresh keeps it live.
 """
 
@@ -20,6 +21,7 @@ from textual.strip import Strip
 from hitl_desk.models import HitlRequest
 from tui.clock import Clock, format_age, format_countdown, seconds_left
 from tui.messages import OpenRequest
+from tui.reader import Readable, RequestReader
 from tui.state import PendingQueue
 
 COLUMNS: tuple[tuple[str, int], ...] = (("", 2), ("Agent", 16), ("Kind", 11), ("Age", 5), ("Expires", 8))
@@ -32,9 +34,10 @@ def header_text(width: int) -> str:
     return set_cell_size(fixed + "Prompt", width)
 
 
-def row_text(request: HitlRequest, fresh: bool, now_left: str, age: str, width: int) -> str:
-    """One row's text at ``width`` cells."""
-    prompt = " ".join(request.prompt.replace("**", "").replace("`", "").split())
+def row_text(view: Readable, fresh: bool, now_left: str, age: str, width: int) -> str:
+    """One row's text at ``width`` cells (an encrypted request's behind its lock)."""
+    request = view.request
+    prompt = view.marker + " ".join(request.prompt.replace("**", "").replace("`", "").split())
     if request.choices:
         prompt = f"{prompt}  [{' | '.join(request.choices)}]"
     cells = ("● " if fresh else "  ", request.agent_name, request.kind, age, now_left)
@@ -62,10 +65,11 @@ class RequestTable(ScrollView, can_focus=True):
     RequestTable { height: 1fr; overflow-x: hidden; }
     """
 
-    def __init__(self, queue: PendingQueue, fresh: set[str], clock: Clock, *,
+    def __init__(self, queue: PendingQueue, fresh: set[str], clock: Clock, reader: RequestReader, *,
                  id: str | None = None) -> None:
         super().__init__(id=id)
         self.queue = queue
+        self.reader = reader
         self.fresh = fresh
         self.clock = clock
         self.cursor = 0
@@ -146,7 +150,7 @@ class RequestTable(ScrollView, can_focus=True):
         request = self.queue[index]
         now = self.clock()
         fresh = request.id in self.fresh
-        text = row_text(request, fresh, format_countdown(request.expires_at, now),
+        text = row_text(self.reader.view(request), fresh, format_countdown(request.expires_at, now),
                         format_age(request.created_at, now), width)
         style = base
         left = seconds_left(request.expires_at, now)
