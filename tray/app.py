@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 PENDING_LIMIT = 10_000
 """The relay's largest page: the snapshot the badge is counted from."""
 
-STARTUP_NOTIFICATIONS = 5
-"""At start, only the newest few pending requests pop up; the badge counts them all."""
+BURST_NOTIFICATIONS = 5
+"""After a (re)connect only the newest few new requests pop up; the badge counts them all."""
 
 RETRY_MAX = 2.0
 """Longest pause between attempts to reconnect to the relay."""
@@ -90,7 +90,6 @@ class TrayApp:
         self._follow_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._replay: list[Event] | None = None  # events that arrive while a snapshot loads
-        self._synced_once = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._notify_lock = asyncio.Lock()
         self._quit = asyncio.Event()
@@ -225,10 +224,7 @@ class TrayApp:
         self.state.apply_all(replay)
         self._push_view()
         fresh = [r for r in self.state.pending if r.id not in known]
-        if not self._synced_once:
-            fresh = fresh[-STARTUP_NOTIFICATIONS:]
-        self._synced_once = True
-        await self._reconcile(fresh)
+        await self._reconcile(fresh[-BURST_NOTIFICATIONS:])
         self.synced.set()
 
     async def _reconcile(self, fresh: Iterable[HitlRequest]) -> None:

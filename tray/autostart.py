@@ -16,8 +16,8 @@ from tray.terminal import Which, hitl_desk_command
 
 DESKTOP_FILE = "hitl-desk-tray.desktop"
 LAUNCH_AGENT_LABEL = "dev.hitl-desk.tray"
-CARRIED_ENV = ("HITL_HOME",)
-"""Environment the tray needs at login as it has it now (where the owner credential lives)."""
+CARRIED_ENV = ("HITL_HOME", "HITL_SERVER_URL")
+"""Environment the tray needs at login as it has it now: the credential's home, the relay."""
 
 _RESERVED = set(" \t\n\"'\\><~|&;$*?#`()")
 """Characters that force quoting of an Exec argument (Desktop Entry spec, "The Exec key")."""

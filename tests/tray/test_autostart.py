@@ -75,6 +75,8 @@ def test_tray_command_keeps_the_relay_url_and_hitl_home() -> None:
     assert command == ["env", "HITL_HOME=/srv/hitl", *hitl_desk_command(), "tray",
                        "--url", "http://127.0.0.1:9000"]
     assert autostart.tray_command(None, env={}) == [*hitl_desk_command(), "tray"]
+    from_env = autostart.tray_command(None, env={"HITL_SERVER_URL": "http://127.0.0.1:9001"})
+    assert from_env[:2] == ["env", "HITL_SERVER_URL=http://127.0.0.1:9001"]
 
 
 def test_without_xdg_config_home_the_entry_goes_under_dot_config(tmp_path: Path) -> None:
