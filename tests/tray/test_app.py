@@ -319,6 +319,8 @@ async def test_the_tooltip_says_when_the_relay_is_not_reachable(
         tray = TrayApp(client, make_icon=None)
         await tray.start()
         try:
+            await until(lambda: tray.connection_error is not None, "a failed connection attempt")
             assert OFFLINE_NOTE in tray.view.tooltip and not tray.connected
+            assert tray.view.badge == 0
         finally:
             await tray.stop()
