@@ -29,7 +29,7 @@ from hitl_desk.errors import (
 EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
-BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents"}
+BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents", "mcp-config"}
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -241,6 +241,14 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     a = ags.add_parser("create")
     a.add_argument("--name", required=True)
     p.set_defaults(func=cmd_agents)
+
+    from hitl_desk.mcpconfig import CLIENTS, emit
+
+    p = sub.add_parser("mcp-config", help="print MCP configuration for an agent client, minting a key")
+    p.add_argument("client", choices=CLIENTS)
+    p.add_argument("--key", help="an existing agent API key (default: mint one with the owner credential)")
+    p.add_argument("--agent", help="the agent a minted key belongs to (default: the client's name)")
+    p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
 
     if with_plugins:
         _load_plugins(sub)

@@ -19,6 +19,7 @@ from relay.broker import Broker
 from relay.bus import Bus
 from relay.context import AUTH, BROKER, BUS, CONFIG, STORE, RelayConfig
 from relay.http import METRICS, error_middleware, host_guard
+from relay.mcp import setup_mcp
 from relay.metrics import Metrics
 from relay.openapi import RouteTable
 from relay.store import Store
@@ -38,6 +39,7 @@ def make_app(config: RelayConfig) -> web.Application:
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     app.cleanup_ctx.append(_lifecycle)
+    setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     return app
 
 
