@@ -20,9 +20,11 @@ from nacl.public import Box
 from hitl_desk.client import RelayClient, answer_deadline
 from hitl_desk.crypto import (
     DecryptionError,
+    KeyChangedError,
     KeyPair,
     bind,
     check_binding,
+    fingerprint,
     is_bound,
     open_envelope,
     open_json,
@@ -135,10 +137,25 @@ class DeskEncryption:
         return cls(load_keypair(desk_key_path(settings)), settings)
 
     @classmethod
-    async def ensure(cls, client: RelayClient, settings: Settings) -> DeskEncryption:
-        """Create the desk key on first run and make sure the relay serves it."""
-        keys, _ = load_or_create_keypair(desk_key_path(settings))
-        if await client.desk_public_key(missing_ok=True) != keys.public_key:
+    async def ensure(cls, client: RelayClient, settings: Settings, *, replace: bool = False) -> DeskEncryption:
+        """Make sure the relay serves this desk's key, creating it if no approver has yet.
+
+        An approver without the key, where the relay already serves one, stays unable to read
+        (it must be paired) rather than replacing the key every agent pinned; a local key that
+        differs from the relay's is refused unless ``replace`` says the human chose it.
+        """
+        served = await client.desk_public_key(missing_ok=True)
+        path = desk_key_path(settings)
+        local = load_keypair(path)
+        if served and local is None:
+            return cls(None, settings)
+        if served and local is not None and served != local.public_key and not replace:
+            raise KeyChangedError(
+                f"The relay serves another desk key ({fingerprint(served)}) than this machine's "
+                f"({fingerprint(local.public_key)}). To make this machine's key the desk key, "
+                "run: hitl-desk keys register-desk --replace")
+        keys = local or load_or_create_keypair(path)[0]
+        if served != keys.public_key:
             await client.register_key("user", None, keys.public_key)
         return cls(keys, settings)
 

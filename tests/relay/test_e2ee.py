@@ -242,3 +242,19 @@ async def test_sdk_with_e2ee_enabled_seals_and_gets_the_answer(relay: LiveRelay,
             assert await hitl.notify_completion("secret summary") == "sealed yes"
     assert [r.prompt for r in approver.seen] == [SECRET_PROMPT, "secret summary"]
     assert all(r.encrypted for r in await owner.list_requests())
+
+
+async def test_a_second_approver_never_replaces_the_desk_key_by_accident(relay: LiveRelay, owner: RelayClient,
+                                                                         tmp_path: Path) -> None:
+    first = await DeskEncryption.ensure(owner, relay.settings)
+    assert first.keys is not None
+    fresh = await DeskEncryption.ensure(owner, Settings(home=tmp_path / "fresh-home"))
+    assert fresh.keys is None and not (tmp_path / "fresh-home" / "desk.key").exists()
+    stale_home = tmp_path / "stale-home"
+    stale_home.mkdir()
+    (stale_home / "desk.key").write_text(KeyPair.generate().to_json())
+    with pytest.raises(KeyChangedError, match="register-desk --replace"):
+        await DeskEncryption.ensure(owner, Settings(home=stale_home))
+    assert await owner.desk_public_key() == first.keys.public_key
+    replaced = await DeskEncryption.ensure(owner, Settings(home=stale_home), replace=True)
+    assert replaced.keys is not None and await owner.desk_public_key() == replaced.keys.public_key
