@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hitl_desk.models import MAX_BODY_BYTES
 from hitl_desk.settings import Settings
-from relay import api, events
+from relay import api, e2ee, events
 from relay.auth import Auth
 from relay.broker import Broker
 from relay.bus import Bus
@@ -35,7 +35,7 @@ def make_app(config: RelayConfig) -> web.Application:
     )
     app[CONFIG] = config
     app[METRICS] = Metrics()
-    table = RouteTable(api.routes, events.routes)
+    table = RouteTable(api.routes, e2ee.routes, events.routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     app.cleanup_ctx.append(_lifecycle)
