@@ -29,7 +29,8 @@ from hitl_desk.errors import (
 EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
-BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents", "mcp-config"}
+BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
+           "mcp-config", "proxy"}
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -52,11 +53,31 @@ def _print_json(data: Any) -> None:
 
 # -- agent commands ---------------------------------------------------------------------------
 
+def _e2ee(args: argparse.Namespace) -> bool:
+    from hitl_desk.settings import Settings
+
+    return bool(args.e2ee) or Settings.from_env().e2ee
+
+
+async def _ask_sealed(args: argparse.Namespace, prompt: str, **kwargs: Any) -> int:
+    from hitl_desk.client import RelayClient
+    from hitl_desk.e2ee import AgentEncryption
+    from hitl_desk.settings import Settings
+
+    settings = Settings.from_env()
+    async with RelayClient.for_agent(settings, args.url) as client:
+        print(await AgentEncryption(client, settings, args.agent_name).ask(prompt, **kwargs))
+    return 0
+
+
 async def cmd_request(args: argparse.Namespace) -> int:
     """Ask the human; print only the answer."""
     from hitl_desk.client import RelayClient, answer_deadline
     from hitl_desk.sdk import answer_of
 
+    if _e2ee(args):
+        return await _ask_sealed(args, args.prompt, choices=args.choice, placeholder=args.placeholder_text,
+                                 timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
         created = await client.create_request(
             args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
@@ -82,9 +103,16 @@ def _closed_error(request: Any) -> HitlError:
 async def cmd_notify(args: argparse.Namespace) -> int:
     """Send a notification."""
     from hitl_desk.client import RelayClient
+    from hitl_desk.settings import Settings
 
-    async with RelayClient.for_agent(url=args.url) as client:
-        sent = await client.notify(args.message, agent_name=args.agent_name)
+    settings = Settings.from_env()
+    async with RelayClient.for_agent(settings, args.url) as client:
+        if _e2ee(args):
+            from hitl_desk.e2ee import AgentEncryption
+
+            sent = await AgentEncryption(client, settings, args.agent_name).notify(args.message)
+        else:
+            sent = await client.notify(args.message, agent_name=args.agent_name)
     print(sent.id if args.json is False else json.dumps(sent.model_dump(mode="json")))
     return 0
 
@@ -94,74 +122,13 @@ async def cmd_notify_completion(args: argparse.Namespace) -> int:
     from hitl_desk.client import RelayClient, answer_deadline
     from hitl_desk.sdk import answer_of
 
+    if _e2ee(args):
+        return await _ask_sealed(args, args.summary, kind="completion", timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
         created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
                                                  agent_name=args.agent_name)
         done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
     print(answer_of(done))
-    return 0
-
-
-# -- approver commands ------------------------------------------------------------------------
-
-async def cmd_pending(args: argparse.Namespace) -> int:
-    """List pending requests."""
-    from hitl_desk.client import RelayClient
-
-    async with RelayClient.for_owner(url=args.url) as client:
-        found = await client.list_requests("pending", limit=10_000)
-    if args.json:
-        _print_json([r.model_dump(mode="json") for r in found])
-        return 0
-    for r in found:
-        choices = f"  [{' | '.join(r.choices)}]" if r.choices else ""
-        print(f"{r.id}  {r.kind:<10} {r.agent_name:<16} {r.prompt.splitlines()[0][:60]}{choices}")
-    return 0
-
-
-async def cmd_answer(args: argparse.Namespace) -> int:
-    """Answer a pending request."""
-    from hitl_desk.client import RelayClient
-
-    async with RelayClient.for_owner(url=args.url) as client:
-        done = await client.answer(args.request_id, args.text)
-    print(f"answered {done.id}", file=sys.stderr)
-    return 0
-
-
-async def cmd_watch(args: argparse.Namespace) -> int:
-    """Print the event stream, one line per event."""
-    from hitl_desk.client import RelayClient
-
-    async with RelayClient.for_owner(url=args.url) as client:
-        async for event in client.event_stream(args.since):
-            if args.json:
-                print(event.model_dump_json(), flush=True)
-            else:
-                r = event.request
-                print(f"{event.seq:>6} {event.type:<18} {r.id} {r.agent_name}: {r.prompt.splitlines()[0][:60]}",
-                      flush=True)
-    return 0
-
-
-async def cmd_keys(args: argparse.Namespace) -> int:
-    """Create, list and revoke API keys."""
-    from hitl_desk.client import RelayClient
-
-    async with RelayClient.for_owner(url=args.url) as client:
-        if args.keys_command == "create":
-            created = await client.create_api_key(args.agent, args.label)
-            print(created.api_key)
-            print(f"Key for agent {created.agent_name!r} ({created.prefix}…). It is shown only now.",
-                  file=sys.stderr)
-        elif args.keys_command == "list":
-            for key in await client.list_api_keys():
-                state = "revoked" if key.revoked_at else "active"
-                used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-                print(f"{key.prefix}  {key.agent_name:<20} {state:<8} last used {used}")
-        else:
-            revoked = await client.revoke_api_key(args.prefix)
-            print(f"revoked {revoked.prefix}", file=sys.stderr)
     return 0
 
 
@@ -177,6 +144,23 @@ async def cmd_agents(args: argparse.Namespace) -> int:
             for agent in await client.list_agents():
                 print(f"{agent.id}  {agent.name}")
     return 0
+
+
+def _lazy(name: str) -> Command:
+    """A command from ``hitl_desk.approver``, imported only when it runs."""
+    def run(args: argparse.Namespace) -> Awaitable[int] | int:
+        import importlib
+
+        command: Command = getattr(importlib.import_module("hitl_desk.approver"), name)
+        return command(args)
+    return run
+
+
+async def cmd_proxy(args: argparse.Namespace) -> int:
+    """Serve the stdio E2EE proxy."""
+    from hitl_desk.proxy import serve
+
+    return await serve(args.relay_url or args.url, args.agent_name, progress_interval=args.progress_interval)
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -197,33 +181,36 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--default-answer", help="answer returned if nobody answers in time")
     p.add_argument("--agent-name")
     p.add_argument("--json", action="store_true", help="print the whole request as JSON")
+    p.add_argument("--e2ee", action="store_true", help="seal the content end to end (or HITL_E2EE_ENABLED=true)")
     p.set_defaults(func=cmd_request)
 
     p = sub.add_parser("notify", help="send a notification")
     p.add_argument("--message", required=True)
     p.add_argument("--agent-name")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--e2ee", action="store_true", help="seal the content end to end")
     p.set_defaults(func=cmd_notify)
 
     p = sub.add_parser("notify-completion", help="report a finished task and print the reply")
     p.add_argument("--summary", required=True)
     p.add_argument("--timeout", type=float)
     p.add_argument("--agent-name")
+    p.add_argument("--e2ee", action="store_true", help="seal the content end to end")
     p.set_defaults(func=cmd_notify_completion)
 
     p = sub.add_parser("pending", help="list pending requests")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_pending)
+    p.set_defaults(func=_lazy("cmd_pending"))
 
     p = sub.add_parser("answer", help="answer a pending request")
     p.add_argument("request_id")
     p.add_argument("text")
-    p.set_defaults(func=cmd_answer)
+    p.set_defaults(func=_lazy("cmd_answer"))
 
     p = sub.add_parser("watch", help="print events as they happen")
     p.add_argument("--since", type=int)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_watch)
+    p.set_defaults(func=_lazy("cmd_watch"))
 
     p = sub.add_parser("keys", help="manage API keys")
     ks = p.add_subparsers(dest="keys_command", required=True)
@@ -233,7 +220,20 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     ks.add_parser("list")
     k = ks.add_parser("revoke")
     k.add_argument("prefix")
-    p.set_defaults(func=cmd_keys)
+    ks.add_parser("fingerprint", help="short fingerprints of the E2EE keys, to compare on both sides")
+    ks.add_parser("trust-desk", help="trust the desk key the relay serves now (after comparing fingerprints)")
+    k = ks.add_parser("trust-agent", help="forget an agent's pinned key; its next request pins the new one")
+    k.add_argument("agent_id")
+    k = ks.add_parser("register-desk", help="make sure the relay serves this machine's desk key")
+    k.add_argument("--replace", action="store_true", help="replace a different desk key on the relay")
+    p.set_defaults(func=_lazy("cmd_keys"))
+
+    p = sub.add_parser("proxy", help="stdio MCP server for agents: plaintext to the agent, ciphertext to the relay")
+    p.add_argument("relay_url", nargs="?", help="the relay (default: --url / HITL_SERVER_URL)")
+    p.add_argument("--agent-name")
+    p.add_argument("--progress-interval", type=float, default=20.0,
+                   help="seconds between progress notifications while the human has not answered")
+    p.set_defaults(func=cmd_proxy)
 
     p = sub.add_parser("agents", help="list or create agents")
     ags = p.add_subparsers(dest="agents_command", required=True)

@@ -32,8 +32,9 @@ def agent_settings(tmp_path: Path, relay: LiveRelay) -> Settings:
 class EncryptedApprover:
     """Answers each encrypted request it sees on the event stream, decrypting on the desk."""
 
-    def __init__(self, client: RelayClient, desk: DeskEncryption, respond: str) -> None:
-        self.client, self.desk, self.respond = client, desk, respond
+    def __init__(self, client: RelayClient, desk: DeskEncryption, respond: str,
+                 gate: asyncio.Event | None = None) -> None:
+        self.client, self.desk, self.respond, self.gate = client, desk, respond, gate
         self.seen: list[HitlRequest] = []
         self.task: asyncio.Task[None] | None = None
 
@@ -44,6 +45,8 @@ class EncryptedApprover:
             if event.type == "request.created" and request.status == "pending":
                 readable = self.desk.readable(request)
                 self.seen.append(readable)
+                if self.gate is not None:
+                    await self.gate.wait()
                 await self.desk.answer(self.client, request, self.respond)
 
     async def __aenter__(self) -> EncryptedApprover:

@@ -1,0 +1,140 @@
+"""The command line as an approver: ``pending``, ``answer``, ``watch`` and ``keys``.
+
+Encrypted requests are opened here with the desk key (made on first use when no approver has
+made one yet) and answers to them are sealed; a request this machine cannot read is listed as
+such, never answered in plaintext.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+from hitl_desk.client import RelayClient
+from hitl_desk.crypto import fingerprint
+from hitl_desk.e2ee import DeskEncryption
+from hitl_desk.errors import HitlError
+from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
+from hitl_desk.models import HitlRequest
+from hitl_desk.settings import Settings
+
+
+@asynccontextmanager
+async def desk_session(url: str | None) -> AsyncIterator[tuple[RelayClient, DeskEncryption]]:
+    """An owner client and the desk's encryption end (the key is made by the first approver)."""
+    settings = Settings.from_env()
+    async with RelayClient.for_owner(settings, url) as client:
+        yield client, await DeskEncryption.ensure(client, settings)
+
+
+def shown(request: HitlRequest, desk: DeskEncryption) -> tuple[HitlRequest, str]:
+    """The request as an approver shows it, and its marker (``🔒``, or why it cannot be read)."""
+    if not request.encrypted:
+        return request, ""
+    try:
+        opened = desk.open(request)
+    except HitlError as exc:
+        return request, f"🔒 cannot read: {exc.message}"
+    readable = request.model_copy(update={"prompt": opened.prompt, "choices": opened.choices,
+                                          "placeholder_text": opened.placeholder_text})
+    return readable, "🔒" if opened.bound else "🔒 unverified envelope"
+
+
+def _line(request: HitlRequest, marker: str) -> str:
+    first = request.prompt.splitlines()[0][:60] if request.prompt else ""
+    choices = f"  [{' | '.join(request.choices)}]" if request.choices else ""
+    text = f"{marker} {first}".strip() if marker else first
+    return f"{request.id}  {request.kind:<10} {request.agent_name:<16} {text}{choices}"
+
+
+async def cmd_pending(args: argparse.Namespace) -> int:
+    """List pending requests, decrypted where this machine holds the desk key."""
+    async with desk_session(args.url) as (client, desk):
+        found = [shown(r, desk) for r in await client.list_requests("pending", limit=10_000)]
+    if args.json:
+        print(json.dumps([dict(r.model_dump(mode="json"), marker=m) for r, m in found], indent=2,
+                         ensure_ascii=False))
+        return 0
+    for request, marker in found:
+        print(_line(request, marker))
+    return 0
+
+
+async def cmd_answer(args: argparse.Namespace) -> int:
+    """Answer a pending request (sealed for the agent when the request is encrypted)."""
+    async with desk_session(args.url) as (client, desk):
+        request = await client.get_request(args.request_id)
+        if request.encrypted:
+            desk.open(request)  # refuse to answer what this machine cannot read
+            done = await desk.answer(client, request, args.text)
+        else:
+            done = await client.answer(request.id, args.text)
+    print(f"answered {done.id}{' (sealed)' if done.encrypted else ''}", file=sys.stderr)
+    return 0
+
+
+async def cmd_watch(args: argparse.Namespace) -> int:
+    """Print the event stream, one line per event, decrypted where possible."""
+    async with desk_session(args.url) as (client, desk):
+        async for event in client.event_stream(args.since):
+            request, marker = shown(event.request, desk)
+            if args.json:
+                print(json.dumps({"seq": event.seq, "type": event.type, "marker": marker,
+                                  "request": request.model_dump(mode="json")}, ensure_ascii=False), flush=True)
+            else:
+                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}", flush=True)
+    return 0
+
+
+async def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys (create, list, revoke) and E2EE keys (fingerprint, trust, register-desk)."""
+    settings = Settings.from_env()
+    if args.keys_command == "fingerprint":
+        return await _fingerprints(args, settings)
+    if args.keys_command == "trust-desk":  # an agent-side pin: any credential may read the desk key
+        async with RelayClient.for_agent(settings, args.url) as client:
+            served = await client.desk_public_key()
+        TrustStore(settings).trust_desk(served)
+        print(f"trusting desk key {fingerprint(served)}", file=sys.stderr)
+        return 0
+    async with RelayClient.for_owner(settings, args.url) as client:
+        if args.keys_command == "create":
+            created = await client.create_api_key(args.agent, args.label)
+            print(created.api_key)
+            print(f"Key for agent {created.agent_name!r} ({created.prefix}…). It is shown only now.",
+                  file=sys.stderr)
+        elif args.keys_command == "list":
+            for key in await client.list_api_keys():
+                state = "revoked" if key.revoked_at else "active"
+                used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+                print(f"{key.prefix}  {key.agent_name:<20} {state:<8} last used {used}")
+        elif args.keys_command == "revoke":
+            revoked = await client.revoke_api_key(args.prefix)
+            print(f"revoked {revoked.prefix}", file=sys.stderr)
+        elif args.keys_command == "trust-agent":
+            TrustStore(settings).trust_agent(args.agent_id, None)
+            print(f"forgot the pinned key of {args.agent_id}; its next request pins the key it uses",
+                  file=sys.stderr)
+        else:
+            desk = await DeskEncryption.ensure(client, settings, replace=args.replace)
+            assert desk.keys is not None or not args.replace
+            state = fingerprint(desk.keys.public_key) if desk.keys else "no desk key on this machine"
+            print(f"desk key {state}", file=sys.stderr)
+    return 0
+
+
+async def _fingerprints(args: argparse.Namespace, settings: Settings) -> int:
+    rows: list[tuple[str, str]] = []
+    for label, path in (("this machine's desk key", desk_key_path(settings)),
+                        ("this machine's agent key", agent_key_path(settings))):
+        pair = load_keypair(path)
+        rows.append((label, fingerprint(pair.public_key) if pair else "none"))
+    async with RelayClient.for_agent(settings, args.url) as client:
+        served = await client.desk_public_key(missing_ok=True)
+    rows.append(("desk key served by the relay", fingerprint(served) if served else "none"))
+    for label, value in rows:
+        print(f"{label:<30} {value}")
+    return 0
