@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from tray import xorg
 from tray.state import APP_TITLE, Action, MenuEntry, MenuItemModel, Separator
 
 if TYPE_CHECKING:
@@ -27,11 +26,6 @@ _View = tuple[int, str, tuple[MenuItemModel, ...], bool]
 
 BADGE_CAP = 9
 """Counts above this show as "9+"."""
-
-_POLL_SECONDS = 0.05
-_DOCK_RETRY_SECONDS = 0.25
-DOCK_TIMEOUT = 3.0
-"""How long ``start`` waits for the xorg tray host to embed the icon."""
 
 _SCALE = 4  # draw large, then downsample: pillow's shapes are not antialiased
 _IDLE = (84, 98, 117, 255)
@@ -151,120 +145,6 @@ def _activator(
     return activate
 
 
-# pystray's xorg backend, as of 0.19.5, needs these repairs; each is a no-op on other backends.
-
-
-def _is_xorg(icon: pystray.Icon) -> bool:
-    """True for pystray's xorg backend (XEMBED tray, no menus)."""
-    return type(icon).__module__ == "pystray._xorg"
-
-
-def _listen_for_clicks(icon: pystray.Icon) -> None:
-    """Make the xorg icon window receive button presses, so a click runs the default item."""
-    if not _is_xorg(icon):
-        return
-    from Xlib import X  # type: ignore[import-untyped]
-
-    # pystray selects only Exposure and StructureNotify on its window, so a click goes to the
-    # tray host and its _on_button_press never runs (pystray issue #151).
-    icon._window.change_attributes(
-        event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask
-    )
-    icon._display.flush()
-
-
-def _dock_once(icon: pystray.Icon) -> None:
-    """Ask the tray host to embed the xorg icon only while it is not docked yet."""
-    if not _is_xorg(icon):
-        return
-    assert_docked = icon._assert_docked
-
-    def dock_if_needed() -> None:
-        if icon._systray_manager is None:
-            assert_docked()
-
-    # pystray sends a new dock request on every icon change; trayer then tears the icon out
-    # and embeds it again, so the icon flickers and a click in between is lost.
-    icon._assert_docked = dock_if_needed
-
-
-def _flush_x(icon: pystray.Icon) -> None:
-    """Send X requests that pystray's threads queued but python-xlib left unsent."""
-    from Xlib.error import ConnectionClosedError  # type: ignore[import-untyped]
-
-    try:
-        icon._display.flush()
-    except ConnectionClosedError:
-        log.debug("X connection of the tray icon already closed")
-
-
-@contextmanager
-def _flushing(icon: pystray.Icon) -> Iterator[None]:
-    """Keep flushing the xorg icon's X connection from a helper thread while the block runs."""
-    if not _is_xorg(icon):
-        yield
-        return
-    # pystray shares one python-xlib connection between threads, and python-xlib sometimes
-    # leaves a request queued while another thread sleeps in select(): the message that runs
-    # a setup or update (the caller then waits forever) or the DestroyWindow of stop() (which
-    # then hangs). A flush from any other thread sends it.
-    done = threading.Event()
-
-    def flush_until_done() -> None:
-        while not done.wait(_POLL_SECONDS):
-            _flush_x(icon)
-
-    helper = threading.Thread(target=flush_until_done, name="tray-icon-flush", daemon=True)
-    helper.start()
-    try:
-        yield
-    finally:
-        done.set()
-        helper.join()
-        _flush_x(icon)  # what the loop thread queued last (set_wm_name does not flush)
-
-
-def _ensure_docked(icon: pystray.Icon, timeout: float) -> bool:
-    """Wait until the tray host embedded the xorg icon, asking again if it dropped the request."""
-    if not _is_xorg(icon):
-        return True
-    from Xlib import X
-    from Xlib import display as xdisplay
-    from Xlib import error as xerror
-    from Xlib.protocol import event as xevent  # type: ignore[import-untyped]
-
-    # pystray asks to dock once; trayer drops a request now and then (after it starts, or after
-    # a click), and the icon never shows. Our own connection asks again (pystray's is busy).
-    conn = xdisplay.Display()
-    try:
-        root = conn.screen().root
-        window = conn.create_resource_object("window", icon._window.id)
-        selection = conn.intern_atom(f"_NET_SYSTEM_TRAY_S{conn.get_default_screen()}")
-        opcode = conn.intern_atom("_NET_SYSTEM_TRAY_OPCODE")
-        deadline = time.monotonic() + timeout
-        ask_at = time.monotonic() + _DOCK_RETRY_SECONDS
-        while window.query_tree().parent == root:
-            manager = conn.get_selection_owner(selection)
-            now = time.monotonic()
-            if manager == X.NONE or now > deadline:
-                return False  # no tray host, or one that ignores us: pystray logs it
-            if now >= ask_at:
-                request = xevent.ClientMessage(
-                    window=manager, client_type=opcode,
-                    data=(32, [X.CurrentTime, 0, window.id, 0, 0]),  # 0: REQUEST_DOCK
-                )
-                manager.send_event(request, event_mask=X.NoEventMask)
-                conn.flush()
-                ask_at = now + _DOCK_RETRY_SECONDS
-            time.sleep(_POLL_SECONDS)
-        return True
-    except xerror.XError:
-        log.warning("could not check whether the tray icon docked", exc_info=True)
-        return False
-    finally:
-        conn.close()
-
-
 class TrayIcon:
     """A pystray icon run in a daemon thread, redrawn from the tray state with ``update``."""
 
@@ -312,23 +192,27 @@ class TrayIcon:
         if self.running:
             return
         with self._lock:
-            self._applied = pending, tooltip, model, dnd = self._view
+            pending, _, model, dnd = self._view
+            # Named plainly at first: the xorg window gets its name before unicode_title can
+            # hook in, and the _sync below gives it the real tooltip.
+            self._applied = (pending, self._name, model, dnd)
         self._shown.clear()
         self._error = None
         self._icon = icon = pystray.Icon(
             self._name,
             icon=render_icon(pending, attention=pending > 0, dnd=dnd, size=self._size),
-            title=tooltip,
+            title=self._name,
             menu=build_menu(model, self._on_action),
         )
-        _listen_for_clicks(icon)
-        _dock_once(icon)
+        xorg.unicode_title(icon)
+        xorg.listen_for_clicks(icon)
+        xorg.dock_once(icon)
         # run() in a plain thread: run_detached() on xorg runs setup twice and stop() hangs.
         self._thread = threading.Thread(
             target=self._run, args=(icon,), name="tray-icon", daemon=True
         )
         self._thread.start()
-        with _flushing(icon):
+        with xorg.flushing(icon):
             shown = self._shown.wait(timeout)
         if not shown:
             raise TimeoutError(f"tray icon not shown after {timeout:.1f} s")
@@ -336,7 +220,7 @@ class TrayIcon:
             raise RuntimeError("tray icon loop failed to start") from self._error
         with self._lock:
             self._sync()  # an update() may have come in while the icon was starting
-        self.docked = _ensure_docked(icon, min(timeout, DOCK_TIMEOUT))
+        self.docked = xorg.ensure_docked(icon, min(timeout, xorg.DOCK_TIMEOUT))
         if not self.docked:
             log.warning("tray icon is not docked: no system tray, or it ignored the icon")
 
@@ -375,7 +259,7 @@ class TrayIcon:
         shown = self._applied
         if self._view == shown:
             return
-        with _flushing(icon):
+        with xorg.flushing(icon):
             if (pending, dnd) != (shown[0], shown[3]):
                 icon.icon = render_icon(pending, attention=pending > 0, dnd=dnd, size=self._size)
             if tooltip != shown[1]:
@@ -392,7 +276,7 @@ class TrayIcon:
         if icon is None or thread is None:
             return
         if thread.is_alive():
-            with _flushing(icon):
+            with xorg.flushing(icon):
                 icon.stop()
                 thread.join(timeout)
             if thread.is_alive():

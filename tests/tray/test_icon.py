@@ -228,3 +228,23 @@ def test_without_a_tray_host_the_xorg_icon_logs_failed_to_dock(
                 gc.collect()  # pystray's icon lives in reference cycles: close it while X runs
     finally:
         pystray_log.removeHandler(messages)
+
+
+def test_a_tooltip_beyond_latin_1_reaches_the_window_and_the_menu_still_updates(
+    tray_icon: TrayIcon, xorg: str
+) -> None:
+    docked_window(xorg)
+    tooltip = "hitl-desk: 1 request waiting\nclaude: 🔒 Déployer en prod…"
+    label = "claude: 🔒 Déployer en prod…"
+    model = (MenuEntry(label, submenu=(MenuEntry("Oui", ("answer", "r1", "Oui")),)),)
+    tray_icon.update(1, tooltip, model)
+
+    def updated() -> bool:
+        current = icon_window(xorg)
+        return bool(current and current.name.startswith("hitl-desk: 1 request waiting"))
+
+    desktop.wait_until(updated, what="tooltip update", timeout=TIMEOUT)
+    current = icon_window(xorg)
+    assert current is not None and current.name == tooltip
+    icon = tray_icon.icon
+    assert icon is not None and icon.menu.items[0].text == label

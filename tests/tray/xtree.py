@@ -17,6 +17,7 @@ class XWindow:
     id: int
     wm_class: tuple[str, ...]
     name: str
+    """``_NET_WM_NAME`` (UTF-8) as window managers show it, else ``WM_NAME`` (Latin-1)."""
     ancestors: tuple[int, ...]
     """Parent, grandparent, … up to and including the root window."""
     width: int
@@ -29,6 +30,7 @@ def x_windows(display: str) -> list[XWindow]:
     conn = xdisplay.Display(display)
     found: list[XWindow] = []
     try:
+        net_wm_name = conn.intern_atom("_NET_WM_NAME")
         stack: list[tuple[Any, tuple[int, ...]]] = [(conn.screen().root, ())]
         while stack:
             window, ancestors = stack.pop()
@@ -37,7 +39,7 @@ def x_windows(display: str) -> list[XWindow]:
                 geometry = window.get_geometry()
                 attributes = window.get_attributes()
                 wm_class = window.get_wm_class() or ()
-                name = window.get_wm_name() or ""
+                name = window.get_full_text_property(net_wm_name) or window.get_wm_name() or ""
             except xerror.BadWindow:
                 continue  # destroyed while we walked the tree
             found.append(XWindow(
