@@ -3,7 +3,8 @@
 It talks to the relay only through ``hitl_desk.client``, like any approver: after every
 (re)connect it reloads the pending snapshot and replays the events that arrived meanwhile, so
 the badge is right again after the relay went away. The icon runs in its own thread; its menu
-actions come back to the event loop with ``call_soon_threadsafe``.
+actions come back to the event loop with ``call_soon_threadsafe``. Encrypted requests are read
+and answered through ``tray.reader`` with the desk key in ``settings.home``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from hitl_desk.errors import (
     RequestNotFoundError,
 )
 from hitl_desk.models import Event, HitlRequest
+from hitl_desk.settings import Settings
 from tray.notifier import MAX_CHOICE_BUTTONS, NotificationServerError, RequestNotifier
+from tray.reader import RequestReader
 from tray.state import APP_TITLE, Action, TrayState
 from tray.terminal import NoTerminalError, TuiLauncher
 from tray.view import IconFactory, IconView, View, default_icon
@@ -65,12 +68,16 @@ class TrayApp:
         launcher: TuiLauncher | None = None,
         max_buttons: int = MAX_CHOICE_BUTTONS,
         retry_max: float = RETRY_MAX,
+        settings: Settings | None = None,
     ) -> None:
         self.client = client
-        self.state = TrayState()
+        self.reader = RequestReader(settings)
+        """Opens encrypted requests with the desk key in ``settings.home`` (none: no key)."""
+        self.state = TrayState(read=self.reader.view)
         self.launcher = launcher or TuiLauncher(client.base_url)
         self.notifier = (
-            RequestNotifier(self.answer, self.open_request, max_buttons=max_buttons)
+            RequestNotifier(self.answer, self.open_request, max_buttons=max_buttons,
+                            read=self.reader.view)
             if notifications else None
         )
         self.icon: IconView | None = None
@@ -184,6 +191,8 @@ class TrayApp:
         """Update the badge, then show or withdraw the notification the event concerns."""
         if not self.state.apply(event):
             return
+        if event.type != "request.created":
+            self.reader.forget(event.request.id)
         self._push_view()
         fresh = [event.request] if event.type == "request.created" else []
         # In a task of its own, so a slow notification server never holds up the badge; the
@@ -206,6 +215,8 @@ class TrayApp:
     async def _sync(self) -> None:
         """Load the pending snapshot, replay what arrived meanwhile, pop up what is new."""
         assert self._stream is not None
+        await self.reader.ensure_desk(self.client)  # the first approver makes the desk key
+        self.reader.forget_failures()
         delay = 0.1
         while True:
             since = self._stream.last_seq or 0  # the snapshot below is at least this recent
@@ -296,9 +307,11 @@ class TrayApp:
             self.quit()
 
     async def answer(self, request_id: str, text: str) -> HitlRequest | None:
-        """Answer a request on the relay; a request closed meanwhile is no error."""
+        """Answer a request on the relay (sealed if encrypted); one closed meanwhile is no error."""
         try:
-            return await self.client.answer(request_id, text)
+            # Sealing needs the request as the relay sent it: ask for one not known here.
+            request = self.state.get(request_id) or await self.client.get_request(request_id)
+            return await self.reader.answer(self.client, request, text)
         except (RequestClosedError, RequestNotFoundError) as exc:
             # Someone (or the clock) was first: its close event withdraws the notification.
             log.info("request %s not answered: %s", request_id, exc.message)

@@ -76,7 +76,7 @@ async def run(args: argparse.Namespace) -> int:
         raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
     _log_to(settings)
     async with RelayClient(url or settings.server_url, token) as client:
-        app = TrayApp(client, notifications=not args.no_notifications)
+        app = TrayApp(client, notifications=not args.no_notifications, settings=settings)
         _quit_on_signals(app.quit)
         try:
             await app.run()

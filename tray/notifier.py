@@ -3,6 +3,8 @@
 A question becomes a notification whose buttons are its choices and whose reply field (where
 the server offers ``inline-reply``) answers it; the callbacks hand the answer back to the app.
 Servers without inline reply (dunst) get a "Reply…" button that asks the app to open an input.
+An encrypted request shows its decrypted content (through the ``read`` function) under a title
+marked with the lock; one the tray cannot read says why and offers only "Open…".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from desktop_notifier import (
 )
 
 from hitl_desk.models import HitlRequest
+from tray.reader import LOCK, UNVERIFIED, Readable, plain
 from tray.state import APP_TITLE, shorten
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ BODY_CHARS = 400
 
 MORE_LABEL = "More…"
 REPLY_LABEL = "Reply…"
+OPEN_LABEL = "Open…"
 DEFAULT_ICON = Icon(name="dialog-question")
 
 AnswerCallback = Callable[[str, str], Any]
@@ -76,7 +80,9 @@ class RequestNotifier:
         app_name: str = APP_TITLE,
         app_icon: Icon | None = DEFAULT_ICON,
         max_buttons: int = MAX_CHOICE_BUTTONS,
+        read: Callable[[HitlRequest], Readable] = plain,
     ) -> None:
+        self._read = read
         self._on_answer = on_answer
         self._on_open = on_open
         self._max_buttons = max(1, max_buttons)
@@ -213,26 +219,16 @@ class RequestNotifier:
     async def _build(self, request: HitlRequest) -> Notification:
         """Turn a request into a desktop-notifier ``Notification`` with its buttons and reply."""
         caps = await self.capabilities()
-        body = _truncate(request.prompt)
+        view = self._read(request)
+        request = view.request  # decrypted, for an encrypted request the tray can read
+        body = _truncate(self._body(view))
         if "body-markup" in await self.server_capabilities():
             body = html.escape(body, quote=False)
         rid = request.id
-        buttons: list[Button] = []
-        reply_field: ReplyField | None = None
-        if request.kind == "input" and request.choices:
-            buttons = self._choice_buttons(request)
-        elif request.kind != "notification":
-            if Capability.REPLY_FIELD in caps:
-                title = shorten(request.placeholder_text or "Reply", 40)
-                reply_field = ReplyField(
-                    title=title, button_title="Send",
-                    on_replied=lambda text: self._answered(rid, text),
-                )
-            else:
-                buttons = [Button(REPLY_LABEL, on_pressed=lambda: self._opened(rid))]
         waits = request.kind != "notification"
+        buttons, reply_field = self._actions(view, caps) if waits else ([], None)
         return Notification(
-            title=self._title(request),
+            title=self._title(view),
             message=body,
             urgency=Urgency.Normal if waits else Urgency.Low,
             buttons=tuple(buttons),
@@ -242,11 +238,39 @@ class RequestNotifier:
             timeout=0 if waits else -1,  # a question stays until answered; 0 = never expire
         )
 
-    def _title(self, request: HitlRequest) -> str:
-        """Return the notification title for ``request``."""
+    def _actions(
+        self, view: Readable, caps: frozenset[Capability]
+    ) -> tuple[list[Button], ReplyField | None]:
+        """The buttons and reply field that answer a question (only "Open…" if unreadable)."""
+        request = view.request
+        rid = request.id
+        if not view.readable:
+            return [Button(OPEN_LABEL, on_pressed=lambda: self._opened(rid))], None
+        if request.kind == "input" and request.choices:
+            return self._choice_buttons(request), None
+        if Capability.REPLY_FIELD in caps:
+            reply_field = ReplyField(
+                title=shorten(request.placeholder_text or "Reply", 40), button_title="Send",
+                on_replied=lambda text: self._answered(rid, text),
+            )
+            return [], reply_field
+        return [Button(REPLY_LABEL, on_pressed=lambda: self._opened(rid))], None
+
+    def _title(self, view: Readable) -> str:
+        """Return the notification title: the agent, "finished", the lock when sealed."""
+        request = view.request
+        title = request.agent_name
         if request.kind == "completion":
-            return f"{request.agent_name} finished"
-        return request.agent_name
+            title += " finished"
+        return f"{LOCK} {title}" if view.sealed else title
+
+    def _body(self, view: Readable) -> str:
+        """Return the text of the notification, or why it cannot be read and what to do."""
+        if not view.readable:
+            return f"{view.marker}\n{view.detail}"
+        if not view.bound:
+            return f"({UNVERIFIED}) {view.request.prompt}"
+        return view.request.prompt
 
     def _choice_buttons(self, request: HitlRequest) -> list[Button]:
         """One button per choice; past the limit, the last slot becomes "More…"."""

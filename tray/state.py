@@ -1,16 +1,18 @@
 """What the tray shows, derived purely from relay events: pending queue, badge and menu model.
 
 No I/O and no pystray here: ``TrayState`` is fed ``Event``s and answers questions, so the
-tray's behaviour is tested without a display.
+tray's behaviour is tested without a display. It keeps requests as the relay sent them and
+shows them through a ``read`` function (``tray.reader.RequestReader.view`` for encrypted ones).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from hitl_desk.models import Event, HitlRequest
+from tray.reader import Readable, plain
 
 LABEL_CHARS = 48
 """Longest menu label before it is cut with an ellipsis."""
@@ -67,21 +69,28 @@ def shorten(text: str, limit: int = LABEL_CHARS) -> str:
     return line
 
 
-def request_label(request: HitlRequest) -> str:
-    """Return the menu label of a pending request: agent name and the start of its prompt."""
-    return shorten(f"{request.agent_name}: {request.prompt}")
+def request_label(view: Readable) -> str:
+    """Return the menu label of a pending request: agent name, lock, the start of its prompt."""
+    return shorten(f"{view.request.agent_name}: {view.marker}{view.request.prompt}")
 
 
-def _request_entry(request: HitlRequest) -> MenuEntry:
-    """Build the entry of one pending request with its submenu of answers."""
-    items: list[MenuItemModel] = [
-        MenuEntry(shorten(choice), ("answer", request.id, choice)) for choice in request.choices
-    ]
-    if items:
-        items += [SEPARATOR, MenuEntry("Open…", ("open", request.id))]
+def _request_entry(view: Readable) -> MenuEntry:
+    """Build the entry of one pending request with its submenu of answers.
+
+    A request the tray cannot read offers only "Open…": nobody answers what they cannot see.
+    """
+    request = view.request
+    open_entry = MenuEntry("Open…", ("open", request.id))
+    items: list[MenuItemModel]
+    if not view.readable:
+        items = [open_entry]
+    elif request.choices:
+        items = [MenuEntry(shorten(choice), ("answer", request.id, choice))
+                 for choice in request.choices]
+        items += [SEPARATOR, open_entry]
     else:
-        items.append(MenuEntry("Reply…", ("open", request.id)))
-    return MenuEntry(request_label(request), submenu=tuple(items))
+        items = [MenuEntry("Reply…", ("open", request.id))]
+    return MenuEntry(request_label(view), submenu=tuple(items))
 
 
 class TrayState:
@@ -94,7 +103,10 @@ class TrayState:
         last_seq: int = 0,
         dnd: bool = False,
         recent_limit: int = RECENT_LIMIT,
+        read: Callable[[HitlRequest], Readable] = plain,
     ) -> None:
+        self.read = read
+        """How a request is shown: decrypted, marked, or why it cannot be read."""
         self._pending: dict[str, HitlRequest] = {}
         self._recent: list[HitlRequest] = []
         self._recent_limit = recent_limit
@@ -172,14 +184,17 @@ class TrayState:
             text = f"{APP_TITLE}: nothing waiting"
         else:
             noun = "request" if count == 1 else "requests"
-            text = f"{APP_TITLE}: {count} {noun} waiting\n{request_label(self.pending[0])}"
+            oldest = request_label(self.read(self.pending[0]))
+            text = f"{APP_TITLE}: {count} {noun} waiting\n{oldest}"
         if self.dnd:
             text += "\n(do not disturb)"
         return text
 
     def menu_model(self) -> tuple[MenuItemModel, ...]:
         """Return the menu: one entry per pending request, then Open TUI, Do not disturb, Quit."""
-        items: list[MenuItemModel] = [_request_entry(r) for r in self._pending.values()]
+        items: list[MenuItemModel] = [
+            _request_entry(self.read(r)) for r in self._pending.values()
+        ]
         if not items:
             items.append(MenuEntry("Nothing waiting", enabled=False))
         items += [

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hitl_desk.models import Event, EventType, HitlRequest
+from tray.reader import LOCK, Readable
 from tray.state import (
     OPEN_TUI,
     QUIT,
@@ -169,3 +170,22 @@ def test_shorten_collapses_whitespace_and_keeps_short_text() -> None:
     assert shorten("  a   b  ") == "a b"
     assert shorten("x" * 60, 10) == "x" * 9 + "…"
     assert shorten("") == ""
+
+
+def test_requests_are_shown_through_read_and_an_unreadable_one_offers_only_open() -> None:
+    def read(request: HitlRequest) -> Readable:
+        if request.id == "r1":
+            shown = request.model_copy(update={"prompt": "Deploy?", "choices": ["Yes"]})
+            return Readable(shown, sealed=True)
+        return Readable(request, sealed=True, problem="no desk key on this approver")
+
+    sealed = {"prompt": "", "encrypted_payload": "ciphertext", "agent_public_key": "key"}
+    state = TrayState([make_request("r1", 1, **sealed), make_request("r2", 2, **sealed)], read=read)
+    readable, unreadable = entries(state.menu_model())[:2]
+    assert readable.label == f"claude: {LOCK} Deploy?"
+    answers = [e.action for e in entries(readable.submenu)]
+    assert answers == [("answer", "r1", "Yes"), ("open", "r1")]
+    assert unreadable.label == shorten(f"claude: {LOCK} cannot read: no desk key on this approver")
+    assert unreadable.submenu == (MenuEntry("Open…", ("open", "r2")),)
+    assert state.tooltip().endswith(f"claude: {LOCK} Deploy?")
+    assert state.pending[0].prompt == ""  # kept as the relay sent it
