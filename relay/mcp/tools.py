@@ -165,7 +165,9 @@ class Desk:
         loop = asyncio.get_running_loop()
         interval = self._app[CONFIG].mcp_progress_interval
         total = (request.expires_at - request.created_at).total_seconds() if request.expires_at else None
-        answer = asyncio.ensure_future(self._app[BROKER].wait(request.id, None))
+        # No await since the broker returned `request`, so it is still current; the waiter task
+        # registers on the next turn of the loop, before any approver can have heard of it.
+        answer = asyncio.ensure_future(self._app[BROKER].wait(request.id, None, current=request))
         started = loop.time()
         try:
             await ctx.report_progress(progress=0, total=total,
