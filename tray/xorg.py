@@ -30,7 +30,7 @@ def is_xorg(icon: pystray.Icon) -> bool:
 
 
 def unicode_title(icon: pystray.Icon) -> None:
-    """Let the xorg icon's window name hold any text: UTF-8 ``_NET_WM_NAME``, Latin-1 ``WM_NAME``."""
+    """Let the xorg icon's window name hold any text (``_NET_WM_NAME`` in UTF-8)."""
     if not is_xorg(icon):
         return
     window = icon._window
@@ -43,8 +43,9 @@ def unicode_title(icon: pystray.Icon) -> None:
         set_latin_1(text.encode("latin-1", errors="replace"), onerror=onerror)
         window.change_property(net_wm_name, utf8_string, 8, text.encode("utf-8"), onerror=onerror)
 
-    # pystray names the window with python-xlib's set_wm_name, which encodes WM_NAME as Latin-1:
-    # a tooltip with "…" or "🔒" raised in pystray's loop, and the menu update after it was lost.
+    # pystray names the window with python-xlib's set_wm_name, which encodes WM_NAME as
+    # Latin-1: a tooltip with "…" or "🔒" raised in pystray's loop, and the menu update after it
+    # was lost. WM_NAME keeps a Latin-1 approximation for tools that read only that.
     window.set_wm_name = set_wm_name
 
 
