@@ -6,7 +6,8 @@ and fastmcp 2.x clients) opens a session, which is what lets a ``notifications/c
 reach the call it names; per-request (2026-07-28) calls never open one.  Sessions are bound
 to the credential that opened them.  A stateful session outlives the POST carrying a tool
 call, so the end of that POST is signalled to the tool (``McpCall.left``): a client that
-hangs up withdraws its question.
+hangs up withdraws its question.  The SDK hears of hang-ups as ``http.disconnect``, as from any
+ASGI server (``relay.mcp.hangup``).
 """
 
 from __future__ import annotations

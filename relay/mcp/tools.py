@@ -190,8 +190,8 @@ class Desk:
             return
         try:
             await self._app[BROKER].cancel(request_id, principal.label)
-        except RequestClosedError:
-            pass  # answered, expired or dismissed in the same instant: nothing left to withdraw
+        except RequestClosedError:  # answered, expired or dismissed in the same instant
+            log.debug("%s closed before it could be withdrawn", request_id)
         except Exception:  # loop boundary: a failed withdrawal is logged, the call still ends
             log.exception("withdrawing %s failed", request_id)
 
