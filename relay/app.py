@@ -38,6 +38,7 @@ def make_app(config: RelayConfig) -> web.Application:
     table = RouteTable(api.routes, e2ee.routes, events.routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
+    events.setup_events(app)
     app.cleanup_ctx.append(_lifecycle)
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     return app
@@ -81,7 +82,8 @@ class RunningRelay:
     async def start(self) -> RunningRelay:
         """Open the store and start listening."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        # A burst of agents (1,000 MCP calls at once) overflows the default backlog of 128.
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=4096)
         await site.start()
         server = site._server  # aiohttp keeps the bound socket here; needed for port 0
         if server is not None and getattr(server, "sockets", None):

@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
 from hitl_desk.errors import HitlError, InternalError, InvalidRequestError, MalformedJsonError
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 routes = RouteTable()
 CLOSE_LAGGED = 4008
 HEARTBEAT = 30.0
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 
 
 class EventsQuery(BaseModel):
@@ -128,6 +129,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     socket = _Socket(request, ws, principal)
     metrics = request.app[METRICS]
     metrics.subscribers.inc()
+    request.app[SOCKETS].add(ws)
     await socket.send(ReadyFrame(last_seq=last_seq))
     writer = asyncio.create_task(socket.pump(since))
     try:
@@ -140,4 +142,17 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
         metrics.subscribers.dec()
+        request.app[SOCKETS].discard(ws)
     return ws
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown, tell every approver the relay is going away (they resume with since)."""
+    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay stopping")
+                           for ws in list(app[SOCKETS])), return_exceptions=True)
+
+
+def setup_events(app: web.Application) -> None:
+    """Track open approver sockets so shutdown can close them at once."""
+    app[SOCKETS] = set()
+    app.on_shutdown.append(close_sockets)
