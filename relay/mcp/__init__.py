@@ -2,7 +2,8 @@
 
 ``setup_mcp(app)`` mounts it at ``/mcp`` and ``/mcp-server/mcp/`` (with and without the slash).
 ``tools`` holds what the model sees (tool and prompt texts) and the thin calls into the broker;
-``endpoint`` holds the HTTP side: auth before the MCP layer, the ASGI bridge, the session manager.
+``sealed`` adds their end-to-end encrypted variants (envelopes in and out, for encrypting
+proxies); ``endpoint`` holds the HTTP side: auth before the MCP layer, the ASGI bridge, the session manager.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from relay.auth import Principal
 from relay.context import CONFIG, RelayConfig, principal_of
 from relay.http import LOOPBACK_NAMES
 from relay.mcp.hangup import served_like_an_asgi_server
+from relay.mcp.sealed import add_sealed_tools
 from relay.mcp.tools import CALL_STATE, Desk, McpCall, build_server
 
 MCP_PATHS = ("/mcp", "/mcp/", "/mcp-server/mcp", "/mcp-server/mcp/")
@@ -68,6 +69,7 @@ def setup_mcp(app: web.Application) -> None:
     """Mount MCP on the app; call after the cleanup context that creates the broker."""
     desk = Desk(app)
     server = build_server(desk)
+    add_sealed_tools(server, desk)
     starlette_app = server.streamable_http_app(streamable_http_path=SERVED_PATH,
                                                transport_security=transport_security(app[CONFIG]))
     bridge = _McpBridge(served_like_an_asgi_server(starlette_app))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,7 +20,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from hitl_desk import __version__
-from hitl_desk.errors import InvalidRequestError, RequestClosedError, RequestExpiredError
+from hitl_desk.errors import (
+    InvalidRequestError,
+    RequestClosedError,
+    RequestExpiredError,
+)
 from hitl_desk.models import (
     MAX_CHOICES,
     MAX_NAME_CHARS,
@@ -31,6 +36,7 @@ from hitl_desk.models import (
 )
 from hitl_desk.sdk import answer_of
 from relay.auth import Principal
+from relay.broker import Broker
 from relay.context import AUTH, BROKER, CONFIG
 from relay.http import validate
 
@@ -45,7 +51,8 @@ INSTRUCTIONS = """\
 hitl-desk connects you to a human who answers from their desktop or phone. Use
 request_human_input to ask them anything (decisions, approvals, missing information),
 notify_human for one-way updates, and notify_human_completion when you finish a task.
-Answers can take minutes: the calls wait for them."""
+Answers can take minutes: the calls wait for them. The tools ending in _e2ee are for an
+end-to-end-encrypting proxy; do not call them yourself."""
 
 ASK = """\
 Ask the human a question and wait for their answer, which is returned as plain text.
@@ -101,6 +108,10 @@ DefaultAnswerArg = Annotated[str | None, Field(
                 "unanswered is truly safe.")]
 
 
+Create = Callable[[Broker, Agent], Awaitable[HitlRequest]]
+"""Makes the request for a tool call, given the broker and the calling agent."""
+
+
 @dataclass(frozen=True)
 class McpCall:
     """One HTTP request to the MCP endpoint: who sent it, and a future set when it has ended."""
@@ -127,23 +138,29 @@ class Desk:
 
     async def ask(self, ctx: Context, body: InputRequestCreate) -> str:
         """Put a question to the human and return the answer."""
-        call = call_of(ctx)
-        agent = await self._agent(ctx, call, body.agent_name)
-        created = await self._app[BROKER].create_input(agent, body)
-        return answer_text(await self._wait(ctx, call, created))
+        return answer_text(await self.ask_with(ctx, body.agent_name,
+                                               lambda broker, agent: broker.create_input(agent, body)))
 
     async def complete(self, ctx: Context, body: CompletionCreate) -> str:
         """Report a finished task and return the human's reply."""
-        call = call_of(ctx)
-        agent = await self._agent(ctx, call, body.agent_name)
-        created = await self._app[BROKER].create_completion(agent, body)
-        return answer_text(await self._wait(ctx, call, created))
+        return answer_text(await self.ask_with(ctx, body.agent_name,
+                                               lambda broker, agent: broker.create_completion(agent, body)))
 
     async def notify(self, ctx: Context, body: NotificationCreate) -> str:
         """Deliver a notification."""
-        call = call_of(ctx)
-        await self._app[BROKER].notify(await self._agent(ctx, call, body.agent_name), body)
+        await self.send_with(ctx, body.agent_name, lambda broker, agent: broker.notify(agent, body))
         return NOTIFIED
+
+    async def ask_with(self, ctx: Context, agent_name: str | None, create: Create) -> HitlRequest:
+        """Create a request for the calling agent and return it once final (answered, expired, dismissed)."""
+        call = call_of(ctx)
+        created = await create(self._app[BROKER], await self._agent(ctx, call, agent_name))
+        return await self._wait(ctx, call, created)
+
+    async def send_with(self, ctx: Context, agent_name: str | None, create: Create) -> HitlRequest:
+        """Create a request that nobody answers (a notification) for the calling agent."""
+        call = call_of(ctx)
+        return await create(self._app[BROKER], await self._agent(ctx, call, agent_name))
 
     async def _agent(self, ctx: Context, call: McpCall, agent_name: str | None) -> Agent:
         return await self._app[AUTH].agent_for(call.principal, agent_name, client_name(ctx) or FALLBACK_AGENT)
@@ -253,7 +270,10 @@ def _duration(seconds: float) -> str:
 
 
 def build_server(desk: Desk) -> MCPServer:
-    """The MCP server: three tools and one prompt, all plain text, no output schemas."""
+    """The MCP server: the three plaintext tools and one prompt, all plain text, no output schemas.
+
+    ``relay.mcp.sealed.add_sealed_tools`` adds their end-to-end encrypted variants.
+    """
     root = logging.getLogger()
     # MCPServer's constructor calls logging.basicConfig with a Rich handler. With a handler on
     # the root logger that call does nothing, so the relay's own logging stays in charge.

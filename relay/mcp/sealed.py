@@ -1,0 +1,125 @@
+"""The end-to-end encrypted tools: envelopes in, envelopes out, for encrypting proxies.
+
+``request_human_input_e2ee`` and ``notify_human_e2ee`` are what hitl-cli 1.2.1's proxy calls
+(compat doc §3.4): ``{"encrypted_payload"}``, a NaCl Box envelope sealed with the agent's key for
+the desk key of ``GET /api/v1/devices/public-keys``.  The relay cannot open it: it checks the
+envelope's shape, routes it with the public key registered for the calling agent, and returns
+the desk's sealed answer as the tool's text.  Auth, agent resolution, progress, cancellation and
+expiry are the plaintext tools' own (``Desk.ask_with`` / ``Desk.send_with``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from nacl.public import Box
+from pydantic import Field
+
+from hitl_desk.crypto import DecryptionError, unb64
+from hitl_desk.errors import HitlError
+from hitl_desk.models import Agent, EncryptedCreate, HitlRequest, Kind
+from relay.broker import Broker
+from relay.mcp.tools import (
+    NOTIFIED,
+    AgentNameArg,
+    Create,
+    Desk,
+    TimeoutArg,
+    answer_text,
+    arguments,
+)
+
+MIN_ENVELOPE_BYTES = Box.NONCE_SIZE + 16
+"""Nonce and MAC: an envelope shorter than this holds nothing."""
+
+ASK_SEALED = """\
+End-to-end encrypted variant of request_human_input, for an encrypting MCP proxy such as
+`hitl-cli proxy` or `hitl-desk proxy`, which seals the question on the agent's machine. Not for
+direct use: if you can write the question in plain text, call request_human_input instead.
+
+`encrypted_payload` is the standard base64 of a NaCl Box envelope (nonce ‖ ciphertext ‖ MAC),
+sealed with the agent's private key for the desk key served at GET /api/v1/devices/public-keys;
+its plaintext is JSON such as {"prompt": "...", "choices": ["..."]}. The agent's public key must
+be registered first (POST /api/v1/keys/register). The relay cannot read the question.
+
+The call blocks until the human answers (default and maximum wait 15 minutes) and returns the
+answer still sealed: base64 of an envelope from the desk key to the agent's key, which holds the
+answer as UTF-8 text (or, when the question bound a request_id, a JSON object whose `response`
+is the answer). If nobody answers in time, or the human dismisses the question, the call fails
+with an error: never treat that as consent."""
+
+NOTIFY_SEALED = """\
+End-to-end encrypted variant of notify_human, for an encrypting MCP proxy such as
+`hitl-cli proxy` or `hitl-desk proxy`. Not for direct use: if you can write the message in plain
+text, call notify_human instead.
+
+`encrypted_payload` is sealed like request_human_input_e2ee's, with plaintext JSON such as
+{"message": "..."}. Returns a confirmation at once; the human does not reply."""
+
+PayloadArg = Annotated[str, Field(
+    description="Standard base64 of a NaCl Box envelope (24-byte nonce, ciphertext, 16-byte MAC) sealed by the "
+                "agent's key for the desk key.")]
+RequestIdArg = Annotated[str | None, Field(
+    description="The request's id, 'req_' and 20 hex digits, when the proxy bound it inside the envelope; "
+                "the relay picks one otherwise.")]
+
+
+def sealed_answer(request: HitlRequest) -> str:
+    """The sealed answer of a final encrypted request; expiry and dismissal are tool errors."""
+    if request.status != "answered":
+        answer_text(request)  # raises the plaintext tools' expiry or dismissal error
+    if request.encrypted_response is None:
+        raise ToolError(f"Request {request.id} was answered without an encrypted response.")
+    return request.encrypted_response
+
+
+def envelope_arguments(**values: object) -> EncryptedCreate:
+    """Validate the arguments; a payload that cannot be an envelope is refused before anything is stored."""
+    payload = values.get("encrypted_payload")
+    if isinstance(payload, str):
+        try:
+            size = len(unb64(payload))
+        except DecryptionError:
+            raise ToolError("Invalid arguments: encrypted_payload: not standard base64 (A-Z a-z 0-9 + / with "
+                            "= padding).") from None
+        if size < MIN_ENVELOPE_BYTES:
+            raise ToolError(f"Invalid arguments: encrypted_payload: {size} bytes is too short for an envelope "
+                            f"(nonce and MAC alone are {MIN_ENVELOPE_BYTES}).")
+    body: EncryptedCreate = arguments(EncryptedCreate, **values)
+    return body
+
+
+def sealing(kind: Kind, body: EncryptedCreate) -> Create:
+    """Create the encrypted request; a missing key or a taken id is a tool error saying what to do."""
+
+    async def create(broker: Broker, agent: Agent) -> HitlRequest:
+        try:
+            return await broker.create_encrypted(agent, kind, body, "mcp")
+        except HitlError as exc:  # KeyMissingError names the key to register; RequestExistsError the id
+            raise ToolError(exc.message) from None
+
+    return create
+
+
+def add_sealed_tools(server: MCPServer, desk: Desk) -> None:
+    """Add the two ``*_e2ee`` tools: plain text results (the envelope), no output schemas."""
+
+    @server.tool(name="request_human_input_e2ee", title="Ask the human (end-to-end encrypted)",
+                 description=ASK_SEALED, structured_output=False)
+    async def request_human_input_e2ee(encrypted_payload: PayloadArg, ctx: Context,
+                                       request_id: RequestIdArg = None, timeout_seconds: TimeoutArg = None,
+                                       agent_name: AgentNameArg = None) -> str:
+        body = envelope_arguments(encrypted_payload=encrypted_payload, request_id=request_id,
+                                  timeout_seconds=timeout_seconds, agent_name=agent_name)
+        return sealed_answer(await desk.ask_with(ctx, body.agent_name, sealing("input", body)))
+
+    @server.tool(name="notify_human_e2ee", title="Notify the human (end-to-end encrypted)",
+                 description=NOTIFY_SEALED, structured_output=False)
+    async def notify_human_e2ee(encrypted_payload: PayloadArg, ctx: Context, request_id: RequestIdArg = None,
+                                agent_name: AgentNameArg = None) -> str:
+        body = envelope_arguments(encrypted_payload=encrypted_payload, request_id=request_id,
+                                  agent_name=agent_name)
+        await desk.send_with(ctx, body.agent_name, sealing("notification", body))
+        return NOTIFIED
