@@ -1,0 +1,55 @@
+"""The group-commit writer: batches share a commit, one failure fails alone, the WAL is folded
+back into the database by background checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from relay.writer import GroupCommitWriter
+
+
+def make_table(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+
+
+async def test_writes_of_one_turn_share_a_commit_and_a_failure_fails_alone(tmp_path: Path) -> None:
+    writer = GroupCommitWriter(tmp_path / "w.db")
+    await writer.run(make_table)
+
+    def insert(k: int) -> int:
+        def go(db: sqlite3.Connection) -> int:
+            db.execute("INSERT INTO t VALUES (?, ?)", (k, "x"))
+            return k
+        return go  # type: ignore[return-value]
+
+    results = await asyncio.gather(*(writer.run(insert(k)) for k in (1, 2, 2, 3)), return_exceptions=True)
+    assert results[:2] == [1, 2] and results[3] == 3
+    assert isinstance(results[2], sqlite3.IntegrityError)
+    await writer.close()
+    rows = sqlite3.connect(tmp_path / "w.db").execute("SELECT k FROM t ORDER BY k").fetchall()
+    assert rows == [(1,), (2,), (3,)]
+    assert (tmp_path / "w.db-wal").stat().st_size == 0  # folded in and truncated on close
+
+
+async def test_background_checkpoints_move_the_wal_into_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    writer = GroupCommitWriter(path, checkpoint_every=10)
+    await writer.run(make_table)
+    size_before = path.stat().st_size
+    for k in range(40):
+        await writer.run(lambda db, k=k: db.execute("INSERT INTO t VALUES (?, ?)", (k, "v" * 2000)))
+    assert writer._checkpoint is not None
+    await writer._checkpoint
+    assert path.stat().st_size > size_before + 10 * 2000  # pages copied while writes went on
+    await writer.close()
+
+
+async def test_close_with_nothing_written_is_clean(tmp_path: Path) -> None:
+    writer = GroupCommitWriter(tmp_path / "e.db")
+    await writer.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        writer._db.execute("SELECT 1")
