@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,7 +87,8 @@ def created(approver: ScriptedApprover, kind: str) -> HitlRequest | None:
 
 
 async def test_proxy_seals_through_the_relay_which_answers_sealed_though_the_proxy_cannot_read_it(
-        relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
+        relay: LiveRelay, owner: RelayClient, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     desk = await DeskEncryption.ensure(owner, relay.settings)
     assert desk.keys is not None
     agent = await relay.agent("hitl-cli-proxy")
@@ -121,6 +123,8 @@ async def test_proxy_seals_through_the_relay_which_answers_sealed_though_the_pro
     for path in relay.home.glob("relay.db*"):
         for secret in (SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER, SECRET_MESSAGE):
             assert secret.encode() not in path.read_bytes(), f"{secret!r} found in {path.name}"
+    for secret in (SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER, SECRET_MESSAGE):
+        assert secret not in caplog.text
 
 
 async def test_proxy_with_an_api_key_alone_refuses_to_start(relay: LiveRelay, tmp_path: Path) -> None:
