@@ -52,11 +52,12 @@ async def agent_key(relay: LiveRelay) -> str:
 
 
 @asynccontextmanager
-async def mcp_client(url: str, credential: str | None, mode: str, **client_options: Any) -> AsyncIterator[Client]:
+async def mcp_client(url: str, credential: str | None, mode: str, *, http_timeout: float = DEADLINE,
+                     **client_options: Any) -> AsyncIterator[Client]:
     """The mcp SDK client on the relay's endpoint, authenticating with an X-API-Key header."""
     headers = {"X-API-Key": credential} if credential else {}
     limits = httpx2.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx2.AsyncClient(headers=headers, timeout=DEADLINE, limits=limits) as http:
+    async with httpx2.AsyncClient(headers=headers, timeout=http_timeout, limits=limits) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode, **client_options) as client:
             yield client
 
