@@ -238,9 +238,11 @@ async def test_the_menu_of_the_docked_icon_answers_an_encrypted_request(
             asking, _ = await ask(agent, SECRET_PROMPT, choices=SECRET_CHOICES)
             await shows(tray, xorg, 1)  # the tooltip, with the lock, is the icon window's name
             assert f"claude: {LOCK} Rotate" in tray.view.tooltip
+            label = shorten(f"claude: {LOCK} {SECRET_PROMPT}")
+            # The icon thread sets the menu just after the window name: wait for it too.
+            await until(lambda: labels(pystray_icon(tray).menu)[0] == label, "the menu updated")
             icon = pystray_icon(tray)
             entry = icon.menu.items[0]
-            assert entry.text == shorten(f"claude: {LOCK} {SECRET_PROMPT}")
             assert labels(entry.submenu) == [*SECRET_CHOICES, "---", OPEN_LABEL]
             await asyncio.to_thread(entry.submenu.items[0], icon)  # as pystray calls it
             assert await asyncio.wait_for(asking, TIMEOUT) == SECRET_CHOICES[0]

@@ -103,6 +103,8 @@ async def test_the_docked_icon_shows_the_badge_and_its_menu_answers_a_request(
     assert docked.ancestors == window.ancestors  # redrawn in place, not re-embedded
     assert await asyncio.to_thread(window_pixels, xorg, window.id) != idle
 
+    # The icon thread sets the menu just after the window name: wait for it too.
+    await until(lambda: labels(pystray_icon(app).menu)[1] == "claude: Which branch?", "menu")
     icon = pystray_icon(app)
     assert labels(icon.menu) == [
         "claude: Deploy to prod?", "claude: Which branch?", "---",
@@ -117,6 +119,7 @@ async def test_the_docked_icon_shows_the_badge_and_its_menu_answers_a_request(
     answered = await asyncio.wait_for(waiting, TIMEOUT)
     assert (answered.status, answered.response) == ("answered", "No")
     await shows(app, xorg, 1)
+    await until(lambda: labels(pystray_icon(app).menu)[1] == "---", "menu without the answered")
     icon = pystray_icon(app)
     assert labels(icon.menu)[:2] == ["claude: Which branch?", "---"]
     await asyncio.to_thread(icon.menu.items[0].submenu.items[0], icon)  # "Reply…"
