@@ -39,8 +39,7 @@ class EncryptedApprover:
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        stream = self.client.event_stream()
-        async for event in stream:
+        async for event in self.stream:
             request = event.request
             if event.type == "request.created" and request.status == "pending":
                 readable = self.desk.readable(request)
@@ -50,7 +49,10 @@ class EncryptedApprover:
                 await self.desk.answer(self.client, request, self.respond)
 
     async def __aenter__(self) -> EncryptedApprover:
+        self.stream = self.client.event_stream()
         self.task = asyncio.create_task(self.run())
+        async with asyncio.timeout(10):
+            await self.stream.ready.wait()  # only new events come after this: none can be missed
         return self
 
     async def __aexit__(self, *exc: object) -> None:
