@@ -43,6 +43,8 @@ from hitl_desk.models import HitlRequest
 from hitl_desk.sdk import answer_of
 from hitl_desk.settings import Settings
 
+BOUND_CACHE_LIMIT = 10_000
+"""Requests remembered as bound or not between opening and answering (re-derived if dropped)."""
 DESK_KEY_TTL = 60.0
 """How long an agent reuses the desk key it fetched (and checked against its pin)."""
 _TEXT_FIELD = {"input": "prompt", "completion": "summary", "notification": "message"}
@@ -177,6 +179,8 @@ class DeskEncryption:
         assert request.encrypted_payload is not None, "not an encrypted request"
         data = open_json(self._box(request), request.encrypted_payload)
         bound = is_bound(data)
+        if len(self._bound) >= BOUND_CACHE_LIMIT:  # requests opened but answered elsewhere
+            self._bound.clear()
         self._bound[request.id] = bound
         if bound:
             check_binding(data, request.id, not_before=request.created_at.timestamp())

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +31,35 @@ def load_keypair(path: Path) -> KeyPair | None:
 
 
 def load_or_create_keypair(path: Path) -> tuple[KeyPair, bool]:
-    """The key pair in ``path``, generated (0600) on first use; the flag says it is new."""
+    """The key pair in ``path``, generated (0600) on first use; the flag says it is new.
+
+    The file is created exclusively, so two approvers starting together on a fresh home (the
+    TUI and the tray) end up with the same key: the second one loads what the first wrote.
+    """
     found = load_keypair(path)
     if found is not None:
         return found, False
     pair = KeyPair.generate()
-    write_private(path, pair.to_json())
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _wait_for_keypair(path), False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(pair.to_json())
     return pair, True
+
+
+def _wait_for_keypair(path: Path) -> KeyPair:
+    # The other creator may not have written the content yet: it writes 150 bytes at once.
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            return KeyPair.from_json(path.read_text())
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)  # polling for the other process's write, under the deadline
 
 
 def desk_key_path(settings: Settings) -> Path:

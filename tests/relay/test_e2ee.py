@@ -263,3 +263,15 @@ async def test_a_second_approver_never_replaces_the_desk_key_by_accident(relay: 
     assert await owner.desk_public_key() == first.keys.public_key
     replaced = await DeskEncryption.ensure(owner, Settings(home=stale_home), replace=True)
     assert replaced.keys is not None and await owner.desk_public_key() == replaced.keys.public_key
+
+
+def test_two_approvers_creating_the_desk_key_at_once_get_the_same_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hitl_desk.keyring import load_or_create_keypair
+
+    path = tmp_path / "race-home" / "desk.key"
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: load_or_create_keypair(path), range(8)))
+    assert len({pair.public_key for pair, _ in results}) == 1
+    assert sum(new for _, new in results) == 1
