@@ -27,7 +27,7 @@ from hitl_desk.errors import (
 from hitl_desk.models import Event, HitlRequest
 from hitl_desk.settings import Settings
 from tray.notifier import MAX_CHOICE_BUTTONS, NotificationServerError, RequestNotifier
-from tray.reader import RequestReader
+from tray.reader import TrayReader
 from tray.state import APP_TITLE, Action, TrayState
 from tray.terminal import NoTerminalError, TuiLauncher
 from tray.view import IconFactory, IconView, View, default_icon
@@ -71,7 +71,7 @@ class TrayApp:
         settings: Settings | None = None,
     ) -> None:
         self.client = client
-        self.reader = RequestReader(settings)
+        self.reader = TrayReader(settings)
         """Opens encrypted requests with the desk key in ``settings.home`` (none: no key)."""
         self.state = TrayState(read=self.reader.view)
         self.launcher = launcher or TuiLauncher(client.base_url)

@@ -29,7 +29,7 @@ from desktop_notifier import (
 )
 
 from hitl_desk.models import HitlRequest
-from tray.reader import LOCK, UNVERIFIED, Readable, plain
+from hitl_desk.reading import LOCK, UNVERIFIED, Readable, plain
 from tray.state import APP_TITLE, shorten
 
 log = logging.getLogger(__name__)

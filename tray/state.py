@@ -2,7 +2,7 @@
 
 No I/O and no pystray here: ``TrayState`` is fed ``Event``s and answers questions, so the
 tray's behaviour is tested without a display. It keeps requests as the relay sent them and
-shows them through a ``read`` function (``tray.reader.RequestReader.view`` for encrypted ones).
+shows them through a ``read`` function (``tray.reader.TrayReader.view`` for encrypted ones).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from hitl_desk.models import Event, HitlRequest
-from tray.reader import Readable, plain
+from hitl_desk.reading import Readable, plain
 
 LABEL_CHARS = 48
 """Longest menu label before it is cut with an ellipsis."""

@@ -18,8 +18,8 @@ from textual.message import Message
 from hitl_desk.client import RelayClient, StreamState
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError
-from hitl_desk.keyring import desk_key_path, load_keypair
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, HitlRequest
+from hitl_desk.reading import NO_DESK_KEY, RequestReader
 from hitl_desk.settings import Settings
 from tui.messages import (
     ConnectionChanged,
@@ -30,7 +30,6 @@ from tui.messages import (
     QueueChanged,
     RequestClosed,
 )
-from tui.reader import NO_DESK_KEY, RequestReader
 from tui.state import FEED_LIMIT, HISTORY_LIMIT, DeskState
 
 log = logging.getLogger(__name__)
@@ -140,27 +139,19 @@ class DeskLink:
         """Make the desk key if no approver has (this is the first) and have the relay serve it.
 
         Tried on every (re)connect until it worked once: a relay that was down at start gets
-        the key when it is back.
+        the key when it is back. Where another approver made the key, this one stays unable to
+        read until it gets the key by pairing (``DeskEncryption.ensure`` makes none then).
         """
         if self.settings is None or self.desk_ensured:
             return
         client = self._require()
         try:
-            served = await client.desk_public_key(missing_ok=True)
-            if served and load_keypair(desk_key_path(self.settings)) is None:
-                # Another approver made the desk key. A new one here would replace it on the
-                # relay and lock out every agent that pinned the real one: this one stays
-                # unable to read until it gets the key by pairing.
-                desk = DeskEncryption.load(self.settings)
-            else:
-                desk = await DeskEncryption.ensure(client, self.settings)
+            desk = await DeskEncryption.ensure(client, self.settings)
         except HitlError as exc:
             log.warning("desk key not ensured, trying again on the next connect: %s", exc.message)
             return
         self.desk_ensured = desk.keys is not None
-        old = self.reader.desk
-        if old is None or old.keys != desk.keys:
-            self.reader.use(desk)
+        self.reader.use(desk)
 
     # -- commands -----------------------------------------------------------------------------
 

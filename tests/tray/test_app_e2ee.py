@@ -21,6 +21,7 @@ from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.keyring import desk_key_path, load_keypair
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import LOCK
 from hitl_desk.settings import Settings
 from tests import desktop
 from tests.conftest import LiveRelay
@@ -29,7 +30,6 @@ from tests.tray.test_app import TIMEOUT, launched, terminal, until
 from tests.tray.test_app_icon import labels, pystray_icon, shows, xorg
 from tray.app import TrayApp
 from tray.notifier import OPEN_LABEL
-from tray.reader import LOCK
 from tray.state import MenuEntry, shorten
 from tray.terminal import TuiLauncher
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hitl_desk.models import Event, EventType, HitlRequest
-from tray.reader import LOCK, Readable
+from hitl_desk.reading import LOCK, Readable
 from tray.state import (
     OPEN_TUI,
     QUIT,

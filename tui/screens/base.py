@@ -14,9 +14,9 @@ from tui.messages import DeskMessage
 from tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
+    from hitl_desk.reading import RequestReader
     from tui.app import HitlDeskApp
     from tui.link import DeskLink
-    from tui.reader import RequestReader
     from tui.state import DeskState
 
 

@@ -12,9 +12,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Markdown
 
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import Readable
 from tui.clock import format_moment
 from tui.messages import DeskMessage, FeedChanged
-from tui.reader import Readable
+from tui.reader import label, markdown
 from tui.screens.base import DeskScreen
 from tui.screens.request import RequestScreen
 
@@ -27,7 +28,7 @@ def feed_state(request: HitlRequest) -> str:
 
 
 def _label(view: Readable) -> str:
-    return f" · {view.label}" if view.label else ""
+    return f" · {label(view)}" if view.sealed else ""
 
 
 class FeedScreen(DeskScreen):
@@ -128,7 +129,7 @@ class FeedScreen(DeskScreen):
         request = view.request
         reply = f"\n\n---\n**Reply:** {request.response}" if request.response else ""
         hint = "\n\n*Press Enter to reply.*" if request.status == "pending" and view.readable else ""
-        body.update(f"**{request.agent_name}** · {request.kind}{_label(view)}\n\n{view.text}{reply}{hint}")
+        body.update(f"**{request.agent_name}** · {request.kind}{_label(view)}\n\n{markdown(view)}{reply}{hint}")
 
     @on(DataTable.RowSelected)
     def action_reply(self) -> None:

@@ -13,9 +13,10 @@ from textual.widgets import DataTable, Input, Markdown, Select
 
 from hitl_desk.errors import HitlError
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import Readable
 from tui.clock import format_moment
 from tui.messages import DeskMessage, HistoryChanged
-from tui.reader import Readable
+from tui.reader import label, markdown
 from tui.screens.base import DeskScreen
 
 STATUSES = ("answered", "expired", "cancelled")
@@ -138,8 +139,8 @@ class HistoryScreen(DeskScreen):
         request = view.request
         by = f" by {request.answered_by}" if request.answered_by else ""
         answer = f"**Answer{by}:** {request.response}" if request.response is not None else f"*{request.status}*"
-        lock = f" · {view.label}" if view.label else ""
-        body.update(f"**{request.agent_name}** · {request.kind} · {request.status}{lock}\n\n{view.text}\n\n{answer}")
+        lock = f" · {label(view)}" if view.sealed else ""
+        body.update(f"**{request.agent_name}** · {request.kind} · {request.status}{lock}\n\n{markdown(view)}\n\n{answer}")
 
     def action_focus_filter(self) -> None:
         """Type to filter."""

@@ -18,9 +18,9 @@ from textual.widgets import Button, Input, Markdown, Static
 
 from hitl_desk.errors import HitlError, RequestClosedError
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import LOCK, Readable
 from tui.clock import format_age, format_countdown
 from tui.messages import DeskMessage, RequestClosed
-from tui.reader import LOCK, Readable
 from tui.screens.base import DeskScreen
 from tui.screens.modals import ConfirmModal
 

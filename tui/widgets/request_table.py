@@ -19,9 +19,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import Readable, RequestReader
 from tui.clock import Clock, format_age, format_countdown, seconds_left
 from tui.messages import OpenRequest
-from tui.reader import Readable, RequestReader
 from tui.state import PendingQueue
 
 COLUMNS: tuple[tuple[str, int], ...] = (("", 2), ("Agent", 16), ("Kind", 11), ("Age", 5), ("Expires", 8))
