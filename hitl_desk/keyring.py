@@ -36,15 +36,12 @@ def load_or_create_keypair(path: Path) -> tuple[KeyPair, bool]:
     The file is created exclusively, so two approvers starting together on a fresh home (the
     TUI and the tray) end up with the same key: the second one loads what the first wrote.
     """
-    found = load_keypair(path)
-    if found is not None:
-        return found, False
-    pair = KeyPair.generate()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _wait_for_keypair(path), False
+    pair = KeyPair.generate()
     with os.fdopen(fd, "w") as fh:
         fh.write(pair.to_json())
     return pair, True
