@@ -13,15 +13,15 @@ from textual.widgets import DataTable, Static
 from hitl_desk.errors import HitlError
 from hitl_desk.models import Agent
 from tui.clock import format_moment
-from tui.messages import DeskMessage, DirectoryChanged
-from tui.screens.base import DeskScreen
+from tui.screens.base import DirectoryScreen
 from tui.screens.modals import AskModal
 
 
-class AgentsScreen(DeskScreen):
+class AgentsScreen(DirectoryScreen):
     """Registered agents; create one, or mint a key for the selected one."""
 
     SECTION = "agents"
+    WHAT = "agents"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "create_agent", "New agent"),
         Binding("enter", "create_key", "New key for agent", priority=True),
@@ -41,26 +41,6 @@ class AgentsScreen(DeskScreen):
         yield Static("Agents register themselves on first contact. A key lets one in:"
                      " press Enter on an agent, or run hitl-desk keys create --agent NAME.",
                      classes="hint", id="agents-hint")
-
-    def on_mount(self) -> None:
-        """Show what is known, then fetch."""
-        self.fill()
-        self.query_one(DataTable).focus()
-        if self.link.client is not None:
-            self.action_reload()
-
-    @work(group="directory", exclusive=True)
-    async def action_reload(self) -> None:
-        """Fetch agents and keys."""
-        try:
-            await self.link.load_directory()
-        except HitlError as exc:
-            self.report(exc, "Loading agents")
-
-    def on_desk(self, message: DeskMessage) -> None:
-        """Agents or keys changed."""
-        if isinstance(message, DirectoryChanged):
-            self.fill()
 
     def fill(self) -> None:
         """Rebuild the table (agents are few)."""

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult, SystemCommand
+from textual import work
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from hitl_desk.errors import HitlError
-from tui.messages import DeskMessage
+from tui.messages import DeskMessage, DirectoryChanged
 from tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -69,3 +70,34 @@ class DeskScreen(Screen[None]):
     def report(self, error: HitlError, doing: str) -> None:
         """Show a failed action as an error toast instead of swallowing it."""
         self.notify(f"{doing} failed: {error.message}", severity="error", timeout=6)
+
+
+class DirectoryScreen(DeskScreen):
+    """A table of the desk's directory (agents or keys), fetched on mount and on ``r``."""
+
+    WHAT = "the directory"
+    """What a failed reload is reported as loading."""
+
+    def on_mount(self) -> None:
+        """Show what is known, then fetch."""
+        self.fill()
+        self.query_one(DataTable).focus()
+        if self.link.client is not None:
+            self.action_reload()
+
+    @work(group="directory", exclusive=True)
+    async def action_reload(self) -> None:
+        """Fetch agents and keys."""
+        try:
+            await self.link.load_directory()
+        except HitlError as exc:
+            self.report(exc, f"Loading {self.WHAT}")
+
+    def on_desk(self, message: DeskMessage) -> None:
+        """Agents or keys changed."""
+        if isinstance(message, DirectoryChanged):
+            self.fill()
+
+    def fill(self) -> None:
+        """Rebuild the table from the desk state."""
+        raise NotImplementedError

@@ -13,15 +13,15 @@ from textual.widgets import DataTable, Static
 from hitl_desk.errors import HitlError
 from hitl_desk.models import ApiKeyInfo
 from tui.clock import format_moment
-from tui.messages import DeskMessage, DirectoryChanged
-from tui.screens.base import DeskScreen
+from tui.screens.base import DirectoryScreen
 from tui.screens.modals import AskModal, ConfirmModal
 
 
-class KeysScreen(DeskScreen):
+class KeysScreen(DirectoryScreen):
     """Every API key by prefix: create one, revoke the selected one."""
 
     SECTION = "keys"
+    WHAT = "keys"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "create_key", "New key"),
         Binding("d,delete", "revoke_key", "Revoke"),
@@ -42,26 +42,6 @@ class KeysScreen(DeskScreen):
         yield Static("A key is shown once, when it is made. Agents send it as a Bearer token or"
                      " HITL_API_KEY; hitl-desk mcp-config claude-code prints a ready config.",
                      classes="hint", id="keys-hint")
-
-    def on_mount(self) -> None:
-        """Show what is known, then fetch."""
-        self.fill()
-        self.query_one(DataTable).focus()
-        if self.link.client is not None:
-            self.action_reload()
-
-    @work(group="directory", exclusive=True)
-    async def action_reload(self) -> None:
-        """Fetch agents and keys."""
-        try:
-            await self.link.load_directory()
-        except HitlError as exc:
-            self.report(exc, "Loading keys")
-
-    def on_desk(self, message: DeskMessage) -> None:
-        """Keys changed."""
-        if isinstance(message, DirectoryChanged):
-            self.fill()
 
     @property
     def keys(self) -> list[ApiKeyInfo]:
