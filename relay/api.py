@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -33,12 +34,14 @@ from hitl_desk.models import (
     Status,
 )
 from relay.auth import Principal
+from relay.broker import Broker
 from relay.context import AUTH, BROKER, STORE, owner_of, principal_of
 from relay.http import METRICS, json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
 routes = RouteTable()
 FALLBACK_AGENT = "default"
+Body = TypeVar("Body", InputRequestCreate, CompletionCreate)
 
 
 class WaitFlag(BaseModel):
@@ -69,6 +72,16 @@ async def _visible(request: web.Request, principal: Principal) -> HitlRequest:
     return found
 
 
+async def _create_and_wait(request: web.Request, model: type[Body],
+                           create: Callable[[Broker, Agent, Body], Awaitable[HitlRequest]]) -> web.Response:
+    principal = await principal_of(request)
+    body = await parse_body(request, model)
+    flag = parse_query(request, WaitFlag).wait
+    agent = await request.app[AUTH].agent_for(principal, body.agent_name, FALLBACK_AGENT)
+    created = await create(request.app[BROKER], agent, body)
+    return await _respond_after_wait(request, created, body.wait if flag is None else flag)
+
+
 async def _respond_after_wait(request: web.Request, created: HitlRequest, wait: bool) -> web.Response:
     if not wait:
         return json_response(created, status=202)
@@ -79,23 +92,13 @@ async def _respond_after_wait(request: web.Request, created: HitlRequest, wait: 
 @routes.route("POST", "/api/v1/hitl/request", summary="Ask the human a question.",
               body=InputRequestCreate, query=WaitFlag, response=HitlRequest, tags=("requests",))
 async def create_request(request: web.Request) -> web.Response:
-    principal = await principal_of(request)
-    body = await parse_body(request, InputRequestCreate)
-    flag = parse_query(request, WaitFlag).wait
-    agent = await request.app[AUTH].agent_for(principal, body.agent_name, FALLBACK_AGENT)
-    created = await request.app[BROKER].create_input(agent, body)
-    return await _respond_after_wait(request, created, body.wait if flag is None else flag)
+    return await _create_and_wait(request, InputRequestCreate, Broker.create_input)
 
 
 @routes.route("POST", "/api/v1/hitl/complete", summary="Report a finished task and wait for the reply.",
               body=CompletionCreate, query=WaitFlag, response=HitlRequest, tags=("requests",))
 async def create_completion(request: web.Request) -> web.Response:
-    principal = await principal_of(request)
-    body = await parse_body(request, CompletionCreate)
-    flag = parse_query(request, WaitFlag).wait
-    agent = await request.app[AUTH].agent_for(principal, body.agent_name, FALLBACK_AGENT)
-    created = await request.app[BROKER].create_completion(agent, body)
-    return await _respond_after_wait(request, created, body.wait if flag is None else flag)
+    return await _create_and_wait(request, CompletionCreate, Broker.create_completion)
 
 
 @routes.route("POST", "/api/v1/hitl/notify", summary="Send the human a notification (fire and forget).",
