@@ -88,6 +88,7 @@ class _Socket:
                 frame_id = data.get("id") if isinstance(data.get("id"), (int, str)) else None
             command = validate(CommandFrame, data)
             result = await self.run(command)
+            await asyncio.sleep(0)  # let the agent waiting on this answer be answered first
             await self.send(ResultFrame(id=command.id, ok=True, result=result))
         except HitlError as exc:
             await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody(code=exc.code, message=exc.message)))
