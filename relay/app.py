@@ -85,9 +85,7 @@ class RunningRelay:
         # A burst of agents (1,000 MCP calls at once) overflows the default backlog of 128.
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=4096)
         await site.start()
-        server = site._server  # aiohttp keeps the bound socket here; needed for port 0
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])  # the bound port, also when 0 was asked
         log.info("relay listening on %s (data in %s)", self.url, self.config.home)
         return self
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 routes = RouteTable()
 CLOSE_LAGGED = 4008
 HEARTBEAT = 30.0
-SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
 
 
 class EventsQuery(BaseModel):
@@ -149,8 +149,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown, tell every approver the relay is going away (they resume with since)."""
+    open_sockets: set[web.WebSocketResponse] = app[SOCKETS]
     await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay stopping")
-                           for ws in list(app[SOCKETS])), return_exceptions=True)
+                           for ws in list(open_sockets)), return_exceptions=True)
 
 
 def setup_events(app: web.Application) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
 from hitl_desk.errors import (
@@ -38,9 +39,9 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
 
-def json_response(model: BaseModel | list[BaseModel], status: int = 200) -> web.Response:
+def json_response(model: BaseModel | Sequence[BaseModel], status: int = 200) -> web.Response:
     """Serialise a wire model (or a list of them) as the response body."""
-    if isinstance(model, list):
+    if not isinstance(model, BaseModel):
         body = "[" + ",".join(m.model_dump_json() for m in model) + "]"
     else:
         body = model.model_dump_json()
@@ -122,7 +123,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def host_guard(allowed: Iterable[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def host_guard(allowed: Iterable[str]) -> Middleware:
     """Middleware refusing foreign Host and Origin headers (DNS rebinding, cross-site pages)."""
     names = LOOPBACK_NAMES | {a.lower() for a in allowed}
 

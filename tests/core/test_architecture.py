@@ -31,3 +31,10 @@ def test_cli_starts_without_importing_servers_or_uis() -> None:
             "{'relay','tui','tray','textual','aiohttp','mcp','pystray'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_packages_type_check_strictly() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                             "hitl_desk", "relay", "tui", "tray"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
