@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import stat
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,16 +47,16 @@ def launched() -> list[list[str]]:
     return []
 
 
-@pytest.fixture
-async def app(
-    relay: LiveRelay, notification_server: FakeNotificationServer, terminal: Path,
-    launched: list[list[str]],
-) -> AsyncIterator[TrayApp]:
-    """A started, synced TrayApp with no icon, following the live relay."""
-    launcher = TuiLauncher(relay.url, spawn=lambda cmd: launched.append(list(cmd)),
-                           env={"TERMINAL": str(terminal)})
+def recording_launcher(relay: LiveRelay, terminal: Path, launched: list[list[str]]) -> TuiLauncher:
+    """A TUI launcher that records the commands it would run in ``terminal``."""
+    return TuiLauncher(relay.url, spawn=lambda cmd: launched.append(list(cmd)), env={"TERMINAL": str(terminal)})
+
+
+@asynccontextmanager
+async def synced_tray(relay: LiveRelay, **options: Any) -> AsyncIterator[TrayApp]:
+    """A started TrayApp holding the owner credential, synced with the live relay; stopped after."""
     async with relay.owner() as client:
-        tray = TrayApp(client, make_icon=None, launcher=launcher)
+        tray = TrayApp(client, **options)
         await tray.start()
         try:
             async with asyncio.timeout(TIMEOUT):
@@ -62,6 +64,16 @@ async def app(
             yield tray
         finally:
             await tray.stop()
+
+
+@pytest.fixture
+async def app(
+    relay: LiveRelay, notification_server: FakeNotificationServer, terminal: Path,
+    launched: list[list[str]],
+) -> AsyncIterator[TrayApp]:
+    """A started, synced TrayApp with no icon, following the live relay."""
+    async with synced_tray(relay, make_icon=None, launcher=recording_launcher(relay, terminal, launched)) as tray:
+        yield tray
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from hitl_desk.client import RelayClient
 from tests import desktop
 from tests.conftest import LiveRelay
-from tests.tray.test_app import TIMEOUT, agent, launched, terminal, until
+from tests.tray.test_app import TIMEOUT, agent, launched, recording_launcher, synced_tray, terminal, until
 from tray.app import TrayApp
-from tray.terminal import TuiLauncher, tui_command
+from tray.terminal import tui_command
 
 __all__ = ["agent", "launched", "terminal"]  # fixtures used here
 
@@ -23,17 +23,8 @@ async def app(
     relay: LiveRelay, dunst: desktop.Dunst, terminal: Path, launched: list[list[str]]
 ) -> AsyncIterator[TrayApp]:
     """The tray (no icon) talking to dunst, synced with the live relay."""
-    launcher = TuiLauncher(relay.url, spawn=lambda cmd: launched.append(list(cmd)),
-                           env={"TERMINAL": str(terminal)})
-    async with relay.owner() as client:
-        tray = TrayApp(client, make_icon=None, launcher=launcher)
-        await tray.start()
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                await tray.synced.wait()
-            yield tray
-        finally:
-            await tray.stop()
+    async with synced_tray(relay, make_icon=None, launcher=recording_launcher(relay, terminal, launched)) as tray:
+        yield tray
 
 
 async def on_screen(app: TrayApp, dunst: desktop.Dunst, request_id: str) -> None:

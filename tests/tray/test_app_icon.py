@@ -21,12 +21,12 @@ from hitl_desk.client import RelayClient
 from tests import desktop
 from tests.conftest import LiveRelay
 from tests.tray.fake_notifications import FakeNotificationServer
-from tests.tray.test_app import TIMEOUT, agent, launched, terminal, until
+from tests.tray.test_app import TIMEOUT, agent, launched, recording_launcher, synced_tray, terminal, until
 from tests.tray.test_icon import docked_window, icon_window
 from tests.tray.xtree import window_pixels
 from tray.app import TrayApp
 from tray.icon import TrayIcon, render_icon
-from tray.terminal import TuiLauncher, tui_command
+from tray.terminal import tui_command
 
 __all__ = ["agent", "launched", "terminal"]  # fixtures used here
 
@@ -44,17 +44,8 @@ async def app(
     notification_server: FakeNotificationServer, terminal: Path, launched: list[list[str]],
 ) -> AsyncIterator[TrayApp]:
     """The tray with its real icon docked in trayer, synced with the live relay."""
-    launcher = TuiLauncher(relay.url, spawn=lambda cmd: launched.append(list(cmd)),
-                           env={"TERMINAL": str(terminal)})
-    async with relay.owner() as client:
-        tray = TrayApp(client, launcher=launcher)
-        await tray.start()
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                await tray.synced.wait()
-            yield tray
-        finally:
-            await tray.stop()
+    async with synced_tray(relay, launcher=recording_launcher(relay, terminal, launched)) as tray:
+        yield tray
 
 
 def pystray_icon(app: TrayApp) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay, start_relay
 from tests.tray.fake_notifications import FakeNotificationServer
-from tests.tray.test_app import TIMEOUT, agent, notified, popped_up, until
+from tests.tray.test_app import TIMEOUT, agent, notified, popped_up, synced_tray, until
 from tray.app import OFFLINE_NOTE, TrayApp
 
 __all__ = ["agent"]  # a fixture used here
@@ -24,15 +24,8 @@ async def app(
     relay: LiveRelay, notification_server: FakeNotificationServer
 ) -> AsyncIterator[TrayApp]:
     """A started, synced TrayApp with no icon that reconnects quickly after a drop."""
-    async with relay.owner() as client:
-        tray = TrayApp(client, make_icon=None, retry_max=RETRY_MAX)
-        await tray.start()
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                await tray.synced.wait()
-            yield tray
-        finally:
-            await tray.stop()
+    async with synced_tray(relay, make_icon=None, retry_max=RETRY_MAX) as tray:
+        yield tray
 
 
 async def restart(relay: LiveRelay, app: TrayApp) -> None:
