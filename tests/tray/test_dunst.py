@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
-from hitl_desk.models import HitlRequest
 from tests import desktop
+from tests.tray.test_notifier import TIMEOUT, Calls, calls, make_request
 from tray.notifier import RequestNotifier
 
-TIMEOUT = 5.0
-
-
-def make_request(rid: str = "r1", **fields: object) -> HitlRequest:
-    """Build a pending input request."""
-    data: dict[str, object] = {
-        "id": rid, "kind": "input", "status": "pending", "agent_id": "a1",
-        "agent_name": "claude", "prompt": "Deploy to prod?",
-        "created_at": datetime(2026, 11, 1, tzinfo=UTC),
-    }
-    data.update(fields)
-    return HitlRequest.model_validate(data)
-
-
-class Calls:
-    """The notifier's callbacks, in order, awaitable."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[str, ...]] = asyncio.Queue()
-
-    def on_answer(self, request_id: str, text: str) -> None:
-        self.queue.put_nowait(("answer", request_id, text))
-
-    def on_open(self, request_id: str) -> None:
-        self.queue.put_nowait(("open", request_id))
-
-    async def next(self) -> tuple[str, ...]:
-        """Return the next callback, failing the test after a few seconds."""
-        return await asyncio.wait_for(self.queue.get(), TIMEOUT)
-
-
-@pytest.fixture
-def calls() -> Calls:
-    """A fresh callback recorder."""
-    return Calls()
+__all__ = ["calls"]  # the fixture, shared with the fake-server tests
 
 
 @pytest.fixture
