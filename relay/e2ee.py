@@ -31,7 +31,8 @@ from hitl_desk.models import (
 )
 from relay.broker import DESK_KEY_ID
 from relay.context import AUTH, BROKER, STORE, principal_of
-from relay.http import json_response, parse_body
+from relay.api import WaitFlag
+from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
 routes = RouteTable()
@@ -89,8 +90,9 @@ async def create_encrypted(request: web.Request, kind: Kind, channel: Literal["r
 
 async def _ask(request: web.Request, kind: Kind) -> web.Response:
     body = await parse_body(request, EncryptedCreate)
+    flag = parse_query(request, WaitFlag).wait
     created = await create_encrypted(request, kind, "rest", body)
-    if not body.wait or request.query.get("wait") == "false":
+    if not (body.wait if flag is None else flag):
         return json_response(created, status=202)
     done = await request.app[BROKER].wait(created.id, None, current=created)
     if done.status == "expired":
@@ -101,13 +103,15 @@ async def _ask(request: web.Request, kind: Kind) -> web.Response:
 
 
 @routes.route("POST", "/api/v1/hitl/request/e2ee", summary="Ask with a sealed question; answers sealed.",
-              body=EncryptedCreate, response=HitlRequest, errors=(KeyMissingError,), tags=("e2ee",))
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, errors=(KeyMissingError,),
+              tags=("e2ee",))
 async def create_request_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "input")
 
 
 @routes.route("POST", "/api/v1/hitl/complete/e2ee", summary="Report a finished task, sealed; reply sealed.",
-              body=EncryptedCreate, response=HitlRequest, errors=(KeyMissingError,), tags=("e2ee",))
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, errors=(KeyMissingError,),
+              tags=("e2ee",))
 async def create_completion_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "completion")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
@@ -78,8 +80,10 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     else:
         try:
             data = json.loads(raw)
-            # Lone surrogates ("\ud800") parse but cannot be stored or sent on as UTF-8.
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
+            # Lone surrogates ("\ud800") parse but cannot be stored or sent on as UTF-8; only a
+            # body with a \uD8xx-\uDFxx escape can hold one, so only such a body is re-encoded.
+            if _SURROGATE_ESCAPE.search(raw):
+                json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeError:
             raise InvalidRequestError("Strings must be valid Unicode text.") from None
         except ValueError:
