@@ -5,6 +5,10 @@ the server offers ``inline-reply``) answers it; the callbacks hand the answer ba
 Servers without inline reply (dunst) get a "Reply…" button that asks the app to open an input.
 An encrypted request shows its decrypted content (through the ``read`` function) under a title
 marked with the lock; one the tray cannot read says why and offers only "Open…".
+
+Agent text is hostile: the title and the labels go through ``visible_line`` (via ``one_line``),
+the body through ``visible``, and where the server parses markup in the body it is
+html-escaped, so nothing an agent sends can style, link, reorder or hide what the human reads.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from desktop_notifier import (
     Urgency,
 )
 
+from hitl_desk.display import visible, visible_line
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import LOCK, UNVERIFIED, Readable, plain
-from tray.state import APP_TITLE, shorten
+from tray.state import APP_TITLE, one_line
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +168,17 @@ class RequestNotifier:
 
     async def message(self, title: str, body: str) -> None:
         """Show a plain notice from the tray itself (an error, a hint), even in do-not-disturb."""
+        body = await self._as_body(body)
+        await self._notifier.send_notification(
+            Notification(title=visible_line(title), message=body, urgency=Urgency.Low, timeout=-1)
+        )
+
+    async def _as_body(self, text: str) -> str:
+        """Return ``text`` as a notification body: escaped, cut, and html-escaped for markup."""
+        body = _truncate(visible(text))
         if "body-markup" in await self.server_capabilities():
             body = html.escape(body, quote=False)
-        await self._notifier.send_notification(
-            Notification(title=title, message=_truncate(body), urgency=Urgency.Low, timeout=-1)
-        )
+        return body
 
     async def withdraw(self, request_id: str) -> bool:
         """Close the notification of ``request_id`` (answered elsewhere); False if none is shown."""
@@ -221,9 +232,7 @@ class RequestNotifier:
         caps = await self.capabilities()
         view = self._read(request)
         request = view.request  # decrypted, for an encrypted request the tray can read
-        body = _truncate(self._body(view))
-        if "body-markup" in await self.server_capabilities():
-            body = html.escape(body, quote=False)
+        body = await self._as_body(self._body(view))
         rid = request.id
         waits = request.kind != "notification"
         buttons, reply_field = self._actions(view, caps) if waits else ([], None)
@@ -250,7 +259,7 @@ class RequestNotifier:
             return self._choice_buttons(request), None
         if Capability.REPLY_FIELD in caps:
             reply_field = ReplyField(
-                title=shorten(request.placeholder_text or "Reply", 40), button_title="Send",
+                title=one_line(request.placeholder_text or "Reply", 40), button_title="Send",
                 on_replied=lambda text: self._answered(rid, text),
             )
             return [], reply_field
@@ -259,7 +268,7 @@ class RequestNotifier:
     def _title(self, view: Readable) -> str:
         """Return the notification title: the agent, "finished", the lock when sealed."""
         request = view.request
-        title = request.agent_name
+        title = visible_line(request.agent_name)
         if request.kind == "completion":
             title += " finished"
         return f"{LOCK} {title}" if view.sealed else title
@@ -279,7 +288,7 @@ class RequestNotifier:
         fits = len(choices) <= self._max_buttons
         shown = choices if fits else choices[: self._max_buttons - 1]
         buttons = [
-            Button(shorten(choice, 40), on_pressed=self._answer_with(rid, choice))
+            Button(one_line(choice, 40), on_pressed=self._answer_with(rid, choice))
             for choice in shown
         ]
         if not fits:

@@ -7,10 +7,12 @@ shows them through a ``read`` function (``tray.reader.TrayReader.view`` for encr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from hitl_desk.display import visible_line
 from hitl_desk.models import Event, HitlRequest
 from hitl_desk.reading import Readable, plain
 
@@ -60,18 +62,37 @@ MenuItemModel: TypeAlias = MenuEntry | Separator
 SEPARATOR = Separator()
 
 
+_LINE_BREAK = re.compile(r"\r?\n")
+_BLANKS = re.compile(r"[ \t]+")
+
+
 def shorten(text: str, limit: int = LABEL_CHARS) -> str:
-    """Return the first line of ``text``, whitespace collapsed, cut to ``limit`` chars with "…"."""
-    lines = text.strip().splitlines()
-    line = " ".join(lines[0].split()) if lines else ""
-    if len(lines) > 1 or len(line) > limit:
-        return line[: limit - 1].rstrip() + "…"
-    return line
+    """Return the first line of ``text`` as one safe line, blanks collapsed, cut to ``limit``.
+
+    For a prompt, whose full text is a click away.  Only a real line break (``\n``,
+    ``\r\n``) ends the line; every other control character (``\r``, U+2028, ESC, bidi
+    overrides) is shown escaped by ``visible_line`` rather than taken as a break or drawn, so a
+    label cannot hide or reorder what follows.
+    """
+    lines = _LINE_BREAK.split(text.strip(" \t\r\n"))
+    line = one_line(lines[0], limit)
+    return line if len(lines) == 1 or line.endswith("…") else line[: limit - 1].rstrip() + "…"
+
+
+def one_line(text: str, limit: int = LABEL_CHARS) -> str:
+    """Return all of ``text`` as one safe line (line breaks shown escaped), cut to ``limit``.
+
+    For a choice or a placeholder: two choices that differ only after their first line must
+    not look the same on their buttons.
+    """
+    line = visible_line(_BLANKS.sub(" ", text.strip(" \t\r\n")))
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def request_label(view: Readable) -> str:
     """Return the menu label of a pending request: agent name, lock, the start of its prompt."""
-    return shorten(f"{view.request.agent_name}: {view.marker}{view.request.prompt}")
+    name = visible_line(view.request.agent_name)  # a newline in the name must not end the label
+    return shorten(f"{name}: {view.marker}{view.request.prompt}")
 
 
 def _request_entry(view: Readable) -> MenuEntry:
@@ -85,7 +106,7 @@ def _request_entry(view: Readable) -> MenuEntry:
     if not view.readable:
         items = [open_entry]
     elif request.choices:
-        items = [MenuEntry(shorten(choice), ("answer", request.id, choice))
+        items = [MenuEntry(one_line(choice), ("answer", request.id, choice))
                  for choice in request.choices]
         items += [SEPARATOR, open_entry]
     else:

@@ -172,6 +172,19 @@ def test_shorten_collapses_whitespace_and_keeps_short_text() -> None:
     assert shorten("") == ""
 
 
+def test_shorten_ends_a_label_only_at_a_real_line_break_and_shows_other_controls_escaped() -> None:
+    assert shorten("Run tests?\rWIPE PROD DB") == "Run tests?\\x0dWIPE PROD DB"
+    assert shorten("one\u2028two") == "one\\u2028two"
+    assert shorten("Deploy?\r\nDetails follow") == "Deploy?…"
+    assert shorten("ok\x1b]52;c;cm0K\x07") == "ok\\x1b]52;c;cm0K\\x07"
+
+
+def test_choices_that_differ_after_their_first_line_get_different_menu_labels() -> None:
+    state = TrayState([make_request("r1", 1, choices=["Yes\n(keeps prod)", "Yes\n(drops prod)"])])
+    labels = [e.label for e in entries(entries(state.menu_model())[0].submenu)][:2]
+    assert labels == ["Yes\\x0a(keeps prod)", "Yes\\x0a(drops prod)"]
+
+
 def test_requests_are_shown_through_read_and_an_unreadable_one_offers_only_open() -> None:
     def read(request: HitlRequest) -> Readable:
         if request.id == "r1":
