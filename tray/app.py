@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -129,10 +129,15 @@ class TrayApp:
             log.exception("the tray icon could not be shown")
             raise TrayUnavailableError(f"the tray icon could not be shown: {exc}") from exc
 
-    async def run(self) -> None:
-        """Start, run until ``quit`` (or until the relay rejects the credential), then stop."""
+    async def run(self, on_started: Callable[[], None] | None = None) -> None:
+        """Start, run until ``quit`` (or until the relay rejects the credential), then stop.
+
+        ``on_started`` is called once the icon is up and the relay is being followed.
+        """
         try:
             await self.start()
+            if on_started is not None:
+                on_started()
             await self._quit.wait()
         finally:
             await self.stop()

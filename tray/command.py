@@ -9,12 +9,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hitl_desk.client import RelayClient
 from hitl_desk.errors import AuthenticationError, PermissionDeniedError
 from hitl_desk.settings import Settings
 from tray import autostart
+from tray.instance import InstanceLock, TrayAlreadyRunningError
 
 LOG_FILE = "tray.log"
 EXIT_ERROR = 1
@@ -25,6 +27,15 @@ EXIT_UNSUPPORTED = 2
 """``--autostart`` on a platform that has no support for it yet."""
 EXIT_AUTH = 6
 """The relay rejected the owner credential (the CLI's code for authentication errors)."""
+EXIT_ALREADY_RUNNING = 0
+"""Another tray already runs for this ``HITL_HOME``: what was asked for (a tray) is there, so
+a second start from autostart, a login script or a restart-on-failure unit is no error."""
+
+
+def started_line(url: str, home: Path) -> str:
+    """The one line ``hitl-desk tray`` prints on stderr once its icon is up."""
+    return (f"hitl-desk tray: watching the relay at {url} for {home} (pid {os.getpid()}); "
+            "quit from the icon's menu, or with Ctrl+C here")
 
 
 def set_autostart(on: bool, url: str | None) -> int:
@@ -61,8 +72,6 @@ def _log_to(settings: Settings) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the tray until Quit (or SIGINT/SIGTERM); or only switch autostart."""
-    from tray.app import TrayApp, TrayUnavailableError
-
     url: str | None = getattr(args, "url", None)
     if args.autostart:
         return set_autostart(args.autostart == "on", url)
@@ -74,12 +83,29 @@ async def run(args: argparse.Namespace) -> int:
     token = settings.read_owner_token()
     if token is None:
         raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
+    lock = InstanceLock(settings.home)
+    try:
+        lock.acquire()
+    except TrayAlreadyRunningError as exc:
+        print(f"hitl-desk: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    try:
+        return await _run_tray(url or settings.server_url, token, settings, args.no_notifications)
+    finally:
+        lock.release()
+
+
+async def _run_tray(url: str, token: str, settings: Settings, no_notifications: bool) -> int:
+    """Run the tray app (this process holds the instance lock); return the exit code."""
+    from tray.app import TrayApp, TrayUnavailableError
+
     _log_to(settings)
-    async with RelayClient(url or settings.server_url, token) as client:
-        app = TrayApp(client, notifications=not args.no_notifications, settings=settings)
+    async with RelayClient(url, token) as client:
+        app = TrayApp(client, notifications=not no_notifications, settings=settings)
         _quit_on_signals(app.quit)
         try:
-            await app.run()
+            await app.run(on_started=lambda: print(
+                started_line(client.base_url, settings.home), file=sys.stderr, flush=True))
         except TrayUnavailableError as exc:
             print(f"hitl-desk: {exc}", file=sys.stderr)
             return EXIT_NO_TRAY
@@ -109,7 +135,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "tray", help="tray icon and desktop notifications for pending requests",
         description="Show a tray icon with the number of pending requests and a desktop "
-        "notification for each new one. Exit codes: 0 quit, 1 no tray icon could be shown "
+        "notification for each new one. One tray runs per HITL_HOME: a second one says so "
+        "and exits 0. Exit codes: 0 quit (or one already runs), 1 no tray icon could be shown "
         "or an error (see tray.log), "
         "2 autostart not supported here, 6 credential rejected.",
     )
