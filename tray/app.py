@@ -24,12 +24,13 @@ from hitl_desk.errors import (
     RequestClosedError,
     RequestNotFoundError,
 )
+from hitl_desk.focus import Shown, ask_to_show
 from hitl_desk.models import Event, HitlRequest
 from hitl_desk.settings import Settings
 from tray.notifier import MAX_CHOICE_BUTTONS, NotificationServerError, RequestNotifier
 from tray.reader import TrayReader
 from tray.state import APP_TITLE, Action, TrayState
-from tray.terminal import NoTerminalError, TuiLauncher
+from tray.terminal import NoTerminalError, TuiLauncher, raise_window
 from tray.view import IconFactory, IconView, View, default_icon
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ STOP_GRACE = 2.0
 """Seconds ``stop`` waits for notifications being shown and answers being sent."""
 
 OFFLINE_NOTE = "(not connected to the relay)"
+
+LAUNCH_GRACE = 8.0
+"""Seconds after opening a terminal during which a click waits for that TUI to listen rather
+than open another terminal (a TUI takes a moment to start)."""
+LAUNCH_POLL = 0.1
 
 
 class TrayUnavailableError(RuntimeError):
@@ -75,6 +81,9 @@ class TrayApp:
         """Opens encrypted requests with the desk key in ``settings.home`` (none: no key)."""
         self.state = TrayState(read=self.reader.view)
         self.launcher = launcher or TuiLauncher(client.base_url)
+        self.home = settings.home if settings is not None else None
+        """Where an open TUI listens for "show this request" (``hitl_desk.focus``)."""
+        self._launched_at: float | None = None
         self.notifier = (
             RequestNotifier(self.answer, self.open_request, max_buttons=max_buttons,
                             read=self.reader.view)
@@ -330,19 +339,44 @@ class TrayApp:
         return None
 
     async def open_request(self, request_id: str) -> list[str] | None:
-        """Open a request where free text can be typed: the TUI, for now on its queue."""
-        return await self.open_tui()
+        """Show a request where free text can be typed: in the open TUI, or a new one on it."""
+        return await self._bring_tui(request_id)
 
     async def open_tui(self) -> list[str] | None:
-        """Open the TUI in a terminal; return the command started (None: told the user why not)."""
+        """Bring the open TUI forward, or open one; return the command started, if one was."""
+        return await self._bring_tui(None)
+
+    async def _bring_tui(self, request_id: str | None) -> list[str] | None:
+        """Ask a running TUI to show ``request_id``; open a terminal only when none answers."""
+        loop = asyncio.get_running_loop()
+        shown = await self._ask_tui(request_id)
+        if shown is not None:
+            if shown.window is not None:
+                await loop.run_in_executor(None, raise_window, shown.window)
+            return None
         try:
-            return self.launcher.launch()
+            command = self.launcher.launch(request_id)
         except NoTerminalError as exc:
             await self._message("Cannot open the TUI", str(exc))
         except OSError as exc:
             log.warning("could not start the terminal: %s", exc)
             await self._message("Cannot open the TUI", f"{exc}. Run `hitl-desk tui` instead.")
+        else:
+            self._launched_at = loop.time()
+            return command
         return None
+
+    async def _ask_tui(self, request_id: str | None) -> Shown | None:
+        """The answer of the TUI listening in ``home``; None when no TUI runs there."""
+        if self.home is None:
+            return None
+        loop = asyncio.get_running_loop()
+        shown = await ask_to_show(self.home, request_id)
+        # A TUI opened a moment ago may not listen yet: wait for it instead of opening another.
+        while shown is None and self._launched_at is not None and loop.time() < self._launched_at + LAUNCH_GRACE:
+            await asyncio.sleep(LAUNCH_POLL)
+            shown = await ask_to_show(self.home, request_id)
+        return shown
 
     def toggle_dnd(self) -> bool:
         """Pause or resume notifications (the badge keeps counting); return the new state."""

@@ -1,11 +1,13 @@
 """Open the TUI in a terminal emulator: find one, build its command line, start it detached.
 
 The command is built apart from running it, and the runner is injectable, so tests check what
-would be started without a real terminal emulator.
+would be started without a real terminal emulator.  ``raise_window`` brings the terminal of a
+TUI that is already open to the front instead (X11, where the terminal told the TUI its window).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -13,6 +15,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+
+log = logging.getLogger(__name__)
 
 Spawn = Callable[[Sequence[str]], None]
 """Starts a command line and returns at once (the default runs it detached)."""
@@ -47,10 +51,12 @@ def hitl_desk_command(which: Which = shutil.which) -> list[str]:
     return [script] if script else [sys.executable, "-m", "hitl_desk.cli"]
 
 
-def tui_command(url: str | None, which: Which = shutil.which) -> list[str]:
-    """Return the command line of the TUI connected to ``url``."""
+def tui_command(url: str | None, which: Which = shutil.which, request_id: str | None = None) -> list[str]:
+    """Return the command line of the TUI connected to ``url`` (opening ``request_id``)."""
     command = [*hitl_desk_command(which), "tui"]
-    return command + ["--url", url] if url else command
+    if url:
+        command += ["--url", url]
+    return command + ["--request", request_id] if request_id else command
 
 
 def in_terminal(
@@ -114,15 +120,53 @@ class TuiLauncher:
         self._which = which
         self._platform = platform
 
-    def command(self) -> list[str]:
+    def command(self, request_id: str | None = None) -> list[str]:
         """Return the full command line that opens the TUI (raises ``NoTerminalError``)."""
         return in_terminal(
-            tui_command(self.url, self._which),
+            tui_command(self.url, self._which, request_id),
             env=self._env, which=self._which, platform=self._platform,
         )
 
-    def launch(self) -> list[str]:
-        """Open the TUI; return the command started (raises ``NoTerminalError``, ``OSError``)."""
-        command = self.command()
+    def launch(self, request_id: str | None = None) -> list[str]:
+        """Open the TUI (on ``request_id``); return the command started (raises
+        ``NoTerminalError``, ``OSError``)."""
+        command = self.command(request_id)
         self._spawn(command)
         return command
+
+
+def raise_window(window: int) -> bool:
+    """Ask the X11 window manager to activate ``window`` (EWMH ``_NET_ACTIVE_WINDOW``).
+
+    Best effort: False where there is no X display to ask; a window manager may still refuse
+    (focus-stealing prevention), and the TUI rang its bell, which marks many terminals urgent.
+    """
+    if not os.environ.get("DISPLAY"):
+        return False
+    from Xlib import X  # type: ignore[import-untyped]
+    from Xlib import display as xdisplay
+    from Xlib import error as xerror
+    from Xlib.protocol import event as xevent  # type: ignore[import-untyped]
+
+    try:
+        conn = xdisplay.Display()
+    except (xerror.DisplayError, OSError) as exc:
+        log.info("no X display to raise the TUI's window on: %s", exc)
+        return False
+    try:
+        target = conn.create_resource_object("window", window)
+        # Source 2: the request comes from a pager-like tool acting for the user (a click), which
+        # window managers honour where they would refuse an application's own request.
+        message = xevent.ClientMessage(
+            window=target, client_type=conn.intern_atom("_NET_ACTIVE_WINDOW"),
+            data=(32, [2, X.CurrentTime, 0, 0, 0]),
+        )
+        conn.screen().root.send_event(
+            message, event_mask=X.SubstructureRedirectMask | X.SubstructureNotifyMask)
+        conn.sync()
+        return True
+    except (xerror.XError, xerror.ConnectionClosedError) as exc:
+        log.info("could not raise window %#x: %s", window, exc)
+        return False
+    finally:
+        conn.close()

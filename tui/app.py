@@ -8,6 +8,7 @@ and rings the bell for new requests.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -19,6 +20,7 @@ from textual.signal import Signal
 from hitl_desk.client import RelayClient
 from hitl_desk.settings import Settings
 from tui.clock import Clock, system_clock
+from tui.focus import focus_server, show_request
 from tui.link import DeskLink
 from tui.messages import DeskMessage, KeyCreated, QueueChanged, RequestClosed
 from tui.screens.agents import AgentsScreen
@@ -49,20 +51,28 @@ class HitlDeskApp(App[None]):
 
     def __init__(self, client: RelayClient | None, *, url: str | None = None, clock: Clock = system_clock,
                  state: DeskState | None = None, started_here: bool = False,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, focus_home: Path | None = None,
+                 request_id: str | None = None) -> None:
         """``settings``: the home holding the desk key (made there on first run); None reads no
-        encrypted request."""
+        encrypted request.  ``focus_home``: listen there for the tray's "show this request"
+        (``tui.focus``).  ``request_id``: open that request once the queue is loaded."""
         super().__init__()
         self.clock = clock
         self.state = state or DeskState()
         self.link = DeskLink(client, self.state, self.post_message, url, settings)
         self.started_here = started_here
         self.desk_signal: Signal[DeskMessage] = Signal(self, "desk")
+        self.focus_home = focus_home
+        self.wanted_request = request_id
+        """A request to open as soon as the first sync has loaded the queue."""
 
     def on_mount(self) -> None:
         """Start following the relay."""
         if self.link.client is not None:
             self.run_worker(self.link.run(), name="relay-link", group="link", exclusive=True)
+        if self.focus_home is not None:
+            self.run_worker(focus_server(self, self.focus_home).serve(), name="focus", group="focus",
+                            exit_on_error=False)
         if self.started_here:
             self.notify(f"Started a relay at {self.link.url}; it stops when you quit.", timeout=6)
 
@@ -70,6 +80,9 @@ class HitlDeskApp(App[None]):
     def _desk_news(self, message: DeskMessage) -> None:
         if isinstance(message, QueueChanged):
             self._announce()
+            if self.wanted_request is not None and self.state.synced:
+                wanted, self.wanted_request = self.wanted_request, None
+                show_request(self, wanted)
         elif isinstance(message, RequestClosed) and message.elsewhere and not self._showing(message.request.id):
             self.notify(describe_closing(self.link.reader.view(message.request)), timeout=6)
         elif isinstance(message, KeyCreated):

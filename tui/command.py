@@ -27,17 +27,18 @@ async def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.no_start:
         handle = RelayHandle((url or settings.server_url).rstrip("/"), started_here=False)
-        return await _open(HitlDeskApp, handle, settings)
+        return await _open(HitlDeskApp, handle, settings, args.request)
     async with ensure_relay(settings, url) as handle:
-        return await _open(HitlDeskApp, handle, settings)
+        return await _open(HitlDeskApp, handle, settings, args.request)
 
 
-async def _open(app_class: Any, handle: RelayHandle, settings: Settings) -> int:
+async def _open(app_class: Any, handle: RelayHandle, settings: Settings, request_id: str | None) -> int:
     token = settings.read_owner_token()
     if token is None:
         raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
     async with RelayClient(handle.url, token) as client:
-        app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings)
+        app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings,
+                        focus_home=settings.home, request_id=request_id)
         await app.run_async()
     if app.return_code:
         print(f"hitl-desk: the TUI stopped with code {app.return_code}", file=sys.stderr)
@@ -49,4 +50,6 @@ def register(sub: Any) -> None:
     p = sub.add_parser("tui", help="answer agents from the terminal (starts a relay here if none answers)")
     p.add_argument("--no-start", action="store_true",
                    help="only connect; never start an embedded relay")
+    p.add_argument("--request", metavar="ID",
+                   help="open this pending request once connected (the tray uses it)")
     p.set_defaults(func=run)

@@ -224,9 +224,9 @@ async def test_the_body_click_and_more_open_the_tui_in_a_terminal(
     body = await popped_up(app, notification_server, "Deploy to prod?")
     notification_server.invoke_action(body.id, "default")
     await until(lambda: len(launched) == 2, "two launches")
-    expected = [str(terminal), "-e", *tui_command(relay.url)]
-    assert launched == [expected, expected]
-    assert expected[-3:] == ["tui", "--url", relay.url]
+    ids = [r.id for r in app.state.pending]
+    assert launched == [[str(terminal), "-e", *tui_command(relay.url, request_id=rid)] for rid in ids]
+    assert launched[0][-5:] == ["tui", "--url", relay.url, "--request", ids[0]]
 
 
 @pytest.mark.parametrize("server_capabilities", [NO_REPLY_CAPABILITIES])
@@ -239,7 +239,7 @@ async def test_without_inline_reply_the_reply_button_opens_the_tui(
     assert "inline-reply" not in call.buttons
     notification_server.invoke_action(call.id, call.key_for(REPLY_LABEL))
     await until(lambda: len(launched) == 1, "TUI launched")
-    assert launched[0][-2:] == ["--url", app.client.base_url]
+    assert launched[0][-4:] == ["--url", app.client.base_url, "--request", app.state.pending[0].id]
 
 
 async def test_answering_a_request_closed_elsewhere_says_so_in_a_small_notification(
