@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from hitl_desk.display import visible, visible_line
 from tray import xorg
 from tray.state import APP_TITLE, Action, MenuEntry, MenuItemModel, Separator
 
@@ -115,14 +116,17 @@ def _build_item(entry: MenuItemModel, on_action: Callable[[Action], None]) -> py
 
     if isinstance(entry, Separator):
         return pystray.Menu.SEPARATOR
+    # The model's labels are already safe (tray.state); escaping again changes nothing then,
+    # and keeps the icon safe from a label that ever skipped it.
+    label = visible_line(entry.label)
     if entry.submenu:
         return pystray.MenuItem(
-            entry.label, build_menu(entry.submenu, on_action), enabled=entry.enabled
+            label, build_menu(entry.submenu, on_action), enabled=entry.enabled
         )
     value = entry.checked
     checked = None if value is None else (lambda item: value)
     return pystray.MenuItem(
-        entry.label, _activator(entry, on_action), checked=checked,
+        label, _activator(entry, on_action), checked=checked,
         default=entry.default, enabled=entry.enabled,
     )
 
@@ -247,7 +251,7 @@ class TrayIcon:
     ) -> None:
         """Redraw the badge, tooltip and menu; safe from any thread, before or after start."""
         with self._lock:
-            self._view = (pending, tooltip, tuple(menu_model), dnd)
+            self._view = (pending, visible(tooltip), tuple(menu_model), dnd)
             self._sync()
 
     def _sync(self) -> None:

@@ -7,19 +7,24 @@ session bus, where the fake notification server records exactly what a desktop w
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hitl_desk.display import UNSAFE, visible, visible_line
+from tests import desktop
 from tests.conftest import LiveRelay
 from tests.hostile import FORBIDDEN, HOSTILE
 from tests.tray.fake_notifications import FULL_CAPABILITIES, FakeNotificationServer, NotifyCall
 from tests.tray.test_app import TIMEOUT, synced_tray, until
+from tests.tray.test_icon import icon_window
 from tray.app import TrayApp
+from tray.icon import TrayIcon
 from tray.state import MenuEntry, MenuItemModel
 
 CORPUS = {
@@ -40,17 +45,17 @@ def labels(model: tuple[MenuItemModel, ...]) -> Iterator[str]:
             yield from labels(entry.submenu)
 
 
+def pystray_labels(menu: Any) -> Iterator[str]:
+    """Every item text of a pystray menu, submenus included."""
+    for item in menu.items:
+        yield item.text
+        if item.submenu:
+            yield from pystray_labels(item.submenu)
+
+
 def drawn(call: NotifyCall) -> list[str]:
     """Every string of a notification a server draws: title, body, button and reply labels."""
     return [call.summary, call.body, *call.buttons.values()]
-
-
-@pytest.fixture(params=[FULL_CAPABILITIES, (*FULL_CAPABILITIES, "body-markup")],
-                ids=["plain-body", "body-markup"])
-def server_capabilities(request: pytest.FixtureRequest) -> tuple[str, ...]:
-    """Servers that draw the body as plain text, and servers that parse markup in it."""
-    caps: tuple[str, ...] = request.param
-    return caps
 
 
 @pytest.fixture
@@ -60,6 +65,9 @@ async def app(relay: LiveRelay, notification_server: FakeNotificationServer) -> 
         yield tray
 
 
+@pytest.mark.parametrize(  # servers that draw the body as plain text, and those parsing markup
+    "server_capabilities", [FULL_CAPABILITIES, (*FULL_CAPABILITIES, "body-markup")],
+    ids=["plain-body", "body-markup"])
 async def test_hostile_text_reaches_dbus_menu_and_tooltip_escaped_and_inert(
     app: TrayApp, relay: LiveRelay, notification_server: FakeNotificationServer,
     server_capabilities: tuple[str, ...], tmp_path: Path,
@@ -100,3 +108,31 @@ async def test_hostile_text_reaches_dbus_menu_and_tooltip_escaped_and_inert(
     for label in menu:
         assert not UNSAFE.search(label), label
     assert any(visible_line("\x1b]52;c;")[:8] in label for label in menu)
+
+
+async def test_the_real_icon_shows_hostile_text_escaped_in_its_window_name_and_menu(
+    relay: LiveRelay, display: str, tray_host: desktop.TrayHost,
+    notification_server: FakeNotificationServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYSTRAY_BACKEND", "xorg")
+    async with synced_tray(relay) as tray:
+        for name, text in CORPUS.items():
+            async with await relay.agent(f"{text} {name}") as agent:
+                await agent.create_request(text, choices=[text, "ok"])
+        await until(lambda: tray.view.badge == len(CORPUS), f"badge {len(CORPUS)}")
+        assert isinstance(tray.icon, TrayIcon) and tray.icon.icon is not None
+        pystray_icon = tray.icon.icon
+
+        def synced() -> bool:
+            window = icon_window(display)
+            return bool(window and window.name == tray.view.tooltip
+                        and len(pystray_icon.menu.items) == len(CORPUS) + 5)
+
+        await asyncio.to_thread(desktop.wait_until, synced, what="icon updated", timeout=TIMEOUT)
+        window = icon_window(display)
+        assert window is not None and CORPUS["title"][:5] in window.name
+        assert not FORBIDDEN.search(window.name), window.name
+        texts = list(pystray_labels(pystray_icon.menu))
+        assert len(texts) > 4 * len(CORPUS)
+        for text in texts:
+            assert not UNSAFE.search(text), text
