@@ -29,6 +29,8 @@ ASK_TIMEOUT = 2.0
 """Seconds the tray waits for a TUI's answer before it opens a terminal instead."""
 LINE_LIMIT = 4096
 _PATH_LIMIT = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+_UNIX = sys.platform != "win32" and hasattr(socket, "AF_UNIX")
+"""asyncio has no Unix sockets on Windows: there the tray opens a terminal every time."""
 
 
 class ShowRequest(BaseModel):
@@ -82,7 +84,7 @@ async def ask_to_show(home: Path, request_id: str | None, *,
                       timeout: float = ASK_TIMEOUT) -> Shown | None:
     """Ask the TUI of ``home`` to show ``request_id``; None when no TUI answers."""
     path = socket_path(home)
-    if not hasattr(socket, "AF_UNIX") or not path.exists():
+    if not _UNIX or not path.exists():
         return None
     try:
         async with asyncio.timeout(timeout):
@@ -140,7 +142,7 @@ class FocusServer:
 
     async def serve(self) -> None:
         """Listen until cancelled, then remove the socket; return at once if another TUI serves."""
-        if not hasattr(socket, "AF_UNIX"):
+        if not _UNIX:
             return
         if self.path.exists():
             if await _alive(self.path):

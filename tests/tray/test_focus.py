@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,10 @@ from tests.tray.test_app import (  # noqa: F401  (terminal: a fixture)
     until,
 )
 from tests.tui.conftest import until as pilot_until
+from tests.tui.test_tmux import Tmux, poll, tmux  # noqa: F401  (tmux: a fixture)
 from tray.app import TrayApp
 from tray.state import OPEN_TUI
-from tray.terminal import tui_command
+from tray.terminal import TuiLauncher, tui_command
 from tui.app import HitlDeskApp
 from tui.focus import GONE
 from tui.screens.request import RequestScreen
@@ -180,3 +182,39 @@ async def test_a_socket_left_by_a_crashed_tui_is_replaced_and_a_live_one_is_neve
     await asyncio.gather(first, return_exceptions=True)
     assert not path.exists()
 
+
+
+@pytest.mark.slow
+async def test_the_tray_opens_hitl_desk_tui_on_the_request_in_a_real_terminal_and_then_reuses_it(
+    relay: LiveRelay, tmux: Tmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    launches = tmp_path / "launches"
+    term = tmp_path / "tmux-term"  # a terminal emulator that opens a tmux session
+    term.write_text(
+        f"#!{sys.executable}\n"
+        "import shlex, subprocess, sys\n"
+        f"open({str(launches)!r}, 'a').write('launched\\n')\n"
+        "command = shlex.join(['env', 'TERM=xterm-256color', *sys.argv[2:]])  # argv[1]: -e\n"
+        f"subprocess.run(['tmux', '-L', {tmux.socket!r}, 'new-session', '-d', '-s', 'desk',\n"
+        "                '-x', '100', '-y', '30', command], check=True)\n")
+    term.chmod(0o755)
+    monkeypatch.setenv("HITL_HOME", str(relay.home))  # the terminal's TUI inherits it
+    launcher = TuiLauncher(relay.url, env={"TERMINAL": str(term)})
+    async with await relay.agent("claude") as agent, synced_tray(
+            relay, make_icon=None, notifications=False, settings=relay.settings,
+            launcher=launcher) as tray:
+        created = await agent.create_request("Ship release 2.1 now?", choices=["Ship it", "Hold"])
+        await until(lambda: tray.state.get(created.id) is not None, "request known to the tray")
+        assert await tray.open_request(created.id) is not None  # no TUI yet: a terminal opens
+        await asyncio.to_thread(poll, lambda: "2 Hold" in tmux.screen("desk"), "the request screen")
+        await until(lambda: socket_path(relay.home).exists(), "the TUI listening")
+        assert await tray.open_request(created.id) is None  # the running TUI shows it
+        await tray.handle_action(OPEN_TUI)
+        assert launches.read_text() == "launched\n"
+        tmux.run("send-keys", "-t", "desk", "Escape")
+        await asyncio.to_thread(poll, lambda: "2 Hold" not in tmux.screen("desk"), "back to the queue")
+        assert await tray.open_request(created.id) is None
+        await asyncio.to_thread(poll, lambda: "2 Hold" in tmux.screen("desk"), "shown again")
+        tmux.run("send-keys", "-t", "desk", "C-q")
+        await asyncio.to_thread(poll, lambda: not tmux.alive("desk"), "the TUI to quit")
+    assert not socket_path(relay.home).exists()
