@@ -43,7 +43,7 @@ async def test_a_request_reaches_dunst_and_its_default_action_opens_the_tui(
     await on_screen(app, dunst, created.id)
     dunst.ctl("action", "0")
     await until(lambda: len(launched) == 1, "TUI launched")
-    assert launched == [[str(terminal), "-e", *tui_command(relay.url)]]
+    assert launched == [[str(terminal), "-e", *tui_command(relay.url, request_id=created.id)]]
     # dunst keeps it on screen after the default action: an answer from elsewhere closes it.
     async with relay.owner() as phone:
         await phone.answer(created.id, "Yes")
