@@ -46,7 +46,7 @@ class Shown(BaseModel):
     model_config = ConfigDict(extra="ignore")
     shown: bool
     """False when the request is not pending there (the TUI says so on its own screen)."""
-    window: int | None = None
+    window: int | None = Field(default=None, ge=1, lt=2**32)
     """``WINDOWID`` of the TUI's terminal, where the terminal sets it, to raise that window."""
 
 
@@ -179,5 +179,8 @@ class FocusServer:
             await writer.drain()
         except (OSError, TimeoutError, ValidationError, ValueError) as exc:
             log.info("focus request refused: %s", exc)
+        except Exception:
+            # A connection handler is a loop boundary: a failure to show must not go unseen.
+            log.exception("focus request failed")
         finally:
             writer.close()

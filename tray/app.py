@@ -4,7 +4,9 @@ It talks to the relay only through ``hitl_desk.client``, like any approver: afte
 (re)connect it reloads the pending snapshot and replays the events that arrived meanwhile, so
 the badge is right again after the relay went away. The icon runs in its own thread; its menu
 actions come back to the event loop with ``call_soon_threadsafe``. Encrypted requests are read
-and answered through ``tray.reader`` with the desk key in ``settings.home``.
+and answered through ``tray.reader`` with the desk key in ``settings.home``. "Open…" asks the
+TUI running for that home to show the request (``hitl_desk.focus``) and opens a terminal only
+when none answers.
 """
 
 from __future__ import annotations
