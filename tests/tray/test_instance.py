@@ -69,6 +69,7 @@ async def test_tray_prints_one_start_line_saying_what_it_watches_and_how_to_quit
     assert proc.returncode == 0 and rest.decode() == ""  # one line, and nothing on a clean quit
 
 
+@pytest.mark.slow
 async def test_a_second_tray_says_one_is_running_and_exits_0_while_the_first_keeps_running(
     relay: LiveRelay, tray_env: dict[str, str]
 ) -> None:
@@ -86,6 +87,7 @@ async def test_a_second_tray_says_one_is_running_and_exits_0_while_the_first_kee
         assert first.returncode == 0
 
 
+@pytest.mark.slow
 async def test_a_lock_file_left_by_a_killed_tray_does_not_stop_the_next_one(
     relay: LiveRelay, tray_env: dict[str, str]
 ) -> None:
