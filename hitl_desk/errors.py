@@ -8,6 +8,7 @@ the same class (``error_from_payload``).  The tree::
     ├── InvalidRequestError          422 invalid_request
     │   └── PayloadTooLargeError     413 payload_too_large
     ├── MalformedJsonError           400 malformed_json
+    │   └── JsonTooDeepError         400 json_too_deep
     ├── AuthenticationError          401 unauthorized
     ├── PermissionDeniedError        403 forbidden
     ├── HostNotAllowedError          403 host_not_allowed
@@ -24,6 +25,8 @@ the same class (``error_from_payload``).  The tree::
     ├── RequestExistsError           409 request_exists
     ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
+    ├── TooManySessionsError         429 too_many_sessions
+    ├── TooManyConnectionsError      503 too_many_connections
     ├── InternalError                500 internal_error
     └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
 """
@@ -41,6 +44,7 @@ __all__ = [
     "HostNotAllowedError",
     "InternalError",
     "InvalidRequestError",
+    "JsonTooDeepError",
     "KeyMissingError",
     "MalformedJsonError",
     "MethodNotAllowedError",
@@ -55,6 +59,8 @@ __all__ = [
     "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
+    "TooManyConnectionsError",
+    "TooManySessionsError",
     "error_from_payload",
 ]
 
@@ -101,6 +107,13 @@ class MalformedJsonError(HitlError):
     code = "malformed_json"
     status = 400
     default_message = "The request body is not valid JSON."
+
+
+class JsonTooDeepError(MalformedJsonError):
+    """The JSON nests deeper than the relay parses (arrays or objects inside each other)."""
+
+    code = "json_too_deep"
+    default_message = "The JSON nests too deeply to be parsed."
 
 
 class AuthenticationError(HitlError):
@@ -224,6 +237,22 @@ class RateLimitedError(HitlError):
     code = "rate_limited"
     status = 429
     default_message = "Too many failed attempts; try again later."
+
+
+class TooManySessionsError(HitlError):
+    """This credential holds as many MCP sessions as it may, each with a call waiting on the human."""
+
+    code = "too_many_sessions"
+    status = 429
+    default_message = "Too many open MCP sessions for this credential; end one (DELETE) or wait for an answer."
+
+
+class TooManyConnectionsError(HitlError):
+    """The relay holds as many connections as it serves; only the owner gets in until some close."""
+
+    code = "too_many_connections"
+    status = 503
+    default_message = "The relay is at its connection limit; try again in a few seconds."
 
 
 class InternalError(HitlError):
