@@ -109,8 +109,9 @@ class AcceptErrorFilter(logging.Filter):
         if held is None:
             return False
         error = record.exc_info[1] if record.exc_info else None
-        record.msg = "accepting a connection failed (%s); %d more such failures in the last %d s held back"
-        record.args = (error or "no resource", held, int(self.throttle.every))
+        record.msg = "accepting a connection failed (%s)%s"
+        record.args = (error or "no resource",
+                       f"; {held} more such failures held back in the last {int(self.throttle.every)} s" if held else "")
         record.exc_info, record.exc_text = None, None
         return True
 

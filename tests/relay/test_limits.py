@@ -17,7 +17,7 @@ import pytest
 
 from hitl_desk.client import RelayClient
 from relay.context import RelayConfig
-from relay.limits import GATE
+from relay.limits import FD_RESERVE, GATE
 from tests.conftest import LiveRelay, start_relay
 
 FD_LIMIT = 1024
@@ -85,6 +85,33 @@ async def test_1100_idle_sockets_at_ulimit_1024_neither_stop_serving_nor_flood_t
     assert "Too many open files" not in text
     assert log.stat().st_size < 4096, text[-2000:]
     assert "open-file limit is 1024" in text
+
+
+@pytest.mark.slow
+async def test_failed_accepts_past_the_fd_limit_log_one_line_and_the_relay_recovers(tmp_path: Path) -> None:
+    home, log = tmp_path / "home", tmp_path / "relay.log"
+    # A cap above the descriptor limit (a misconfiguration) lets the flood exhaust descriptors.
+    async with relay_process(home, log, "--max-connections", "5000", "--header-timeout", "1") as (url, pid):
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(IDLE_SOCKETS)]
+        try:
+            await _until(lambda: "accepting a connection failed" in log.read_text(), 30)
+            await _until(lambda: sum(_closed_by_peer(s) for s in idle) >= FD_LIMIT - FD_RESERVE, 30)
+        finally:
+            for sock in idle:
+                sock.close()
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(30):
+                while True:  # served again once the header timeout has closed the flood
+                    try:
+                        async with http.get(f"{url}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.1)
+    text = log.read_text()
+    assert text.count("accepting a connection failed") <= 2, text[-2000:]
+    assert log.stat().st_size < 8192, text[-2000:]
 
 
 async def test_slowloris_sending_half_a_header_is_dropped_within_the_header_timeout(tmp_path: Path) -> None:
