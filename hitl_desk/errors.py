@@ -25,7 +25,6 @@ the same class (``error_from_payload``).  The tree::
     ├── RequestExistsError           409 request_exists
     ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
-    ├── TooManySessionsError         429 too_many_sessions
     ├── TooManyConnectionsError      503 too_many_connections
     ├── InternalError                500 internal_error
     └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
@@ -60,7 +59,6 @@ __all__ = [
     "RequestExpiredError",
     "RequestNotFoundError",
     "TooManyConnectionsError",
-    "TooManySessionsError",
     "error_from_payload",
 ]
 
@@ -237,14 +235,6 @@ class RateLimitedError(HitlError):
     code = "rate_limited"
     status = 429
     default_message = "Too many failed attempts; try again later."
-
-
-class TooManySessionsError(HitlError):
-    """This credential holds as many MCP sessions as it may, each with a call waiting on the human."""
-
-    code = "too_many_sessions"
-    status = 429
-    default_message = "Too many open MCP sessions for this credential; end one (DELETE) or wait for an answer."
 
 
 class TooManyConnectionsError(HitlError):

@@ -36,6 +36,7 @@ SERVED_PATH = "/mcp"
 """The one path the SDK's app answers; the bridge rewrites every MCP path to it."""
 
 _CALL: web.RequestKey[McpCall] = web.RequestKey("mcp_call", McpCall)
+MCP_SESSIONS: web.AppKey[SessionBook] = web.AppKey("mcp_sessions", SessionBook)
 
 
 class _McpBridge(AsgiHandler):
@@ -112,7 +113,8 @@ def setup_mcp(app: web.Application) -> None:
                                                transport_security=transport_security(config),
                                                session_idle_timeout=config.mcp_session_idle)
     bridge = _McpBridge(served_like_an_asgi_server(starlette_app))
-    book = SessionBook(config.mcp_sessions_per_key, config.mcp_session_idle, session_ender(starlette_app))
+    book = app[MCP_SESSIONS] = SessionBook(config.mcp_sessions_per_key, config.mcp_session_idle,
+                                           session_ender(starlette_app))
 
     async def call_bridge(request: web.Request) -> web.StreamResponse:
         left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -126,7 +128,7 @@ def setup_mcp(app: web.Application) -> None:
         identity = _identity(await principal_of(request))  # 401 with WWW-Authenticate before the MCP layer
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is None and request.method == "POST" and opens_session(await request.read()):
-            async with book.opening(identity) as booked:  # 429 too_many_sessions when full of busy ones
+            async with book.opening(identity) as booked:  # past the cap, the longest-idle session ends
                 response = await call_bridge(request)
                 opened = response.headers.get(SESSION_HEADER)
                 if opened and response.status < 400:

@@ -209,7 +209,7 @@ async def test_past_the_cap_the_longest_idle_connection_makes_room_for_a_new_one
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(gate.soft_limit)]
     try:
         await _until(lambda: gate.open_connections == gate.soft_limit)
-        statuses = []
+        statuses: list[int] = []
         async with asyncio.timeout(10):  # a connection must be idle a moment before it is displaced
             while not statuses or statuses[-1] != 200:
                 statuses.append((await _get(port, "/healthz", "-"))[0])
