@@ -42,7 +42,8 @@ def _closed_by_peer(sock: socket.socket) -> bool:
 
 
 @asynccontextmanager
-async def relay_process(home: Path, log: Path, *args: str) -> AsyncIterator[tuple[str, int]]:
+async def relay_process(home: Path, log: Path, *args: str, hard_limit: int = FD_LIMIT
+                        ) -> AsyncIterator[tuple[str, int]]:
     """``hitl-desk relay`` as a subprocess at ``ulimit -n 1024``, its log in ``log``; yields (url, pid)."""
     prlimit = shutil.which("prlimit")
     assert prlimit, "prlimit (util-linux) is needed to run the relay under a low open-file limit"
@@ -50,7 +51,7 @@ async def relay_process(home: Path, log: Path, *args: str) -> AsyncIterator[tupl
     env.update(HITL_HOME=str(home), HITL_SERVER_URL="http://127.0.0.1:0")
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            prlimit, f"--nofile={FD_LIMIT}:{FD_LIMIT}", sys.executable, "-m", "hitl_desk.cli", "relay",
+            prlimit, f"--nofile={FD_LIMIT}:{hard_limit}", sys.executable, "-m", "hitl_desk.cli", "relay",
             "--port", "0", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=err)
     try:
         assert proc.stdout is not None
@@ -60,6 +61,16 @@ async def relay_process(home: Path, log: Path, *args: str) -> AsyncIterator[tupl
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
+
+
+@pytest.mark.slow
+async def test_relay_raises_its_open_file_soft_limit_to_the_hard_limit_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "relay.log"
+    async with relay_process(tmp_path / "home", log, hard_limit=4096) as (_, pid):
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        assert any(line.startswith("Max open files") and line.split()[3:5] == ["4096", "4096"]
+                   for line in limits.splitlines()), limits
+    assert log.read_text().count("open-file limit raised from 1024 to 4096") == 1
 
 
 @pytest.mark.slow
