@@ -7,9 +7,9 @@ logged each failure with its traceback, thousands a second.  Here:
 - ``raise_open_file_limit`` lifts the soft limit to the hard one at start.
 - ``ConnectionGate`` counts connections.  Past its soft cap a new connection first closes the
   connection that has been idle longest, if for a second or more (one between requests, or that
-  never sent a request: nginx's "reusable connections"); if every connection is busy it is admitted on probation, where
-  only the owner's requests are served (an approver must always get in to answer what keeps the
-  others busy) and the rest are answered 503 ``too_many_connections``.  At the hard cap, below
+  never sent a request: nginx's "reusable connections"); if none has, it is admitted on
+  probation, where only the owner's requests are served (an approver must always get in to
+  answer what keeps the others busy) and the rest are answered 503 ``too_many_connections``.  At the hard cap, below
   the descriptor limit, a new connection is answered 503 and closed at once.
 - A connection must deliver a request's headers within ``header_timeout`` of connecting or of
   its first byte (a slowloris is dropped); aiohttp's ``keepalive_timeout`` closes it after
@@ -53,21 +53,25 @@ RETRY_AFTER = "5"
 LOG_EVERY = 60.0
 """At most one line per this many seconds for each kind of load warning."""
 ACCEPT_ERROR = "socket.accept() out of system resource"
+UNLIMITED_TARGET = 65536
+"""The soft limit asked for when the hard limit is unlimited."""
 
 
 def raise_open_file_limit() -> int:
     """Raise the soft open-file limit to the hard limit; returns the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError) as exc:  # some sandboxes refuse even this
-            log.warning("open-file limit stays at %d: %s", soft, exc)
-            return int(soft)
-        log.info("open-file limit raised from %d to %s", soft, "unlimited" if hard == resource.RLIM_INFINITY else hard)
-        return 1 << 20 if hard == resource.RLIM_INFINITY else int(hard)
-    log.info("open-file limit is %d (the hard limit)", soft)
-    return 1 << 20 if soft == resource.RLIM_INFINITY else int(soft)
+    # An unlimited hard limit cannot be the soft one (the kernel caps descriptors anyway).
+    target = UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        log.info("open-file limit is %d (the hard limit)", soft)
+        return int(target if soft == resource.RLIM_INFINITY else soft)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:  # some sandboxes refuse even this
+        log.warning("open-file limit stays at %d: %s", soft, exc)
+        return int(soft)
+    log.info("open-file limit raised from %d to %d", soft, target)
+    return int(target)
 
 
 def default_max_connections(fd_limit: int) -> int:
@@ -109,9 +113,9 @@ class AcceptErrorFilter(logging.Filter):
         if held is None:
             return False
         error = record.exc_info[1] if record.exc_info else None
+        since = f"; {held} more such failures held back in the last {int(self.throttle.every)} s" if held else ""
         record.msg = "accepting a connection failed (%s)%s"
-        record.args = (error or "no resource",
-                       f"; {held} more such failures held back in the last {int(self.throttle.every)} s" if held else "")
+        record.args = (error or "no resource", since)
         record.exc_info, record.exc_text = None, None
         return True
 
