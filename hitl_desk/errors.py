@@ -8,6 +8,7 @@ the same class (``error_from_payload``).  The tree::
     ├── InvalidRequestError          422 invalid_request
     │   └── PayloadTooLargeError     413 payload_too_large
     ├── MalformedJsonError           400 malformed_json
+    │   └── JsonTooDeepError         400 json_too_deep
     ├── AuthenticationError          401 unauthorized
     ├── PermissionDeniedError        403 forbidden
     ├── HostNotAllowedError          403 host_not_allowed
@@ -24,6 +25,7 @@ the same class (``error_from_payload``).  The tree::
     ├── RequestExistsError           409 request_exists
     ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
+    ├── TooManyConnectionsError      503 too_many_connections
     ├── InternalError                500 internal_error
     └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
 """
@@ -41,6 +43,7 @@ __all__ = [
     "HostNotAllowedError",
     "InternalError",
     "InvalidRequestError",
+    "JsonTooDeepError",
     "KeyMissingError",
     "MalformedJsonError",
     "MethodNotAllowedError",
@@ -55,6 +58,7 @@ __all__ = [
     "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
+    "TooManyConnectionsError",
     "error_from_payload",
 ]
 
@@ -101,6 +105,13 @@ class MalformedJsonError(HitlError):
     code = "malformed_json"
     status = 400
     default_message = "The request body is not valid JSON."
+
+
+class JsonTooDeepError(MalformedJsonError):
+    """The JSON nests deeper than the relay parses (arrays or objects inside each other)."""
+
+    code = "json_too_deep"
+    default_message = "The JSON nests too deeply to be parsed."
 
 
 class AuthenticationError(HitlError):
@@ -224,6 +235,14 @@ class RateLimitedError(HitlError):
     code = "rate_limited"
     status = 429
     default_message = "Too many failed attempts; try again later."
+
+
+class TooManyConnectionsError(HitlError):
+    """The relay holds as many connections as it serves; only the owner gets in until some close."""
+
+    code = "too_many_connections"
+    status = 503
+    default_message = "The relay is at its connection limit; try again in a few seconds."
 
 
 class InternalError(HitlError):

@@ -19,6 +19,7 @@ from relay.broker import Broker
 from relay.bus import Bus
 from relay.context import AUTH, BROKER, BUS, CONFIG, STORE, RelayConfig
 from relay.http import METRICS, error_middleware, host_guard
+from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
 from relay.openapi import RouteTable
@@ -29,11 +30,12 @@ log = logging.getLogger(__name__)
 
 def make_app(config: RelayConfig) -> web.Application:
     """The relay as an aiohttp application; the store opens when the app starts."""
+    gate = ConnectionGate(config)
     app = web.Application(
-        middlewares=[error_middleware, host_guard(config.allowed_hosts)],
+        middlewares=[error_middleware, gate.middleware, host_guard(config.allowed_hosts)],
         client_max_size=MAX_BODY_BYTES,
     )
-    app[CONFIG] = config
+    app[CONFIG], app[GATE] = config, gate
     app[METRICS] = Metrics()
     table = RouteTable(api.routes, e2ee.routes, events.routes)
     table.add_to(app)
@@ -68,7 +70,7 @@ class RunningRelay:
     def __init__(self, config: RelayConfig) -> None:
         self.config = config
         self.app = make_app(config)
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0, **handler_options(config))
         self.port = config.port
 
     @property
@@ -82,8 +84,7 @@ class RunningRelay:
     async def start(self) -> RunningRelay:
         """Open the store and start listening."""
         await self._runner.setup()
-        # A burst of agents (1,000 MCP calls at once) overflows the default backlog of 128.
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=4096)
+        site = GuardedSite(self._runner, self.config.host, self.config.port)  # connection cap: relay.limits
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # the bound port, also when 0 was asked
         log.info("relay listening on %s (data in %s)", self.url, self.config.home)

@@ -31,6 +31,8 @@ DISPLAY_PREFIX_CHARS = len(KEY_PREFIX) + 8
 TOUCH_INTERVAL = 60.0
 FAILURE_WINDOW = 60.0
 FAILURE_LIMIT = 30
+MAX_FAILURE_BUCKETS = 10_000
+"""Clients tracked at most; past it, the stalest are dropped (an address that keeps failing comes back)."""
 
 
 def hash_key(key: str) -> str:
@@ -146,15 +148,30 @@ class Auth:
             await self.store.touch_api_key(info.prefix, now)
             await self.store.touch_agent(info.agent_id, now)
 
+    @property
+    def failure_buckets(self) -> int:
+        """How many clients have failures on record (bounded: pruned as failures age)."""
+        return len(self._failures)
+
     def _fail(self, remote: str) -> None:
         self.metrics.auth_failures.inc()
-        window = self._failures.setdefault(remote, deque())
         now = self.clock()
+        self._prune_failures(now)
+        # One more than the limit is all the check needs, however fast a client fails.
+        window = self._failures.pop(remote, None) or deque(maxlen=FAILURE_LIMIT + 1)
+        self._failures[remote] = window  # re-inserted: the dict stays ordered by last failure
         while window and now - window[0] > FAILURE_WINDOW:
             window.popleft()
         window.append(now)
         if len(window) > FAILURE_LIMIT:
             raise RateLimitedError(f"Too many failed attempts; try again in {int(FAILURE_WINDOW)} s.")
+
+    def _prune_failures(self, now: float) -> None:
+        """Forget clients whose last failure left the window, and the stalest past the cap."""
+        for remote, window in list(self._failures.items()):  # oldest last failure first
+            if now - window[-1] <= FAILURE_WINDOW and len(self._failures) < MAX_FAILURE_BUCKETS:
+                break
+            del self._failures[remote]
 
     # -- agents and keys ----------------------------------------------------------------------
 

@@ -17,10 +17,15 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
     host, port = settings.listen_address
     lan = bool(getattr(args, "lan", False))
     chosen_host = getattr(args, "host", None) or ("0.0.0.0" if lan else host)
+    limits = {name: value for name in _LIMITS if (value := getattr(args, name, None)) is not None}
     return RelayConfig(home=settings.home, host=chosen_host,
                        port=port if getattr(args, "port", None) is None else args.port,
                        max_timeout=getattr(args, "max_timeout", None) or RelayConfig.max_timeout,
-                       allowed_hosts=tuple(getattr(args, "allow_host", None) or ()))
+                       allowed_hosts=tuple(getattr(args, "allow_host", None) or ()), **limits)
+
+
+_LIMITS = ("max_connections", "header_timeout", "idle_timeout", "mcp_sessions_per_key", "mcp_session_idle")
+"""RelayConfig fields that have a flag of the same name (``--max-connections`` ...)."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,4 +48,15 @@ def register(sub: Any) -> None:
     p.add_argument("--max-timeout", type=float, help="cap on how long a request waits, seconds (default 900)")
     p.add_argument("--lan", action="store_true", help="listen beyond loopback (LAN mode)")
     p.add_argument("--allow-host", action="append", help="extra Host name accepted (LAN mode)")
+    p.add_argument("--max-connections", type=int, metavar="N",
+                   help="most connections served at once; the last eighth only for approvers "
+                        "(default: fitted below the open-file limit, at most 4096)")
+    p.add_argument("--header-timeout", type=float, metavar="S",
+                   help="seconds a connection has to send a request's headers (default 5)")
+    p.add_argument("--idle-timeout", type=float, metavar="S",
+                   help="seconds a connection may stay idle between requests (default 20)")
+    p.add_argument("--mcp-sessions-per-key", type=int, metavar="N",
+                   help="MCP sessions one API key may hold; past it the longest-idle one ends (default 32)")
+    p.add_argument("--mcp-session-idle", type=float, metavar="S",
+                   help="seconds before an MCP session with no call in flight ends (default 300)")
     p.set_defaults(func=run)

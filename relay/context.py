@@ -34,6 +34,18 @@ class RelayConfig:
     mcp_progress_interval: float = 15.0
     """Seconds between MCP progress notifications while a tool call waits for the human
     (clients give up after 300 s of silence)."""
+    max_connections: int | None = None
+    """Most connections served at once; None fits it below the open-file limit (at most 4,096).
+    The last eighth is kept for the owner (approvers) once the rest are busy."""
+    header_timeout: float = 5.0
+    """Seconds a connection has to send a request's headers (from connecting, or its first byte)."""
+    idle_timeout: float = 20.0
+    """Seconds a connection may sit idle between requests (longer than clients' pools keep them)."""
+    mcp_sessions_per_key: int = 32
+    """MCP sessions one credential may hold; past it the longest-idle one is ended."""
+    mcp_session_idle: float = 300.0
+    """Seconds an MCP session may go without a request in flight before it is ended (a call
+    waiting for the human is in flight)."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)

@@ -11,19 +11,18 @@ with ``since``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
-from hitl_desk.errors import HitlError, InternalError, InvalidRequestError, MalformedJsonError
+from hitl_desk.errors import HitlError, InternalError, InvalidRequestError
 from hitl_desk.models import CommandFrame, ErrorBody, EventFrame, HitlRequest, ResultFrame
 from relay.auth import Principal
 from relay.bus import SubscriberLagged
 from relay.context import BROKER, BUS, STORE, owner_of
-from relay.http import METRICS, parse_query, validate
+from relay.http import METRICS, load_json, parse_query, validate
 from relay.openapi import RouteTable
 
 log = logging.getLogger(__name__)
@@ -80,10 +79,7 @@ class _Socket:
     async def _handle(self, raw: str) -> None:
         frame_id: Any = None
         try:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                raise MalformedJsonError("The frame is not valid JSON.") from None
+            data = load_json(raw)
             if isinstance(data, dict):
                 frame_id = data.get("id") if isinstance(data.get("id"), (int, str)) else None
             command = validate(CommandFrame, data)

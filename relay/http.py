@@ -23,6 +23,7 @@ from hitl_desk.errors import (
     HostNotAllowedError,
     InternalError,
     InvalidRequestError,
+    JsonTooDeepError,
     MalformedJsonError,
     MethodNotAllowedError,
     NotFoundError,
@@ -75,20 +76,24 @@ def validate(model: type[M], data: object) -> M:
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read and validate a JSON body; bad JSON, bad Unicode or bad fields are 4xx, never 5xx."""
     raw = await request.read()
-    if not raw.strip():
-        data: object = {}
-    else:
-        try:
-            data = json.loads(raw)
-            # Lone surrogates ("\ud800") parse but cannot be stored or sent on as UTF-8; only a
-            # body with a \uD8xx-\uDFxx escape can hold one, so only such a body is re-encoded.
-            if _SURROGATE_ESCAPE.search(raw):
-                json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeError:
-            raise InvalidRequestError("Strings must be valid Unicode text.") from None
-        except ValueError:
-            raise MalformedJsonError() from None
-    return validate(model, data)
+    return validate(model, load_json(raw) if raw.strip() else {})
+
+
+def load_json(raw: bytes | str) -> object:
+    """Parse a JSON body or frame; bad JSON, bad Unicode and too-deep nesting are 4xx errors."""
+    try:
+        data = json.loads(raw)
+        # Lone surrogates ("\ud800") parse but cannot be stored or sent on as UTF-8; only a
+        # body with a \uD8xx-\uDFxx escape can hold one, so only such a body is re-encoded.
+        if _SURROGATE_ESCAPE.search(raw.encode() if isinstance(raw, str) else raw):
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        raise InvalidRequestError("Strings must be valid Unicode text.") from None
+    except ValueError:
+        raise MalformedJsonError() from None
+    except RecursionError:  # `[` x 100,000: the parser gives up at Python's recursion limit
+        raise JsonTooDeepError() from None
+    return data
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:

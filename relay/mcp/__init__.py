@@ -8,6 +8,6 @@ proxies); ``endpoint`` holds the HTTP side: auth before the MCP layer, the ASGI 
 
 from __future__ import annotations
 
-from relay.mcp.endpoint import MCP_PATHS, setup_mcp
+from relay.mcp.endpoint import MCP_PATHS, MCP_SESSIONS, setup_mcp
 
-__all__ = ["MCP_PATHS", "setup_mcp"]
+__all__ = ["MCP_PATHS", "MCP_SESSIONS", "setup_mcp"]

@@ -7,24 +7,28 @@ reach the call it names; per-request (2026-07-28) calls never open one.  Session
 to the credential that opened them.  A stateful session outlives the POST carrying a tool
 call, so the end of that POST is signalled to the tool (``McpCall.left``): a client that
 hangs up withdraws its question.  The SDK hears of hang-ups as ``http.disconnect``, as from any
-ASGI server (``relay.mcp.hangup``).
+ASGI server (``relay.mcp.hangup``).  Sessions idle (no request in flight) for
+``mcp_session_idle`` seconds end; one credential holds at most ``mcp_sessions_per_key``
+(``relay.mcp.sessions``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 
-from relay.asgi import AsgiHandler, Scope, session_manager_ctx
+from relay.asgi import AsgiApp, AsgiHandler, Message, Scope, session_manager_ctx
 from relay.auth import Principal
 from relay.context import CONFIG, RelayConfig, principal_of
 from relay.http import LOOPBACK_NAMES
 from relay.mcp.hangup import served_like_an_asgi_server
 from relay.mcp.sealed import add_sealed_tools
+from relay.mcp.sessions import SESSION_HEADER, SessionBook, opens_session
 from relay.mcp.tools import CALL_STATE, Desk, McpCall, build_server
 
 MCP_PATHS = ("/mcp", "/mcp/", "/mcp-server/mcp", "/mcp-server/mcp/")
@@ -32,6 +36,7 @@ SERVED_PATH = "/mcp"
 """The one path the SDK's app answers; the bridge rewrites every MCP path to it."""
 
 _CALL: web.RequestKey[McpCall] = web.RequestKey("mcp_call", McpCall)
+MCP_SESSIONS: web.AppKey[SessionBook] = web.AppKey("mcp_sessions", SessionBook)
 
 
 class _McpBridge(AsgiHandler):
@@ -43,14 +48,47 @@ class _McpBridge(AsgiHandler):
         call = request[_CALL]
         scope["path"], scope["raw_path"] = SERVED_PATH, SERVED_PATH.encode()
         scope["state"] = {CALL_STATE: call}
-        # The session manager binds each session to the identity that opened it.
-        token = AccessToken(token="-", client_id=_identity(call.principal), scopes=[])
-        scope["user"] = AuthenticatedUser(token)
+        scope["user"] = _user(_identity(call.principal))
         return scope
 
 
 def _identity(principal: Principal) -> str:
     return "owner" if principal.kind == "owner" else f"key:{principal.key_prefix}"
+
+
+def _user(identity: str) -> AuthenticatedUser:
+    """The session manager binds each session to the identity that opened it."""
+    return AuthenticatedUser(AccessToken(token="-", client_id=identity, scopes=[]))
+
+
+def session_ender(app: AsgiApp) -> Callable[[str, str], Awaitable[None]]:
+    """Ends a session the way its client would: a ``DELETE`` with its id, as its identity."""
+
+    async def end(identity: str, session_id: str) -> None:
+        done = asyncio.Event()
+        body = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> Message:
+            if body:
+                return body.pop()
+            await done.wait()  # like any server: nothing more until the client leaves
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                done.set()
+
+        scope: Scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "method": "DELETE", "scheme": "http", "path": SERVED_PATH, "raw_path": SERVED_PATH.encode(),
+            "root_path": "", "query_string": b"", "client": None, "server": None, "state": {},
+            "headers": [(b"host", b"127.0.0.1"), (SESSION_HEADER.encode(), session_id.encode())],
+            "user": _user(identity),
+        }
+        await app(scope, receive, send)
+        done.set()
+
+    return end
 
 
 def transport_security(config: RelayConfig) -> TransportSecuritySettings:
@@ -70,18 +108,37 @@ def setup_mcp(app: web.Application) -> None:
     desk = Desk(app)
     server = build_server(desk)
     add_sealed_tools(server, desk)
+    config = app[CONFIG]
     starlette_app = server.streamable_http_app(streamable_http_path=SERVED_PATH,
-                                               transport_security=transport_security(app[CONFIG]))
+                                               transport_security=transport_security(config),
+                                               session_idle_timeout=config.mcp_session_idle)
     bridge = _McpBridge(served_like_an_asgi_server(starlette_app))
+    book = app[MCP_SESSIONS] = SessionBook(config.mcp_sessions_per_key, config.mcp_session_idle,
+                                           session_ender(starlette_app))
 
-    async def handle_mcp(request: web.Request) -> web.StreamResponse:
-        principal = await principal_of(request)  # 401 with WWW-Authenticate before the MCP layer
+    async def call_bridge(request: web.Request) -> web.StreamResponse:
         left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        request[_CALL] = McpCall(principal, left)
+        request[_CALL] = McpCall(await principal_of(request), left)
         try:
             return await bridge.handle(request)
         finally:
             left.set_result(None)
+
+    async def handle_mcp(request: web.Request) -> web.StreamResponse:
+        identity = _identity(await principal_of(request))  # 401 with WWW-Authenticate before the MCP layer
+        session_id = request.headers.get(SESSION_HEADER)
+        if session_id is None and request.method == "POST" and opens_session(await request.read()):
+            async with book.opening(identity) as booked:  # past the cap, the longest-idle session ends
+                response = await call_bridge(request)
+                opened = response.headers.get(SESSION_HEADER)
+                if opened and response.status < 400:
+                    booked(opened)
+                return response
+        with book.serving(session_id):
+            response = await call_bridge(request)
+        if session_id and (response.status == 404 or (request.method == "DELETE" and response.status < 300)):
+            book.closed(session_id)
+        return response
 
     for path in MCP_PATHS:
         app.router.add_route("*", path, handle_mcp)
