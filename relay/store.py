@@ -20,8 +20,15 @@ from typing import Any
 
 import aiosqlite
 
-from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RelayUnavailableError, RequestExistsError
+from hitl_desk.errors import (
+    AgentExistsError,
+    ApiKeyNotFoundError,
+    RelayStartError,
+    RelayUnavailableError,
+    RequestExistsError,
+)
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
+from relay.wal import WalDamagedError, check_wal
 from relay.writer import GroupCommitWriter, T, connect
 
 _REQUEST_COLUMNS = (
@@ -67,6 +74,31 @@ def _migrate(path: Path) -> None:
         db.close()
 
 
+def _open_checked(path: Path) -> None:
+    """Refuse a WAL SQLite would drop commits from, check the database, then migrate it."""
+    recover = (f"keep a copy of {path.name}* and restore a backup, or move {path.name}-wal and "
+               f"{path.name}-shm aside to start without the unsaved changes (they are then lost)")
+    try:
+        check_wal(Path(f"{path}-wal"), Path(f"{path}-shm"))
+    except WalDamagedError as exc:
+        raise RelayStartError(f"{path}-wal is damaged ({exc}): SQLite would silently drop acknowledged "
+                              f"answers, so the relay will not start; {recover}.") from None
+    except OSError as exc:
+        raise RelayStartError(f"cannot read {path}-wal ({exc.strerror}): fix its owner or mode.") from None
+    try:
+        db = connect(path)
+        try:
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+        finally:
+            db.close()
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems))
+        _migrate(path)
+    except sqlite3.DatabaseError as exc:
+        raise RelayStartError(f"the database {path} is damaged or not a database ({exc}): restore it "
+                              f"from a backup, or move {path.name}* aside to start with an empty one.") from None
+
+
 def _agent(row: sqlite3.Row) -> Agent:
     return Agent(id=row["id"], agent_id=row["id"], name=row["name"],
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
@@ -82,8 +114,7 @@ class Store:
 
     async def open(self) -> None:
         """Open the writer and the reader and bring the schema up to date."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(_migrate, self.path)
+        await asyncio.to_thread(_open_checked, self.path)
         self._writer = GroupCommitWriter(self.path)
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         self._reader.row_factory = sqlite3.Row
