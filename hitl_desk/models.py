@@ -283,8 +283,9 @@ class ApiKeyList(BaseModel):
 
 
 class Health(BaseModel):
-    """Answer of ``/healthz``."""
+    """Answer of ``/healthz``: ``degraded`` while the relay cannot write (its disk is full)."""
 
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
     version: str
     pending: int
+    storage: Literal["ok", "full"] = "ok"

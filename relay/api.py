@@ -194,7 +194,10 @@ async def revoke_api_key(request: web.Request) -> web.Response:
 @routes.route("GET", "/healthz", summary="Liveness and the pending count.", response=Health, auth=None,
               tags=("meta",))
 async def health(request: web.Request) -> web.Response:
-    pending = await request.app[STORE].count_requests("pending")
+    store = request.app[STORE]
+    pending = await store.count_requests("pending")
+    if store.storage_full and not await store.probe_storage():  # recovers once space returns
+        return json_response(Health(status="degraded", version=__version__, pending=pending, storage="full"))
     return json_response(Health(version=__version__, pending=pending))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -26,6 +27,7 @@ from hitl_desk.errors import (
     RelayStartError,
     RelayUnavailableError,
     RequestExistsError,
+    StorageFullError,
 )
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from relay.wal import WalDamagedError, check_wal
@@ -128,6 +130,19 @@ class Store:
             await reader.close()
         if writer is not None:
             await writer.close()
+
+    @property
+    def storage_full(self) -> bool:
+        """Whether the last write failed for lack of space."""
+        return self._writer is not None and self._writer.full
+
+    async def probe_storage(self) -> bool:
+        """Try a tiny write; True when the store can write again (clears ``storage_full``)."""
+        try:
+            await self.set_meta("storage_probe", repr(time.time()))
+        except StorageFullError:
+            return False
+        return True
 
     @property
     def _r(self) -> aiosqlite.Connection:

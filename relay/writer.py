@@ -10,11 +10,14 @@ in a SAVEPOINT, so one write's error fails only that write.
 from __future__ import annotations
 
 import asyncio
+import errno
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from hitl_desk.errors import StorageFullError
 
 T = TypeVar("T")
 CHECKPOINT_EVERY = 200
@@ -34,6 +37,13 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def storage_error(exc: BaseException) -> BaseException:
+    """``StorageFullError`` for a write that failed for lack of space, else ``exc`` itself."""
+    full = (isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL) or (
+        isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+    return StorageFullError() if full else exc
 
 
 def _run_batch(db: sqlite3.Connection, batch: list[Write]) -> list[Outcome]:
@@ -77,6 +87,8 @@ class GroupCommitWriter:
         self._checkpoint_every = checkpoint_every
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitl-store-checkpoint")
         self._checkpoint: asyncio.Future[None] | None = None
+        self.full = False
+        """Whether the last commit failed for lack of space (``/healthz`` reports it)."""
 
     async def run(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``write`` in a transaction; returns once it is committed."""
@@ -94,17 +106,21 @@ class GroupCommitWriter:
         try:
             outcomes = _run_batch(self._db, [w for w, _ in batch])
         except Exception as exc:  # the commit itself failed: every write of the batch did
+            error = storage_error(exc)
+            self.full = self.full or isinstance(error, StorageFullError)
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(error)
             return
+        errors = [storage_error(value) for ok, value in outcomes if not ok]
+        self.full = any(isinstance(e, StorageFullError) for e in errors)
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
             if ok:
                 future.set_result(value)
             else:
-                future.set_exception(value)
+                future.set_exception(storage_error(value))
         self._commits += 1
         if self._commits >= self._checkpoint_every and (self._checkpoint is None or self._checkpoint.done()):
             self._commits = 0
