@@ -276,6 +276,16 @@ class ApiKeyCreated(ApiKeyInfo):
     api_key: str
 
 
+class OwnerTokenRotated(BaseModel):
+    """Answer of ``POST /api/v1/owner-token/rotate``: where the relay wrote the new credential.
+
+    The credential itself never crosses the wire; the previous one is refused from now on.
+    """
+
+    path: str
+    issued_at: float
+
+
 class ApiKeyList(BaseModel):
     """Answer of ``GET /api/v1/api-keys``."""
 

@@ -30,12 +30,14 @@ from hitl_desk.models import (
     InputRequestCreate,
     NotificationCreate,
     NotifyResult,
+    OwnerTokenRotated,
     RequestList,
     Status,
 )
+from hitl_desk.settings import Settings
 from relay.auth import Principal
 from relay.broker import Broker
-from relay.context import AUTH, BROKER, STORE, owner_of, principal_of
+from relay.context import AUTH, BROKER, CONFIG, STORE, owner_of, principal_of
 from relay.http import METRICS, json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
@@ -189,6 +191,16 @@ async def list_api_keys(request: web.Request) -> web.Response:
 async def revoke_api_key(request: web.Request) -> web.Response:
     await owner_of(request)
     return json_response(await request.app[AUTH].revoke_api_key(request.match_info["prefix"]))
+
+
+@routes.route("POST", "/api/v1/owner-token/rotate", summary="Issue a new owner credential; the old one is revoked.",
+              response=OwnerTokenRotated, auth="owner", tags=("owner",))
+async def rotate_owner_token(request: web.Request) -> web.Response:
+    await owner_of(request)
+    settings = Settings(home=request.app[CONFIG].home)
+    auth = request.app[AUTH]
+    await auth.rotate_owner_token(settings)
+    return json_response(OwnerTokenRotated(path=str(settings.owner_token_path), issued_at=auth.clock()))
 
 
 @routes.route("GET", "/healthz", summary="Liveness and the pending count.", response=Health, auth=None,

@@ -82,3 +82,15 @@ async def stop_relay(proc: asyncio.subprocess.Process) -> str:
     err = await asyncio.wait_for(proc.stderr.read(), 10)
     await asyncio.wait_for(proc.wait(), 10)
     return err.decode()
+
+
+async def run_cli(*args: str, home: Path, url: str) -> tuple[int, str, str]:
+    """Run ``hitl-desk ARGS`` against ``url`` without blocking the loop; (code, stdout, stderr)."""
+    env = env_for(home)
+    env["HITL_SERVER_URL"] = url
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hitl_desk.cli", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
