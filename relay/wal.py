@@ -53,6 +53,8 @@ def _checksum(data: bytes, big_endian: bool, s0: int = 0, s1: int = 0) -> tuple[
 
 def check_wal(wal: Path, shm: Path | None = None) -> WalSummary:
     """Read ``wal`` as SQLite would and raise ``WalDamagedError`` if committed frames would be lost."""
+    # The index first: a writer appends frames before it records them there, never after.
+    wal_index = _head(shm, 2 * SHM_HEADER) if shm is not None else b""
     data = wal.read_bytes() if wal.exists() else b""
     if not data:
         return WalSummary(0, 0)
@@ -89,15 +91,20 @@ def check_wal(wal: Path, shm: Path | None = None) -> WalSummary:
         valid = index
         if commit:
             committed = index
-    _check_index(shm, data[16:24], committed)
+    _check_index(wal_index, data[16:24], committed)
     return WalSummary(valid, committed)
 
 
-def _check_index(shm: Path | None, salts: bytes, committed: int) -> None:
+def _head(path: Path, size: int) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(size)
+    except FileNotFoundError:
+        return b""
+
+
+def _check_index(head: bytes, salts: bytes, committed: int) -> None:
     """Compare with the wal-index the last writer left: it knows how many frames it committed."""
-    if shm is None or not shm.exists():
-        return
-    head = shm.read_bytes()[:2 * SHM_HEADER]
     if len(head) < 2 * SHM_HEADER or head[:SHM_HEADER] != head[SHM_HEADER:]:
         return  # no settled index (a writer died mid-update): nothing to compare with
     # Native byte order, except the salts: copied from the WAL header as they are.
