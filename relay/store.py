@@ -76,6 +76,11 @@ def _migrate(path: Path) -> None:
         db.close()
 
 
+_ACCESS_ERRORS = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                            sqlite3.SQLITE_AUTH, sqlite3.SQLITE_IOERR})
+"""Primary result codes meaning the file could not be used, not that its content is damaged."""
+
+
 def _open_checked(path: Path) -> None:
     """Refuse a WAL SQLite would drop commits from, check the database, then migrate it."""
     recover = (f"keep a copy of {path.name}* and restore a backup, or move {path.name}-wal and "
@@ -97,6 +102,11 @@ def _open_checked(path: Path) -> None:
             raise sqlite3.DatabaseError("; ".join(problems))
         _migrate(path)
     except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL:
+            raise RelayStartError(f"the disk holding {path} is full: free some space and start again.") from None
+        if exc.sqlite_errorcode & 0xFF in _ACCESS_ERRORS:
+            raise RelayStartError(f"cannot open the database {path} ({exc}): fix the owner or mode of it "
+                                  "and its directory, or set HITL_HOME elsewhere.") from None
         raise RelayStartError(f"the database {path} is damaged or not a database ({exc}): restore it "
                               f"from a backup, or move {path.name}* aside to start with an empty one.") from None
 

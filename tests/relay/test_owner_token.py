@@ -96,3 +96,12 @@ async def test_agent_command_without_credential_names_the_api_key_too(relay: Liv
     code, _, err = await run_cli("request", "--prompt", "hello?", home=empty, url=relay.url)
     assert code == EXIT_AUTH
     assert "HITL_API_KEY" in err and str(empty / "owner.token") in err and "hitl-desk keys create" in err
+
+
+async def test_owner_token_that_is_a_directory_is_one_line_not_a_traceback(relay: LiveRelay, tmp_path: Path) -> None:
+    home = tmp_path / "elsewhere"
+    (home / "owner.token").mkdir(parents=True)
+    code, _, err = await run_cli("pending", home=home, url=relay.url)
+    assert code == EXIT_AUTH
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "is a directory" in err and str(home / "owner.token") in err

@@ -72,12 +72,17 @@ def database_as_directory(home: Path) -> None:
     (home / "relay.db").mkdir(mode=0o700)
 
 
+def database_as_dangling_link(home: Path) -> None:
+    (home / "relay.db").symlink_to(home / "gone" / "relay.db")
+
+
 BROKEN_HOMES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "damaged secret": (damaged_secret, ("relay.secret", "remove it")),
     "secret is a directory": (secret_as_directory, ("relay.secret", "directory")),
     "owner.token is a directory": (owner_token_as_directory, ("owner.token", "directory", "remove it")),
     "corrupt relay.db": (corrupt_database, ("relay.db", "damaged", "backup")),
     "relay.db is a directory": (database_as_directory, ("relay.db", "directory")),
+    "relay.db cannot be opened": (database_as_dangling_link, ("cannot open the database", "relay.db")),
 }
 
 
