@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from hitl_desk.errors import StorageFullError
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHECKPOINT_EVERY = 200
 """Commits between background WAL checkpoints."""
@@ -134,8 +136,12 @@ class GroupCommitWriter:
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
         self._checkpointer.shutdown(wait=True)
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # a full disk: the WAL keeps every commit and is replayed at start
+            log.warning("could not fold the WAL into the database (%s); it is replayed at the next start", exc)
+        finally:
+            self._db.close()
 
 
 def _checkpoint(path: Path, mode: str) -> None:

@@ -101,3 +101,25 @@ async def test_full_disk_answers_507_reports_degraded_and_loses_nothing_acknowle
     finally:
         await restarted.stop()
     assert all(kept.get(i) == "pending" for i in [*acknowledged, after])
+
+
+async def test_relay_stopped_while_the_disk_is_full_keeps_every_acknowledged_request(
+        small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    home = small_disk / "home"
+    relay = await start_relay(home)
+    token = (home / "owner.token").read_text()
+    try:
+        async with RelayClient(relay.url, token) as client:
+            acknowledged = [(await client.create_request(f"question {i}")).id for i in range(20)]
+        filler = fill(small_disk)
+    finally:
+        await relay.stop()  # folding the WAL into the database fails here: it must not lose it
+    assert "could not fold the WAL" in caplog.text
+    os.unlink(filler)
+    restarted = await start_relay(home)
+    try:
+        async with RelayClient(restarted.url, token) as client:
+            kept = {r.id for r in await client.list_requests("pending")}
+    finally:
+        await restarted.stop()
+    assert set(acknowledged) <= kept
