@@ -102,10 +102,11 @@ def test_embedded_relay_of_the_tui_fails_the_same_way(tmp_path: Path, case: str)
     assert_one_clear_line(run_failing("tui", home=home, port=free_port()), *words)
 
 
-def test_home_that_is_a_file_is_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("relay", "--port", "0"), ("tui",)])
+def test_home_that_is_a_file_is_refused_in_one_line(tmp_path: Path, command: tuple[str, ...]) -> None:
     home = tmp_path / "home"
     home.write_text("")
-    assert_one_clear_line(run_failing("relay", "--port", str(free_port()), home=home), "HITL_HOME", "file")
+    assert_one_clear_line(run_failing(*command, home=home, port=free_port()), "HITL_HOME")
 
 
 def test_home_the_user_cannot_write_is_refused_in_one_line(tmp_path: Path) -> None:
