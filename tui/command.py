@@ -39,7 +39,7 @@ async def run(args: argparse.Namespace) -> int:
 async def _open(app_class: Any, handle: RelayHandle, settings: Settings) -> int:
     token = settings.read_owner_token()
     if token is None:
-        raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
+        raise AuthenticationError(settings.missing_credential_message())
     async with RelayClient(handle.url, token) as client:
         app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings)
         await app.run_async()

@@ -105,3 +105,10 @@ async def test_owner_token_that_is_a_directory_is_one_line_not_a_traceback(relay
     assert code == EXIT_AUTH
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "is a directory" in err and str(home / "owner.token") in err
+
+
+async def test_tui_without_credential_says_where_it_looked_and_what_to_run(relay: LiveRelay, tmp_path: Path) -> None:
+    empty = tmp_path / "elsewhere"
+    code, _, err = await run_cli("tui", "--no-start", home=empty, url=relay.url)
+    assert code == EXIT_AUTH
+    assert "$HITL_HOME/owner.token" in err and str(empty / "owner.token") in err and "hitl-desk relay" in err
