@@ -31,7 +31,7 @@ from hitl_desk.errors import (
 )
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from relay.wal import WalDamagedError, check_wal
-from relay.writer import GroupCommitWriter, T, connect
+from relay.writer import GroupCommitWriter, T, connect, sqlite_code
 
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
@@ -102,9 +102,9 @@ def _open_checked(path: Path) -> None:
             raise sqlite3.DatabaseError("; ".join(problems))
         _migrate(path)
     except sqlite3.DatabaseError as exc:
-        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL:
+        if sqlite_code(exc) == sqlite3.SQLITE_FULL:
             raise RelayStartError(f"the disk holding {path} is full: free some space and start again.") from None
-        if exc.sqlite_errorcode & 0xFF in _ACCESS_ERRORS:
+        if sqlite_code(exc) in _ACCESS_ERRORS:
             raise RelayStartError(f"cannot open the database {path} ({exc}): fix the owner or mode of it "
                                   "and its directory, or set HITL_HOME elsewhere.") from None
         raise RelayStartError(f"the database {path} is damaged or not a database ({exc}): restore it "

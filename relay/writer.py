@@ -41,9 +41,14 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def sqlite_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (0 for errors Python raised itself)."""
+    return int(getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
 def storage_error(exc: BaseException) -> BaseException:
     """``StorageFullError`` for a write that failed for lack of space, else ``exc`` itself."""
-    full = (isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL) or (
+    full = (isinstance(exc, sqlite3.Error) and sqlite_code(exc) == sqlite3.SQLITE_FULL) or (
         isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
     return StorageFullError() if full else exc
 

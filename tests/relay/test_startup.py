@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -68,6 +69,19 @@ def corrupt_database(home: Path) -> None:
     write_private(home / "relay.db", b"SQLite format 3\x00" + os.urandom(8192))
 
 
+def damaged_page_in_database(home: Path) -> None:
+    """A database SQLite opens, whose damage only a check finds (a garbled table page)."""
+    db = sqlite3.connect(home / "relay.db")
+    db.execute("CREATE TABLE kept(x)")
+    db.executemany("INSERT INTO kept VALUES (?)", [("x" * 500,)] * 200)
+    db.commit()
+    db.close()
+    with (home / "relay.db").open("r+b") as fh:
+        fh.seek(4 * 4096)
+        fh.write(os.urandom(4096))
+    (home / "relay.db").chmod(0o600)
+
+
 def database_as_directory(home: Path) -> None:
     (home / "relay.db").mkdir(mode=0o700)
 
@@ -81,6 +95,7 @@ BROKEN_HOMES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "secret is a directory": (secret_as_directory, ("relay.secret", "directory")),
     "owner.token is a directory": (owner_token_as_directory, ("owner.token", "directory", "remove it")),
     "corrupt relay.db": (corrupt_database, ("relay.db", "damaged", "backup")),
+    "damaged page in relay.db": (damaged_page_in_database, ("relay.db", "damaged", "backup")),
     "relay.db is a directory": (database_as_directory, ("relay.db", "directory")),
     "relay.db cannot be opened": (database_as_dangling_link, ("cannot open the database", "relay.db")),
 }
