@@ -38,6 +38,7 @@ from hitl_desk.settings import Settings
 from relay.auth import Principal
 from relay.broker import Broker
 from relay.context import AUTH, BROKER, CONFIG, STORE, owner_of, principal_of
+from relay.events import CLOSE_REVOKED, close_sockets
 from relay.http import METRICS, json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
@@ -200,6 +201,8 @@ async def rotate_owner_token(request: web.Request) -> web.Response:
     settings = Settings(home=request.app[CONFIG].home)
     auth = request.app[AUTH]
     await auth.rotate_owner_token(settings)
+    # Approver sockets authenticated once, with the credential just revoked: close them too.
+    await close_sockets(request.app, CLOSE_REVOKED, b"owner credential rotated")
     return json_response(OwnerTokenRotated(path=str(settings.owner_token_path), issued_at=auth.clock()))
 
 

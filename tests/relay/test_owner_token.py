@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hitl_desk.client import RelayClient
@@ -112,3 +113,18 @@ async def test_tui_without_credential_says_where_it_looked_and_what_to_run(relay
     code, _, err = await run_cli("tui", "--no-start", home=empty, url=relay.url)
     assert code == EXIT_AUTH
     assert "$HITL_HOME/owner.token" in err and str(empty / "owner.token") in err and "hitl-desk relay" in err
+
+
+async def test_rotate_closes_approver_sockets_opened_with_the_old_credential(relay: LiveRelay) -> None:
+    old = relay.owner_token
+    headers = {"Authorization": f"Bearer {old}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(relay.url + "/api/v1/events", headers=headers) as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "ready"
+            code, _, err = await run_cli("token", "rotate", home=relay.home, url=relay.url)
+            assert code == 0, err
+            closed = await ws.receive(timeout=5)
+            assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 4401)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(relay.url + "/api/v1/events", headers=headers)
+        assert refused.value.status == 401
