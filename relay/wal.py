@@ -14,7 +14,9 @@ What counts as damage:
 - fewer valid frames than the last writer recorded in the ``-shm`` wal-index (a damaged tail).
 
 Frames with other salts are left over from an earlier generation of the WAL and are normal, as
-are trailing frames of a transaction that never committed.
+are trailing frames of a transaction that never committed.  Without a ``-shm`` file (deleted, or
+never written) a tail overwritten to the end of the file looks like such leftovers and is not
+detected; the relay's own crash leaves the ``-shm`` in place.
 """
 
 from __future__ import annotations

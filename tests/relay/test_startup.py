@@ -173,6 +173,12 @@ def garble_a_middle_frame(wal: Path) -> None:
         fh.write(b"\xff" * 16)
 
 
+def garble_a_frame_header(wal: Path) -> None:
+    with wal.open("r+b") as fh:
+        fh.seek(32 + FRAME + 8)  # the second frame's salts: SQLite stops there, before newer commits
+        fh.write(os.urandom(8))
+
+
 def garble_the_header(wal: Path) -> None:
     with wal.open("r+b") as fh:
         fh.write(b"GARBAGE!")
@@ -185,7 +191,8 @@ def garble_the_tail(wal: Path) -> None:
         fh.write(os.urandom(2 * FRAME))
 
 
-@pytest.mark.parametrize("garble", [garble_a_middle_frame, garble_the_header, garble_the_tail])
+@pytest.mark.parametrize("garble", [garble_a_middle_frame, garble_a_frame_header, garble_the_header,
+                                    garble_the_tail])
 async def test_garbage_in_the_wal_is_refused_instead_of_dropping_acknowledged_rows(
         tmp_path: Path, garble: Callable[[Path], None]) -> None:
     home = private_home(tmp_path)
