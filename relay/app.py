@@ -6,7 +6,7 @@ import asyncio
 import errno
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
@@ -94,14 +94,14 @@ class RunningRelay:
         try:
             await self._runner.setup()
         except BaseException as exc:
-            await self.app.cleanup()  # the parts that did start (aiohttp leaves them running)
+            await _quietly(self.app.cleanup())  # the parts that did start (aiohttp leaves them running)
             raise _start_error(exc) from None
         # A burst of agents (1,000 MCP calls at once) overflows the default backlog of 128.
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=4096)
         try:
             await site.start()
         except BaseException as exc:
-            await self._runner.cleanup()
+            await _quietly(self._runner.cleanup())
             raise _start_error(exc, f"cannot listen on {self.url}") from None
         self.port = int(self._runner.addresses[0][1])  # the bound port, also when 0 was asked
         log.info("relay listening on %s (data in %s)", self.url, self.config.home)
@@ -117,6 +117,14 @@ class RunningRelay:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.stop()
+
+
+async def _quietly(cleanup: Awaitable[None]) -> None:
+    """Undo a failed start without letting a second error hide the first."""
+    try:
+        await cleanup
+    except Exception:  # the start failure is what the user needs to see
+        log.debug("cleanup after a failed start failed", exc_info=True)
 
 
 def _start_error(exc: BaseException, where: str = "the relay could not start") -> BaseException:
