@@ -30,7 +30,7 @@ EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUT
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy"}
+           "mcp-config", "proxy", "token"}
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -163,6 +163,38 @@ async def cmd_proxy(args: argparse.Namespace) -> int:
     return await serve(args.relay_url or args.url, args.agent_name, progress_interval=args.progress_interval)
 
 
+# -- owner credential -------------------------------------------------------------------------
+
+async def cmd_token(args: argparse.Namespace) -> int:
+    """``token rotate``: a new owner credential, the old one revoked; prints where it is."""
+    from hitl_desk.client import RelayClient
+    from hitl_desk.launcher import relay_answers
+    from hitl_desk.settings import Settings
+
+    settings = Settings.from_env()
+    url = (args.url or settings.server_url).rstrip("/")
+    if args.offline:
+        if await relay_answers(url):
+            raise HitlError(f"A relay answers at {url}: rotate without --offline so it revokes the old "
+                            "credential at once.")
+        for path in (settings.secret_path, settings.owner_token_path):
+            path.unlink(missing_ok=True)  # a new secret invalidates every credential signed by the old
+        print(settings.owner_token_path)
+        print("hitl-desk: the old owner credential is revoked; the relay writes the new one there when it "
+              "next starts. Restart open approvers (TUI, tray) after that.", file=sys.stderr)
+        return 0
+    try:
+        async with RelayClient.for_owner(settings, url) as client:
+            rotated = await client.rotate_owner_token()
+    except RelayUnavailableError as exc:
+        raise RelayUnavailableError(f"{exc.message} With the relay stopped, run `hitl-desk token rotate "
+                                    "--offline`.") from None
+    print(rotated.path)
+    print("hitl-desk: new owner credential written there; the old one is refused from now on. Restart open "
+          "approvers (TUI, tray) so they read it.", file=sys.stderr)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
@@ -241,6 +273,13 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     a = ags.add_parser("create")
     a.add_argument("--name", required=True)
     p.set_defaults(func=cmd_agents)
+
+    p = sub.add_parser("token", help="manage the owner credential ($HITL_HOME/owner.token)")
+    ts = p.add_subparsers(dest="token_command", required=True)
+    t = ts.add_parser("rotate", help="issue a new owner credential and revoke the old one; print its path")
+    t.add_argument("--offline", action="store_true",
+                   help="the relay is stopped: revoke now, the relay writes the new credential when it starts")
+    p.set_defaults(func=cmd_token)
 
     from hitl_desk.mcpconfig import CLIENTS, emit
 

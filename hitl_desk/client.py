@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
-from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError, error_from_payload
+from hitl_desk.errors import (
+    AuthenticationError,
+    HitlError,
+    KeyMissingError,
+    RelayUnavailableError,
+    error_from_payload,
+)
 from hitl_desk.models import (
     Agent,
     ApiKeyCreated,
@@ -28,6 +34,7 @@ from hitl_desk.models import (
     EventFrame,
     HitlRequest,
     NotifyResult,
+    OwnerTokenRotated,
     RequestList,
 )
 from hitl_desk.settings import Settings
@@ -42,9 +49,10 @@ class RelayClient:
     """REST and WebSocket access to one relay with one credential."""
 
     def __init__(self, base_url: str, credential: str | None = None, *,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, missing_credential: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
+        self._missing_credential = missing_credential  # the message for a 401 when we sent none
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -52,13 +60,15 @@ class RelayClient:
     def for_owner(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
         """A client with the owner credential from ``HITL_HOME`` (approvers and admin commands)."""
         settings = settings or Settings.from_env()
-        return cls(url or settings.server_url, settings.read_owner_token())
+        return cls(url or settings.server_url, settings.read_owner_token(),
+                   missing_credential=settings.missing_credential_message())
 
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
         """A client for asking: ``HITL_API_KEY`` if set, else the local owner credential."""
         settings = settings or Settings.from_env()
-        return cls(url or settings.server_url, settings.api_key or settings.read_owner_token())
+        return cls(url or settings.server_url, settings.api_key or settings.read_owner_token(),
+                   missing_credential=settings.missing_credential_message(agent=True))
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -95,6 +105,8 @@ class RelayClient:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
         payload = json.loads(text) if text else None
+        if resp.status == 401 and self.credential is None and self._missing_credential:
+            raise AuthenticationError(self._missing_credential)
         if resp.status >= 400:
             raise error_from_payload(resp.status, payload)
         return payload if model is None else model.model_validate(payload)
@@ -243,6 +255,11 @@ class RelayClient:
     async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
         """Revoke a key."""
         result: ApiKeyInfo = await self._call("DELETE", f"/api/v1/api-keys/{prefix}", ApiKeyInfo)
+        return result
+
+    async def rotate_owner_token(self) -> OwnerTokenRotated:
+        """Have the relay issue a new owner credential (revoking this one); says where it is."""
+        result: OwnerTokenRotated = await self._call("POST", "/api/v1/owner-token/rotate", OwnerTokenRotated)
         return result
 
     async def health(self) -> dict[str, Any]:

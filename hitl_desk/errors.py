@@ -27,7 +27,9 @@ the same class (``error_from_payload``).  The tree::
     ├── RateLimitedError             429 rate_limited
     ├── TooManyConnectionsError      503 too_many_connections
     ├── InternalError                500 internal_error
-    └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
+    ├── StorageFullError             507 storage_full
+    ├── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
+    └── RelayStartError              --- relay_start_failed (local: the relay could not start)
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RelayStartError",
     "RelayUnavailableError",
     "RequestCancelledError",
     "RequestClosedError",
@@ -59,6 +62,7 @@ __all__ = [
     "RequestExpiredError",
     "RequestNotFoundError",
     "TooManyConnectionsError",
+    "StorageFullError",
     "error_from_payload",
 ]
 
@@ -253,12 +257,28 @@ class InternalError(HitlError):
     default_message = "Internal error."
 
 
+class StorageFullError(HitlError):
+    """The relay's disk (or database size limit) is full: nothing was stored; retry once space is freed."""
+
+    code = "storage_full"
+    status = 507
+    default_message = "The relay's storage is full: nothing was saved. Free disk space and try again."
+
+
 class RelayUnavailableError(HitlError):
     """No relay answered at the configured address."""
 
     code = "relay_unavailable"
     status = 503
     default_message = "No relay answered at the configured address."
+
+
+class RelayStartError(HitlError):
+    """The relay could not start; the message says what is wrong and how to recover."""
+
+    code = "relay_start_failed"
+    status = 500
+    default_message = "The relay could not start."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

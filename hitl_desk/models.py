@@ -276,6 +276,16 @@ class ApiKeyCreated(ApiKeyInfo):
     api_key: str
 
 
+class OwnerTokenRotated(BaseModel):
+    """Answer of ``POST /api/v1/owner-token/rotate``: where the relay wrote the new credential.
+
+    The credential itself never crosses the wire; the previous one is refused from now on.
+    """
+
+    path: str
+    issued_at: float
+
+
 class ApiKeyList(BaseModel):
     """Answer of ``GET /api/v1/api-keys``."""
 
@@ -283,8 +293,9 @@ class ApiKeyList(BaseModel):
 
 
 class Health(BaseModel):
-    """Answer of ``/healthz``."""
+    """Answer of ``/healthz``: ``degraded`` while the relay cannot write (its disk is full)."""
 
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
     version: str
     pending: int
+    storage: Literal["ok", "full"] = "ok"

@@ -40,7 +40,8 @@ class HITL:
                  e2ee: bool | None = None) -> None:
         settings = settings or Settings.from_env()
         credential = api_key or settings.api_key or settings.read_owner_token()
-        self.client = RelayClient(url or settings.server_url, credential)
+        self.client = RelayClient(url or settings.server_url, credential,
+                                  missing_credential=settings.missing_credential_message(agent=True))
         self.agent_name = agent_name
         self.encryption: AgentEncryption | None = None
         if settings.e2ee if e2ee is None else e2ee:

@@ -81,12 +81,40 @@ class Settings:
             return self.owner_token_path.read_text().strip() or None
         except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError) as exc:
+            from hitl_desk.errors import AuthenticationError
+
+            why = "it is a directory" if isinstance(exc, IsADirectoryError) else str(getattr(exc, "strerror", exc))
+            raise AuthenticationError(f"Cannot read the owner credential {self.owner_token_path} ({why}): "
+                                      "remove it and restart the relay, which writes a new one.") from None
+
+    def missing_credential_message(self, *, agent: bool = False) -> str:
+        """What to tell a user who has no credential: where we looked and what to run."""
+        looked = f"$HITL_HOME/{OWNER_TOKEN_FILE} ({self.owner_token_path}) does not exist"
+        if agent:
+            return (f"No credential: HITL_API_KEY is not set and {looked}. Set HITL_API_KEY to an agent "
+                    "key (hitl-desk keys create --agent NAME), or start the relay once (hitl-desk relay) "
+                    "to create the owner credential, or set HITL_HOME to the relay's directory.")
+        return (f"No owner credential: {looked}. Start the relay once (hitl-desk relay) to create it, "
+                "or set HITL_HOME to the relay's directory.")
 
 
 def write_private(path: Path, data: str) -> None:
-    """Write a file only its owner can read (0600), creating the directory (0700)."""
+    """Write a file only its owner can read (0600), creating the directory (0700).
+
+    The new content replaces the old in one rename, so a reader (or a crash) never sees half
+    a credential.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    temporary = path.with_name(f".{path.name}.new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(data)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -30,12 +30,15 @@ from hitl_desk.models import (
     InputRequestCreate,
     NotificationCreate,
     NotifyResult,
+    OwnerTokenRotated,
     RequestList,
     Status,
 )
+from hitl_desk.settings import Settings
 from relay.auth import Principal
 from relay.broker import Broker
-from relay.context import AUTH, BROKER, STORE, owner_of, principal_of
+from relay.context import AUTH, BROKER, CONFIG, STORE, owner_of, principal_of
+from relay.events import CLOSE_REVOKED, close_sockets
 from relay.http import METRICS, json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
@@ -191,10 +194,25 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     return json_response(await request.app[AUTH].revoke_api_key(request.match_info["prefix"]))
 
 
+@routes.route("POST", "/api/v1/owner-token/rotate", summary="Issue a new owner credential; the old one is revoked.",
+              response=OwnerTokenRotated, auth="owner", tags=("owner",))
+async def rotate_owner_token(request: web.Request) -> web.Response:
+    await owner_of(request)
+    settings = Settings(home=request.app[CONFIG].home)
+    auth = request.app[AUTH]
+    await auth.rotate_owner_token(settings)
+    # Approver sockets authenticated once, with the credential just revoked: close them too.
+    await close_sockets(request.app, CLOSE_REVOKED, b"owner credential rotated")
+    return json_response(OwnerTokenRotated(path=str(settings.owner_token_path), issued_at=auth.clock()))
+
+
 @routes.route("GET", "/healthz", summary="Liveness and the pending count.", response=Health, auth=None,
               tags=("meta",))
 async def health(request: web.Request) -> web.Response:
-    pending = await request.app[STORE].count_requests("pending")
+    store = request.app[STORE]
+    pending = await store.count_requests("pending")
+    if store.storage_full and not await store.probe_storage():  # recovers once space returns
+        return json_response(Health(status="degraded", version=__version__, pending=pending, storage="full"))
     return json_response(Health(version=__version__, pending=pending))
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
 from aiohttp import web
 
+from hitl_desk.errors import RelayStartError
 from hitl_desk.models import MAX_BODY_BYTES
 from hitl_desk.settings import Settings
 from relay import api, e2ee, events
@@ -23,6 +25,7 @@ from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
 from relay.openapi import RouteTable
+from relay.startup import prepare_home
 from relay.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,14 +52,21 @@ def make_app(config: RelayConfig) -> web.Application:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     settings = Settings(home=config.home)
-    store = Store(config.database or settings.database_path)
+    database = config.database or settings.database_path
+    prepare_home(config.home, database)
+    secret = Auth.load_secret(settings)
+    store = Store(database)
     await store.open()
-    auth = Auth(store, app[METRICS], Auth.load_secret(settings))
-    auth.ensure_owner_token(settings)
-    bus = Bus(store)
-    broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout)
-    app[STORE], app[AUTH], app[BUS], app[BROKER] = store, auth, bus, broker
-    await broker.start()
+    try:
+        auth = Auth(store, app[METRICS], secret)
+        await auth.ensure_owner_token(settings)
+        bus = Bus(store)
+        broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout)
+        app[STORE], app[AUTH], app[BUS], app[BROKER] = store, auth, bus, broker
+        await broker.start()
+    except BaseException:
+        await store.close()  # its reader thread would otherwise keep the process alive
+        raise
     try:
         yield
     finally:
@@ -82,10 +92,18 @@ class RunningRelay:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> RunningRelay:
-        """Open the store and start listening."""
-        await self._runner.setup()
+        """Open the store and start listening; any failure is one ``RelayStartError`` line."""
+        try:
+            await self._runner.setup()
+        except BaseException as exc:
+            await _quietly(self.app.cleanup())  # the parts that did start (aiohttp leaves them running)
+            raise _start_error(exc) from None
         site = GuardedSite(self._runner, self.config.host, self.config.port)  # connection cap: relay.limits
-        await site.start()
+        try:
+            await site.start()
+        except BaseException as exc:
+            await _quietly(self._runner.cleanup())
+            raise _start_error(exc, f"cannot listen on {self.url}") from None
         self.port = int(self._runner.addresses[0][1])  # the bound port, also when 0 was asked
         log.info("relay listening on %s (data in %s)", self.url, self.config.home)
         return self
@@ -100,6 +118,26 @@ class RunningRelay:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.stop()
+
+
+async def _quietly(cleanup: Awaitable[None]) -> None:
+    """Undo a failed start without letting a second error hide the first."""
+    try:
+        await cleanup
+    except Exception:  # the start failure is what the user needs to see
+        log.debug("cleanup after a failed start failed", exc_info=True)
+
+
+def _start_error(exc: BaseException, where: str = "the relay could not start") -> BaseException:
+    """One line for a failed start: what went wrong and, when known, how to recover."""
+    if isinstance(exc, RelayStartError) or not isinstance(exc, Exception):
+        return exc
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return RelayStartError(f"{where}: the port is in use (is a relay already running?); stop it or "
+                               "choose another port with --port or HITL_SERVER_URL.")
+    log.debug("relay start failed", exc_info=exc)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return RelayStartError(f"{where}: {reason}")
 
 
 async def serve_forever(config: RelayConfig) -> None:

@@ -1,7 +1,9 @@
 """Who is calling: the owner credential, agent API keys, and the auth-failure limit.
 
 - The owner credential is a JWT signed with the relay's secret, written on first start to
-  ``HITL_HOME/owner.token`` (0600).  Local approvers read it; it may do everything.
+  ``HITL_HOME/owner.token`` (0600).  Local approvers read it; it may do everything.  Only the
+  credential whose id the store names is accepted, so ``hitl-desk token rotate`` revokes the
+  previous one on the running relay.
 - API keys are ``mcp_pk_`` + 32 random bytes (url-safe).  Only a SHA-256 hash and a short
   display prefix are stored (the key has 256 bits of entropy, so a slow hash adds nothing).
   A key belongs to one agent and may ask, notify and follow its own requests.
@@ -24,6 +26,7 @@ from hitl_desk.errors import AuthenticationError, PermissionDeniedError, RateLim
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo
 from hitl_desk.settings import Settings, write_private
 from relay.metrics import Metrics
+from relay.startup import read_owner_token, read_secret, write_owner_token
 from relay.store import Store
 
 KEY_PREFIX = "mcp_pk_"
@@ -33,6 +36,8 @@ FAILURE_WINDOW = 60.0
 FAILURE_LIMIT = 30
 MAX_FAILURE_BUCKETS = 10_000
 """Clients tracked at most; past it, the stalest are dropped (an address that keeps failing comes back)."""
+OWNER_JTI = "owner_token_jti"
+"""Meta key holding the id of the one owner credential the relay accepts."""
 
 
 def hash_key(key: str) -> str:
@@ -72,25 +77,42 @@ class Auth:
         self._agents: dict[str, Agent] = {}
         self._touched: dict[str, float] = {}
         self._failures: dict[str, deque[float]] = {}
+        self._owner_jti: str | None = None
 
     @classmethod
     def load_secret(cls, settings: Settings) -> bytes:
         """The relay's signing secret, created (0600) on first start."""
-        path = settings.secret_path
-        if path.exists():
-            return bytes.fromhex(path.read_text().strip())
-        secret = secrets.token_bytes(32)
-        write_private(path, secret.hex())
+        secret = read_secret(settings.secret_path)
+        if secret is None:
+            secret = secrets.token_bytes(32)
+            write_private(settings.secret_path, secret.hex())
         return secret
 
-    def ensure_owner_token(self, settings: Settings) -> str:
-        """The owner credential, written (0600) when missing or signed by another secret."""
-        existing = settings.read_owner_token()
-        if existing and self._decode(existing) is not None:
+    async def ensure_owner_token(self, settings: Settings) -> str:
+        """The owner credential, written (0600) when missing, signed by another secret or revoked.
+
+        The id (``jti``) of the one valid owner credential is kept in the store: rotating it
+        revokes the previous credential at once, in this process and after a restart.
+        """
+        existing = read_owner_token(settings.owner_token_path)
+        claims = self._decode(existing) if existing else None
+        current = await self.store.get_meta(OWNER_JTI)
+        jti = claims.get("jti") if claims else None
+        if existing and isinstance(jti, str) and current in (None, jti):
+            if current is None:
+                await self.store.set_meta(OWNER_JTI, jti)
+            self._owner_jti = jti
             return existing
-        token = jwt.encode({"sub": "owner", "role": "owner", "jti": uuid.uuid4().hex,
-                            "iat": int(self.clock())}, self.secret, algorithm="HS256")
-        write_private(settings.owner_token_path, token)
+        return await self.rotate_owner_token(settings)
+
+    async def rotate_owner_token(self, settings: Settings) -> str:
+        """Issue a new owner credential, revoke the previous one and write the new one (0600)."""
+        jti = uuid.uuid4().hex
+        token = jwt.encode({"sub": "owner", "role": "owner", "jti": jti, "iat": int(self.clock())},
+                           self.secret, algorithm="HS256")
+        await self.store.set_meta(OWNER_JTI, jti)
+        self._owner_jti = jti  # the old credential is refused from here on
+        write_owner_token(settings.owner_token_path, token)
         return token
 
     def _decode(self, token: str) -> dict[str, object] | None:
@@ -131,7 +153,7 @@ class Auth:
             agent = await self._agent(info.agent_id)
             return None if agent is None else Principal("agent", agent, info.prefix)
         claims = self._decode(credential)
-        if claims and claims.get("role") == "owner":
+        if claims and claims.get("role") == "owner" and claims.get("jti") == self._owner_jti:
             return Principal("owner")
         return None
 

@@ -30,9 +30,14 @@ _LIMITS = ("max_connections", "header_timeout", "idle_timeout", "mcp_sessions_pe
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
+    import os
+
     from relay.app import serve_forever
 
+    # Everything this process creates holds prompts and answers (or keys): owner-only, always.
+    os.umask(0o077)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # its session-manager start/stop lines are noise
     config = config_from_args(args)
     if config.host not in ("127.0.0.1", "localhost", "::1") and not args.lan:
         raise SystemExit("hitl-desk: listening beyond loopback needs --lan")

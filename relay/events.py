@@ -28,6 +28,8 @@ from relay.openapi import RouteTable
 log = logging.getLogger(__name__)
 routes = RouteTable()
 CLOSE_LAGGED = 4008
+CLOSE_REVOKED = 4401
+"""Close code for approver sockets whose owner credential was rotated: reconnect with the new one."""
 HEARTBEAT = 30.0
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
 
@@ -143,11 +145,15 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def close_sockets(app: web.Application) -> None:
-    """On shutdown, tell every approver the relay is going away (they resume with since)."""
+async def close_sockets(app: web.Application, code: int = WSCloseCode.GOING_AWAY,
+                        message: bytes = b"relay stopping") -> None:
+    """On shutdown, tell every approver the relay is going away (they resume with since).
+
+    Also used when the owner credential is rotated: every socket was opened with the old one.
+    """
     open_sockets: set[web.WebSocketResponse] = app[SOCKETS]
-    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay stopping")
-                           for ws in list(open_sockets)), return_exceptions=True)
+    await asyncio.gather(*(ws.close(code=code, message=message) for ws in list(open_sockets)),
+                         return_exceptions=True)
 
 
 def setup_events(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -20,9 +21,17 @@ from typing import Any
 
 import aiosqlite
 
-from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RelayUnavailableError, RequestExistsError
+from hitl_desk.errors import (
+    AgentExistsError,
+    ApiKeyNotFoundError,
+    RelayStartError,
+    RelayUnavailableError,
+    RequestExistsError,
+    StorageFullError,
+)
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
-from relay.writer import GroupCommitWriter, T, connect
+from relay.wal import WalDamagedError, check_wal
+from relay.writer import GroupCommitWriter, T, connect, sqlite_code
 
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
@@ -67,6 +76,41 @@ def _migrate(path: Path) -> None:
         db.close()
 
 
+_ACCESS_ERRORS = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                            sqlite3.SQLITE_AUTH, sqlite3.SQLITE_IOERR})
+"""Primary result codes meaning the file could not be used, not that its content is damaged."""
+
+
+def _open_checked(path: Path) -> None:
+    """Refuse a WAL SQLite would drop commits from, check the database, then migrate it."""
+    recover = (f"keep a copy of {path.name}* and restore a backup, or move {path.name}-wal and "
+               f"{path.name}-shm aside to start without the unsaved changes (they are then lost)")
+    try:
+        check_wal(Path(f"{path}-wal"), Path(f"{path}-shm"))
+    except WalDamagedError as exc:
+        raise RelayStartError(f"{path}-wal is damaged ({exc}): SQLite would silently drop acknowledged "
+                              f"answers, so the relay will not start; {recover}.") from None
+    except OSError as exc:
+        raise RelayStartError(f"cannot read {path}-wal ({exc.strerror}): fix its owner or mode.") from None
+    try:
+        db = connect(path)
+        try:
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+        finally:
+            db.close()
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems))
+        _migrate(path)
+    except sqlite3.DatabaseError as exc:
+        if sqlite_code(exc) == sqlite3.SQLITE_FULL:
+            raise RelayStartError(f"the disk holding {path} is full: free some space and start again.") from None
+        if sqlite_code(exc) in _ACCESS_ERRORS:
+            raise RelayStartError(f"cannot open the database {path} ({exc}): fix the owner or mode of it "
+                                  "and its directory, or set HITL_HOME elsewhere.") from None
+        raise RelayStartError(f"the database {path} is damaged or not a database ({exc}): restore it "
+                              f"from a backup, or move {path.name}* aside to start with an empty one.") from None
+
+
 def _agent(row: sqlite3.Row) -> Agent:
     return Agent(id=row["id"], agent_id=row["id"], name=row["name"],
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
@@ -82,8 +126,7 @@ class Store:
 
     async def open(self) -> None:
         """Open the writer and the reader and bring the schema up to date."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(_migrate, self.path)
+        await asyncio.to_thread(_open_checked, self.path)
         self._writer = GroupCommitWriter(self.path)
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         self._reader.row_factory = sqlite3.Row
@@ -97,6 +140,19 @@ class Store:
             await reader.close()
         if writer is not None:
             await writer.close()
+
+    @property
+    def storage_full(self) -> bool:
+        """Whether the last write failed for lack of space."""
+        return self._writer is not None and self._writer.full
+
+    async def probe_storage(self) -> bool:
+        """Try a tiny write; True when the store can write again (clears ``storage_full``)."""
+        try:
+            await self.set_meta("storage_probe", repr(time.time()))
+        except StorageFullError:
+            return False
+        return True
 
     @property
     def _r(self) -> aiosqlite.Connection:

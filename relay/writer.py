@@ -10,12 +10,17 @@ in a SAVEPOINT, so one write's error fails only that write.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hitl_desk.errors import StorageFullError
+
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHECKPOINT_EVERY = 200
 """Commits between background WAL checkpoints."""
@@ -34,6 +39,18 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def sqlite_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (0 for errors Python raised itself)."""
+    return int(getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def storage_error(exc: BaseException) -> BaseException:
+    """``StorageFullError`` for a write that failed for lack of space, else ``exc`` itself."""
+    full = (isinstance(exc, sqlite3.Error) and sqlite_code(exc) == sqlite3.SQLITE_FULL) or (
+        isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+    return StorageFullError() if full else exc
 
 
 def _run_batch(db: sqlite3.Connection, batch: list[Write]) -> list[Outcome]:
@@ -77,6 +94,8 @@ class GroupCommitWriter:
         self._checkpoint_every = checkpoint_every
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitl-store-checkpoint")
         self._checkpoint: asyncio.Future[None] | None = None
+        self.full = False
+        """Whether the last commit failed for lack of space (``/healthz`` reports it)."""
 
     async def run(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``write`` in a transaction; returns once it is committed."""
@@ -94,17 +113,21 @@ class GroupCommitWriter:
         try:
             outcomes = _run_batch(self._db, [w for w, _ in batch])
         except Exception as exc:  # the commit itself failed: every write of the batch did
+            error = storage_error(exc)
+            self.full = self.full or isinstance(error, StorageFullError)
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(error)
             return
+        errors = [storage_error(value) for ok, value in outcomes if not ok]
+        self.full = any(isinstance(e, StorageFullError) for e in errors)
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
             if ok:
                 future.set_result(value)
             else:
-                future.set_exception(value)
+                future.set_exception(storage_error(value))
         self._commits += 1
         if self._commits >= self._checkpoint_every and (self._checkpoint is None or self._checkpoint.done()):
             self._commits = 0
@@ -118,8 +141,12 @@ class GroupCommitWriter:
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
         self._checkpointer.shutdown(wait=True)
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # a full disk: the WAL keeps every commit and is replayed at start
+            log.warning("could not fold the WAL into the database (%s); it is replayed at the next start", exc)
+        finally:
+            self._db.close()
 
 
 def _checkpoint(path: Path, mode: str) -> None:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from hitl_desk.client import RelayClient
-from hitl_desk.errors import AuthenticationError
+from hitl_desk.errors import AuthenticationError, HitlError
 from hitl_desk.launcher import RelayHandle, ensure_relay
 from hitl_desk.settings import Settings
 
@@ -21,10 +21,14 @@ async def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     url: str | None = getattr(args, "url", None)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    # The TUI owns the terminal: log to a file, never to stderr.
-    logging.basicConfig(filename=settings.home / LOG_FILE, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The TUI owns the terminal: log to a file, never to stderr.
+        logging.basicConfig(filename=settings.home / LOG_FILE, level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except OSError as exc:
+        raise HitlError(f"cannot use HITL_HOME {settings.home} ({exc.strerror or exc}): set HITL_HOME to a "
+                        "directory you own.") from None
     if args.no_start:
         handle = RelayHandle((url or settings.server_url).rstrip("/"), started_here=False)
         return await _open(HitlDeskApp, handle, settings, args.request)
@@ -35,7 +39,7 @@ async def run(args: argparse.Namespace) -> int:
 async def _open(app_class: Any, handle: RelayHandle, settings: Settings, request_id: str | None) -> int:
     token = settings.read_owner_token()
     if token is None:
-        raise AuthenticationError(f"No owner credential in {settings.home}: is HITL_HOME the relay's?")
+        raise AuthenticationError(settings.missing_credential_message())
     async with RelayClient(handle.url, token) as client:
         app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings,
                         focus_home=settings.home, request_id=request_id)

@@ -29,6 +29,8 @@ async def test_fuzzing_the_openapi_document_finds_no_server_error(tmp_path: Path
             "--checks", "not_a_server_error", "--max-examples", MAX_EXAMPLES,
             "--generation-deterministic", "--request-timeout", "20", "--workers", "2",
             "-H", f"Authorization: Bearer {token}",
+            # Rotating the owner credential would revoke the very token the fuzzer sends.
+            "--exclude-path", "/api/v1/owner-token/rotate",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path)
         out, _ = await asyncio.wait_for(proc.communicate(), 300)
     finally:
