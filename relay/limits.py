@@ -57,21 +57,19 @@ UNLIMITED_TARGET = 65536
 """The soft limit asked for when the hard limit is unlimited."""
 
 
-def raise_open_file_limit() -> int:
-    """Raise the soft open-file limit to the hard limit; returns the limit now in force."""
+def raise_open_file_limit() -> tuple[int, str]:
+    """Raise the soft open-file limit to the hard limit; returns the limit now in force and a
+    line saying so (logged once the relay listens, so a start that fails prints only its error)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # An unlimited hard limit cannot be the soft one (the kernel caps descriptors anyway).
     target = UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
     if soft == resource.RLIM_INFINITY or soft >= target:
-        log.info("open-file limit is %d (the hard limit)", soft)
-        return int(target if soft == resource.RLIM_INFINITY else soft)
+        return int(target if soft == resource.RLIM_INFINITY else soft), f"open-file limit is {soft} (the hard limit)"
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError) as exc:  # some sandboxes refuse even this
-        log.warning("open-file limit stays at %d: %s", soft, exc)
-        return int(soft)
-    log.info("open-file limit raised from %d to %d", soft, target)
-    return int(target)
+        return int(soft), f"open-file limit stays at {soft}: {exc}"
+    return int(target), f"open-file limit raised from {soft} to {target}"
 
 
 def default_max_connections(fd_limit: int) -> int:
@@ -356,7 +354,8 @@ class GuardedSite(web.BaseSite):
     async def start(self) -> None:
         """Raise the descriptor limit, fit the cap to it, and listen."""
         await super().start()
-        self._gate.fit_to(raise_open_file_limit())
+        fd_limit, said = raise_open_file_limit()
+        self._gate.fit_to(fd_limit)
         install_accept_error_filter()
         server = self._runner.server
         assert server is not None
@@ -371,6 +370,7 @@ class GuardedSite(web.BaseSite):
                 dup.listen(LISTEN_BACKLOG)
             finally:
                 dup.close()
+        log.info("%s", said)
         log.info("serving at most %d connections (the owner alone past %d)", self._gate.limit,
                  self._gate.soft_limit)
 
