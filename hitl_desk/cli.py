@@ -165,12 +165,23 @@ async def cmd_proxy(args: argparse.Namespace) -> int:
 
 # -- parser -----------------------------------------------------------------------------------
 
+def _url_arg(text: str) -> str:
+    """``--url``: an http(s) relay address; ``host:port`` alone means ``http://host:port``."""
+    from hitl_desk.settings import server_url
+
+    try:
+        return server_url(text)
+    except HitlError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     """The full command line, plugins included."""
     parser = argparse.ArgumentParser(prog="hitl-desk", description="Human-in-the-loop relay on your desktop.")
-    parser.add_argument("--url", help="relay base URL (default: HITL_SERVER_URL or http://127.0.0.1:8765)")
+    parser.add_argument("--url", type=_url_arg,
+                        help="relay base URL (default: HITL_SERVER_URL or http://127.0.0.1:8765)")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--url", type=_url_arg, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = _Subparsers(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
 
     p = sub.add_parser("request", help="ask the human and print the answer")
@@ -306,12 +317,26 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
+        sys.stdout.flush()  # a reader that left shows up here, inside the handler below
         return int(result or 0)
     except HitlError as exc:
         print(f"hitl-desk: {exc.message}", file=sys.stderr)
         return _exit_code(exc)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`watch | head -2`): that is how a pipe ends, not an error.
+        _detach_stdout()
+        return 0
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

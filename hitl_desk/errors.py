@@ -6,7 +6,8 @@ the same class (``error_from_payload``).  The tree::
 
     HitlError
     ├── InvalidRequestError          422 invalid_request
-    │   └── PayloadTooLargeError     413 payload_too_large
+    │   ├── PayloadTooLargeError     413 payload_too_large
+    │   └── DefaultAnswerNotAChoiceError 422 default_answer_not_a_choice
     ├── MalformedJsonError           400 malformed_json
     ├── AuthenticationError          401 unauthorized
     ├── PermissionDeniedError        403 forbidden
@@ -25,7 +26,8 @@ the same class (``error_from_payload``).  The tree::
     ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
     ├── InternalError                500 internal_error
-    └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
+    ├── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
+    └── ServerUrlError               --- invalid_server_url (client side: HITL_SERVER_URL / --url)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "AlreadyAnsweredError",
     "ApiKeyNotFoundError",
     "AuthenticationError",
+    "DefaultAnswerNotAChoiceError",
     "HitlError",
     "HostNotAllowedError",
     "InternalError",
@@ -55,6 +58,7 @@ __all__ = [
     "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
+    "ServerUrlError",
     "error_from_payload",
 ]
 
@@ -93,6 +97,14 @@ class PayloadTooLargeError(InvalidRequestError):
     code = "payload_too_large"
     status = 413
     default_message = "The request body is too large."
+
+
+class DefaultAnswerNotAChoiceError(InvalidRequestError):
+    """A question with choices names a default answer that is not one of them."""
+
+    code = "default_answer_not_a_choice"
+    status = 422
+    default_message = "The default answer must be one of the choices."
 
 
 class MalformedJsonError(HitlError):
@@ -240,6 +252,14 @@ class RelayUnavailableError(HitlError):
     code = "relay_unavailable"
     status = 503
     default_message = "No relay answered at the configured address."
+
+
+class ServerUrlError(HitlError):
+    """The relay address (``HITL_SERVER_URL`` or ``--url``) is not an http(s) URL."""
+
+    code = "invalid_server_url"
+    status = 400
+    default_message = "The relay address must look like http://127.0.0.1:8765."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

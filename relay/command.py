@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import sys
 from typing import Any
 
 from hitl_desk.settings import Settings
 from relay.context import RelayConfig
+
+EXIT_PORT_IN_USE = 1
 
 
 def config_from_args(args: argparse.Namespace, settings: Settings | None = None) -> RelayConfig:
@@ -31,7 +35,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if config.host not in ("127.0.0.1", "localhost", "::1") and not args.lan:
         raise SystemExit("hitl-desk: listening beyond loopback needs --lan")
-    asyncio.run(serve_forever(config))
+    try:
+        asyncio.run(serve_forever(config))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"hitl-desk: port {config.port} on {config.host} is already in use: another relay may be "
+              "running (hitl-desk pending talks to it), or choose another port with --port or "
+              "HITL_SERVER_URL.", file=sys.stderr)
+        return EXIT_PORT_IN_USE
     return 0
 
 
