@@ -233,8 +233,9 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     k.add_argument("prefix")
     ks.add_parser("fingerprint", help="short fingerprints of the E2EE keys, to compare on both sides")
     ks.add_parser("trust-desk", help="trust the desk key the relay serves now (after comparing fingerprints)")
-    k = ks.add_parser("trust-agent", help="forget an agent's pinned key; its next request pins the new one")
-    k.add_argument("agent_id")
+    k = ks.add_parser("trust-agent", help="trust an agent id's key (after comparing fingerprints): the key its "
+                      "pending requests carry, else the key its next request brings")
+    k.add_argument("agent_id", help="the agent's id (agt_…), as the warning names it")
     k = ks.add_parser("register-desk", help="make sure the relay serves this machine's desk key")
     k.add_argument("--replace", action="store_true", help="replace a different desk key on the relay")
     p.set_defaults(func=_lazy("cmd_keys"))

@@ -53,6 +53,14 @@ class KeyChangedError(HitlError):
     default_message = "The peer's public key changed since it was trusted."
 
 
+class AgentNameConflictError(HitlError):
+    """A new agent id carries the name of a trusted agent but another key: a possible impersonation."""
+
+    code = "agent_name_conflict"
+    status = 409
+    default_message = "A different key for a known agent name."
+
+
 def b64(data: bytes) -> str:
     """Standard base64 with padding, as hitl-cli writes it."""
     return base64.b64encode(data).decode("ascii")
