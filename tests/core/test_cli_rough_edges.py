@@ -70,13 +70,16 @@ async def test_watch_piped_into_head_exits_quietly(relay: LiveRelay, tmp_path: P
                   f'echo $? >"{rc_path}"')
         proc = await asyncio.create_subprocess_exec(
             "sh", "-c", f"({script}) | head -2", env=env_for(relay.home, relay.url),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
-        assert len(out.decode().splitlines()) == 2
-        # head has gone: the next event watch writes meets the closed pipe.
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        assert proc.stdout is not None
         async with asyncio.timeout(30):
+            lines = [await proc.stdout.readline(), await proc.stdout.readline()]
+            assert await proc.stdout.read() == b""  # head printed two lines and left
+            # The next event watch writes meets the closed pipe.
             while not rc_path.exists() or not rc_path.read_text().strip():
                 await owner.notify("after head left")
                 await asyncio.sleep(0.05)  # polling for watch to notice, under the deadline
+            await proc.wait()
+        assert all(b'"seq"' in line for line in lines)
     assert rc_path.read_text().strip() == "0"
     assert err_path.read_text() == ""
