@@ -38,7 +38,7 @@ def shown(request: HitlRequest, desk: DeskEncryption) -> tuple[HitlRequest, str]
         return request, ""
     if view.problem is not None:
         return request, f"{LOCK} cannot read: {view.detail}"
-    return view.request, view.marker.rstrip(" ·")
+    return view.request, view.marker.strip()  # "🔒", or "🔒 … ·" before the text
 
 
 def _line(request: HitlRequest, marker: str) -> str:

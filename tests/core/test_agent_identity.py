@@ -107,3 +107,17 @@ def test_trusting_an_agent_with_nothing_pending_lets_its_next_key_pin(tmp_path: 
     trust.check_agent("agt_1", "deploy-bot", KeyPair.generate().public_key)
     trust.trust_agent("agt_2", None)
     assert trust.check_agent("agt_2", "deploy-bot", KeyPair.generate().public_key) is True
+
+
+async def test_pending_shows_the_fingerprint_of_the_key_it_pins_first(relay: LiveRelay, tmp_path: Path) -> None:
+    desk_env = env_for(relay.home, relay.url)
+    async with relay.owner() as owner:
+        await DeskEncryption.ensure(owner, relay.settings)
+    agent = agent_end(await relay.agent("build-bot"), tmp_path / "agent", relay.url)
+    async with agent.client, asking(agent, "Tag release 3.1?") as created:
+        code, listing, err = await hitl_desk("pending", env=desk_env)
+        line = next(li for li in listing.splitlines() if li.startswith(created.id))
+        assert code == 0 and f"{LOCK} new key {fingerprint(agent.keys.public_key)} · Tag release 3.1?" in line, err
+        code, listing, err = await hitl_desk("pending", env=desk_env)  # pinned now: a plain lock
+        line = next(li for li in listing.splitlines() if li.startswith(created.id))
+        assert code == 0 and f"{LOCK} Tag release 3.1?" in line, err
