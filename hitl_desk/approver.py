@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
 from hitl_desk.e2ee import DeskEncryption
-from hitl_desk.errors import HitlError
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import LOCK, RequestReader
 from hitl_desk.settings import Settings
 
 
@@ -31,16 +31,14 @@ async def desk_session(url: str | None) -> AsyncIterator[tuple[RelayClient, Desk
 
 
 def shown(request: HitlRequest, desk: DeskEncryption) -> tuple[HitlRequest, str]:
-    """The request as an approver shows it, and its marker (``🔒``, or why it cannot be read)."""
-    if not request.encrypted:
+    """The request as an approver shows it, and its marker (``🔒``, a first-use key's
+    fingerprint, or why it cannot be read, with the command that fixes it)."""
+    view = RequestReader(desk).view(request)
+    if not view.sealed:
         return request, ""
-    try:
-        opened = desk.open(request)
-    except HitlError as exc:
-        return request, f"🔒 cannot read: {exc.message}"
-    readable = request.model_copy(update={"prompt": opened.prompt, "choices": opened.choices,
-                                          "placeholder_text": opened.placeholder_text})
-    return readable, "🔒" if opened.bound else "🔒 unverified envelope"
+    if view.problem is not None:
+        return request, f"{LOCK} cannot read: {view.detail}"
+    return view.request, view.marker.strip()  # "🔒", or "🔒 … ·" before the text
 
 
 def _line(request: HitlRequest, marker: str) -> str:
@@ -54,6 +52,8 @@ async def cmd_pending(args: argparse.Namespace) -> int:
     """List pending requests, decrypted where this machine holds the desk key."""
     async with desk_session(args.url) as (client, desk):
         found = [shown(r, desk) for r in await client.list_requests("pending", limit=10_000)]
+    if not found:
+        print("no pending requests", file=sys.stderr)  # stdout stays data: empty, or [] with --json
     if args.json:
         print(json.dumps([dict(r.model_dump(mode="json"), marker=m) for r, m in found], indent=2,
                          ensure_ascii=False))
@@ -115,15 +115,27 @@ async def cmd_keys(args: argparse.Namespace) -> int:
             revoked = await client.revoke_api_key(args.prefix)
             print(f"revoked {revoked.prefix}", file=sys.stderr)
         elif args.keys_command == "trust-agent":
-            TrustStore(settings).trust_agent(args.agent_id, None)
-            print(f"forgot the pinned key of {args.agent_id}; its next request pins the key it uses",
-                  file=sys.stderr)
+            await _trust_agent(client, settings, args.agent_id)
         else:
             desk = await DeskEncryption.ensure(client, settings, replace=args.replace)
             assert desk.keys is not None or not args.replace
             state = fingerprint(desk.keys.public_key) if desk.keys else "no desk key on this machine"
             print(f"desk key {state}", file=sys.stderr)
     return 0
+
+
+async def _trust_agent(client: RelayClient, settings: Settings, agent_id: str) -> None:
+    """Pin the key the agent's pending requests carry, or let its next request pin one."""
+    pending = [r for r in await client.list_requests("pending", limit=10_000)
+               if r.agent_id == agent_id and r.agent_public_key]
+    if pending:
+        newest = pending[-1]
+        assert newest.agent_public_key is not None
+        TrustStore(settings).trust_agent(agent_id, newest.agent_public_key, newest.agent_name)
+        print(f"trusting agent {agent_id} with key {fingerprint(newest.agent_public_key)}", file=sys.stderr)
+        return
+    TrustStore(settings).trust_agent(agent_id, None)
+    print(f"forgot the pinned key of {agent_id}; its next request pins the key it uses", file=sys.stderr)
 
 
 async def _fingerprints(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitl_desk.errors import (
     AuthenticationError,
@@ -25,6 +25,9 @@ from hitl_desk.errors import (
     RequestCancelledError,
     RequestExpiredError,
 )
+
+if TYPE_CHECKING:
+    from hitl_desk.models import HitlRequest
 
 EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
 PLUGIN_GROUP = "hitl_desk.commands"
@@ -66,8 +69,19 @@ async def _ask_sealed(args: argparse.Namespace, prompt: str, **kwargs: Any) -> i
 
     settings = Settings.from_env()
     async with RelayClient.for_agent(settings, args.url) as client:
-        print(await AgentEncryption(client, settings, args.agent_name).ask(prompt, **kwargs))
+        print(await AgentEncryption(client, settings, args.agent_name).ask(
+            prompt, on_created=lambda created: _say_if_capped(args.timeout, created), **kwargs))
     return 0
+
+
+def _say_if_capped(asked: float | None, created: HitlRequest) -> None:
+    """One stderr line when the relay shortened the asked ``--timeout`` (its expiry is the answer)."""
+    if asked is None or created.expires_at is None:
+        return
+    effective = (created.expires_at - created.created_at).total_seconds()
+    if effective < asked - 0.5:  # rounding of the stored times is not a cap
+        print(f"hitl-desk: the relay caps waiting at {effective:g} s; this request expires in {effective:g} s, "
+              f"not {asked:g} s", file=sys.stderr)
 
 
 async def cmd_request(args: argparse.Namespace) -> int:
@@ -75,6 +89,10 @@ async def cmd_request(args: argparse.Namespace) -> int:
     from hitl_desk.client import RelayClient, answer_deadline
     from hitl_desk.sdk import answer_of
 
+    if args.choice and args.default_answer is not None and args.default_answer not in args.choice:
+        print(f"hitl-desk: --default-answer {args.default_answer!r} is not one of the --choice values",
+              file=sys.stderr)
+        return EXIT_USAGE
     if _e2ee(args):
         return await _ask_sealed(args, args.prompt, choices=args.choice, placeholder=args.placeholder_text,
                                  timeout_seconds=args.timeout)
@@ -82,6 +100,7 @@ async def cmd_request(args: argparse.Namespace) -> int:
         created = await client.create_request(
             args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
             timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name)
+        _say_if_capped(args.timeout, created)
         done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
     if args.json:
         _print_json(done.model_dump(mode="json"))
@@ -127,6 +146,7 @@ async def cmd_notify_completion(args: argparse.Namespace) -> int:
     async with RelayClient.for_agent(url=args.url) as client:
         created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
                                                  agent_name=args.agent_name)
+        _say_if_capped(args.timeout, created)
         done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
     print(answer_of(done))
     return 0
@@ -197,81 +217,104 @@ async def cmd_token(args: argparse.Namespace) -> int:
 
 # -- parser -----------------------------------------------------------------------------------
 
+URL_HELP = "relay base URL; host:port means http://host:port (default: HITL_SERVER_URL or http://127.0.0.1:8765)"
+
+
+def _agent_option(parser: argparse.ArgumentParser, dest: str, *, required: bool = False,
+                  what: str = "the asking agent's name, as the human sees it") -> None:
+    """``--agent NAME``, the one spelling everywhere; ``--agent-name`` stays as an alias."""
+    parser.add_argument("--agent", "--agent-name", dest=dest, required=required, metavar="NAME",
+                        help=what)
+
+
+def _url_arg(text: str) -> str:
+    """``--url``: an http(s) relay address; ``host:port`` alone means ``http://host:port``."""
+    from hitl_desk.settings import server_url
+
+    try:
+        return server_url(text)
+    except HitlError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     """The full command line, plugins included."""
     parser = argparse.ArgumentParser(prog="hitl-desk", description="Human-in-the-loop relay on your desktop.")
-    parser.add_argument("--url", help="relay base URL (default: HITL_SERVER_URL or http://127.0.0.1:8765)")
+    parser.add_argument("--url", type=_url_arg, help=URL_HELP)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--url", type=_url_arg, default=argparse.SUPPRESS, help=URL_HELP)
     sub = _Subparsers(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
 
     p = sub.add_parser("request", help="ask the human and print the answer")
-    p.add_argument("--prompt", required=True)
+    p.add_argument("--prompt", required=True, help="the question, in Markdown")
     p.add_argument("--choice", action="append", help="a choice (repeat for more)")
-    p.add_argument("--placeholder-text")
-    p.add_argument("--timeout", type=float, help="seconds before the request expires (max 900)")
-    p.add_argument("--default-answer", help="answer returned if nobody answers in time")
-    p.add_argument("--agent-name")
+    p.add_argument("--placeholder-text", help="a hint shown in the empty answer box")
+    p.add_argument("--timeout", type=float, help="seconds before the request expires (the relay caps it, 900 by "
+                                                  "default, and says so)")
+    p.add_argument("--default-answer", help="answer returned if nobody answers in time (one of the choices, "
+                                            "if any)")
+    _agent_option(p, "agent_name")
     p.add_argument("--json", action="store_true", help="print the whole request as JSON")
     p.add_argument("--e2ee", action="store_true", help="seal the content end to end (or HITL_E2EE_ENABLED=true)")
     p.set_defaults(func=cmd_request)
 
     p = sub.add_parser("notify", help="send a notification")
-    p.add_argument("--message", required=True)
-    p.add_argument("--agent-name")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--message", required=True, help="the notification, in Markdown")
+    _agent_option(p, "agent_name")
+    p.add_argument("--json", action="store_true", help="print the delivered notification as JSON, not its id")
     p.add_argument("--e2ee", action="store_true", help="seal the content end to end")
     p.set_defaults(func=cmd_notify)
 
     p = sub.add_parser("notify-completion", help="report a finished task and print the reply")
-    p.add_argument("--summary", required=True)
-    p.add_argument("--timeout", type=float)
-    p.add_argument("--agent-name")
+    p.add_argument("--summary", required=True, help="what was done and what is left, in Markdown")
+    p.add_argument("--timeout", type=float, help="seconds to wait for the reply (capped by the relay)")
+    _agent_option(p, "agent_name")
     p.add_argument("--e2ee", action="store_true", help="seal the content end to end")
     p.set_defaults(func=cmd_notify_completion)
 
     p = sub.add_parser("pending", help="list pending requests")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print them as a JSON array")
     p.set_defaults(func=_lazy("cmd_pending"))
 
     p = sub.add_parser("answer", help="answer a pending request")
-    p.add_argument("request_id")
-    p.add_argument("text")
+    p.add_argument("request_id", help="the request's id (req_…), as pending lists it")
+    p.add_argument("text", help="the answer")
     p.set_defaults(func=_lazy("cmd_answer"))
 
     p = sub.add_parser("watch", help="print events as they happen")
-    p.add_argument("--since", type=int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--since", type=int, help="replay the events after this sequence number first (0: all)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_lazy("cmd_watch"))
 
-    p = sub.add_parser("keys", help="manage API keys")
-    ks = p.add_subparsers(dest="keys_command", required=True)
-    k = ks.add_parser("create")
-    k.add_argument("--agent", required=True)
-    k.add_argument("--label")
-    ks.add_parser("list")
-    k = ks.add_parser("revoke")
-    k.add_argument("prefix")
+    p = sub.add_parser("keys", help="manage API keys and end-to-end encryption keys")
+    ks = p.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    k = ks.add_parser("create", help="mint an API key for an agent (shown once)")
+    _agent_option(k, "agent", required=True, what="the agent the key belongs to (created if new)")
+    k.add_argument("--label", help="a note to tell keys apart in 'keys list'")
+    ks.add_parser("list", help="list API keys by prefix, with their agent and last use")
+    k = ks.add_parser("revoke", help="revoke an API key")
+    k.add_argument("prefix", help="the key's prefix, as 'keys list' shows it")
     ks.add_parser("fingerprint", help="short fingerprints of the E2EE keys, to compare on both sides")
     ks.add_parser("trust-desk", help="trust the desk key the relay serves now (after comparing fingerprints)")
-    k = ks.add_parser("trust-agent", help="forget an agent's pinned key; its next request pins the new one")
-    k.add_argument("agent_id")
+    k = ks.add_parser("trust-agent", help="trust an agent id's key (after comparing fingerprints): the key its "
+                      "pending requests carry, else the key its next request brings")
+    k.add_argument("agent_id", help="the agent's id (agt_…), as the warning names it")
     k = ks.add_parser("register-desk", help="make sure the relay serves this machine's desk key")
     k.add_argument("--replace", action="store_true", help="replace a different desk key on the relay")
     p.set_defaults(func=_lazy("cmd_keys"))
 
     p = sub.add_parser("proxy", help="stdio MCP server for agents: plaintext to the agent, ciphertext to the relay")
-    p.add_argument("relay_url", nargs="?", help="the relay (default: --url / HITL_SERVER_URL)")
-    p.add_argument("--agent-name")
+    p.add_argument("relay_url", nargs="?", type=_url_arg, help="the relay (default: --url / HITL_SERVER_URL)")
+    _agent_option(p, "agent_name")
     p.add_argument("--progress-interval", type=float, default=20.0,
                    help="seconds between progress notifications while the human has not answered")
     p.set_defaults(func=cmd_proxy)
 
     p = sub.add_parser("agents", help="list or create agents")
-    ags = p.add_subparsers(dest="agents_command", required=True)
-    ags.add_parser("list")
-    a = ags.add_parser("create")
-    a.add_argument("--name", required=True)
+    ags = p.add_subparsers(dest="agents_command", required=True, metavar="AGENTS_COMMAND")
+    ags.add_parser("list", help="list agents with their ids")
+    a = ags.add_parser("create", help="register an agent and print its id")
+    a.add_argument("--name", required=True, help="the agent's name, as approvers show it")
     p.set_defaults(func=cmd_agents)
 
     p = sub.add_parser("token", help="manage the owner credential ($HITL_HOME/owner.token)")
@@ -283,10 +326,11 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
 
     from hitl_desk.mcpconfig import CLIENTS, emit
 
-    p = sub.add_parser("mcp-config", help="print MCP configuration for an agent client, minting a key")
-    p.add_argument("client", choices=CLIENTS)
-    p.add_argument("--key", help="an existing agent API key (default: mint one with the owner credential)")
-    p.add_argument("--agent", help="the agent a minted key belongs to (default: the client's name)")
+    p = sub.add_parser("mcp-config", help="print MCP configuration for an agent client, minting a key once")
+    p.add_argument("client", choices=CLIENTS, help="the agent client: " + ", ".join(CLIENTS))
+    p.add_argument("--key", help="an existing agent API key (default: the key minted for this client before, "
+                                 "else a new one)")
+    _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
     p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
 
     if with_plugins:
@@ -345,12 +389,26 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
+        sys.stdout.flush()  # a reader that left shows up here, inside the handler below
         return int(result or 0)
     except HitlError as exc:
         print(f"hitl-desk: {exc.message}", file=sys.stderr)
         return _exit_code(exc)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`watch | head -2`): that is how a pipe ends, not an error.
+        _detach_stdout()
+        return 0
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

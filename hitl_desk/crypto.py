@@ -24,6 +24,9 @@ from hitl_desk.errors import HitlError
 
 ENVELOPE_VERSION = 1
 MAX_CLOCK_SKEW = 300.0
+PAD_BUCKET = 256
+"""Our JSON plaintexts are padded to a multiple of this many bytes, so a ciphertext's length
+tells the relay only the bucket ("yes" and "no" look the same)."""
 
 
 class DecryptionError(HitlError):
@@ -48,6 +51,14 @@ class KeyChangedError(HitlError):
     code = "key_changed"
     status = 409
     default_message = "The peer's public key changed since it was trusted."
+
+
+class AgentNameConflictError(HitlError):
+    """A new agent id carries the name of a trusted agent but another key: a possible impersonation."""
+
+    code = "agent_name_conflict"
+    status = 409
+    default_message = "A different key for a known agent name."
 
 
 def b64(data: bytes) -> str:
@@ -125,9 +136,18 @@ def open_envelope(box: Box, envelope: str) -> bytes:
         raise DecryptionError() from None
 
 
+def pad_json(text: bytes, bucket: int = PAD_BUCKET) -> bytes:
+    """Pad serialised JSON with trailing spaces to the next multiple of ``bucket`` bytes.
+
+    Whitespace after a JSON value is part of the JSON grammar, so every parser (hitl-cli's
+    ``json.loads`` included) reads the padded text as the same object.
+    """
+    return text + b" " * (-len(text) % bucket)
+
+
 def seal_json(box: Box, data: dict[str, Any]) -> str:
-    """Encrypt a JSON object the way hitl-cli does (``json.dumps`` defaults)."""
-    return seal(box, json.dumps(data).encode("utf-8"))
+    """Encrypt a JSON object as hitl-cli does (``json.dumps`` defaults), padded to a bucket."""
+    return seal(box, pad_json(json.dumps(data).encode("utf-8")))
 
 
 def open_json(box: Box, envelope: str) -> dict[str, Any]:

@@ -122,6 +122,8 @@ class Opened:
     placeholder_text: str | None
     bound: bool
     """False for hitl-cli's envelopes, which carry no request id to check."""
+    new_key: str | None = None
+    """The agent key's fingerprint when opening this request pinned it (trust on first use)."""
 
 
 class DeskEncryption:
@@ -162,22 +164,27 @@ class DeskEncryption:
         return cls(keys, settings)
 
     def _box(self, request: HitlRequest) -> Box:
+        return self._checked_box(request)[0]
+
+    def _checked_box(self, request: HitlRequest) -> tuple[Box, bool]:
+        """The Box for the request's agent key, and whether this call pinned that key (first use)."""
         if self.keys is None:
             raise KeyMissingError("This approver does not have the desk key, so it cannot read "
                                   "encrypted requests (pair it with the desk first).")
         agent_key = request.agent_public_key
         if agent_key is None:
             raise KeyMissingError(f"Request {request.id} names no agent key.")
-        self.trust.check_agent(request.agent_id, request.agent_name, agent_key)
+        first_use = self.trust.check_agent(request.agent_id, request.agent_name, agent_key)
         box = self._boxes.get(agent_key)
         if box is None:
             box = self._boxes[agent_key] = self.keys.box(agent_key)
-        return box
+        return box, first_use
 
     def open(self, request: HitlRequest) -> Opened:
         """Decrypt a request; raises on a missing/changed key, tampering, or a swapped envelope."""
         assert request.encrypted_payload is not None, "not an encrypted request"
-        data = open_json(self._box(request), request.encrypted_payload)
+        box, first_use = self._checked_box(request)
+        data = open_json(box, request.encrypted_payload)
         bound = is_bound(data)
         if len(self._bound) >= BOUND_CACHE_LIMIT:  # requests opened but answered elsewhere
             self._bound.clear()
@@ -187,7 +194,8 @@ class DeskEncryption:
         text = data.get(_TEXT_FIELD[request.kind], "")
         choices = data.get("choices") or []
         return Opened(prompt=str(text), choices=[str(c) for c in choices] if isinstance(choices, list) else [],
-                      placeholder_text=str(data.get("placeholder_text") or "") or None, bound=bound)
+                      placeholder_text=str(data.get("placeholder_text") or "") or None, bound=bound,
+                      new_key=fingerprint(request.agent_public_key or "") if first_use else None)
 
     def readable(self, request: HitlRequest) -> HitlRequest:
         """The request with its decrypted content filled in, for display."""

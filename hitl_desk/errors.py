@@ -6,7 +6,8 @@ the same class (``error_from_payload``).  The tree::
 
     HitlError
     ├── InvalidRequestError          422 invalid_request
-    │   └── PayloadTooLargeError     413 payload_too_large
+    │   ├── PayloadTooLargeError     413 payload_too_large
+    │   └── DefaultAnswerNotAChoiceError 422 default_answer_not_a_choice
     ├── MalformedJsonError           400 malformed_json
     │   └── JsonTooDeepError         400 json_too_deep
     ├── AuthenticationError          401 unauthorized
@@ -29,7 +30,8 @@ the same class (``error_from_payload``).  The tree::
     ├── InternalError                500 internal_error
     ├── StorageFullError             507 storage_full
     ├── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
-    └── RelayStartError              --- relay_start_failed (local: the relay could not start)
+    ├── RelayStartError              --- relay_start_failed (local: the relay could not start)
+    └── ServerUrlError               --- invalid_server_url (client side: HITL_SERVER_URL / --url)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "AlreadyAnsweredError",
     "ApiKeyNotFoundError",
     "AuthenticationError",
+    "DefaultAnswerNotAChoiceError",
     "HitlError",
     "HostNotAllowedError",
     "InternalError",
@@ -63,6 +66,7 @@ __all__ = [
     "RequestNotFoundError",
     "TooManyConnectionsError",
     "StorageFullError",
+    "ServerUrlError",
     "error_from_payload",
 ]
 
@@ -101,6 +105,14 @@ class PayloadTooLargeError(InvalidRequestError):
     code = "payload_too_large"
     status = 413
     default_message = "The request body is too large."
+
+
+class DefaultAnswerNotAChoiceError(InvalidRequestError):
+    """A question with choices names a default answer that is not one of them."""
+
+    code = "default_answer_not_a_choice"
+    status = 422
+    default_message = "The default answer must be one of the choices."
 
 
 class MalformedJsonError(HitlError):
@@ -279,6 +291,14 @@ class RelayStartError(HitlError):
     code = "relay_start_failed"
     status = 500
     default_message = "The relay could not start."
+
+
+class ServerUrlError(HitlError):
+    """The relay address (``HITL_SERVER_URL`` or ``--url``) is not an http(s) URL."""
+
+    code = "invalid_server_url"
+    status = 400
+    default_message = "The relay address must look like http://127.0.0.1:8765."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

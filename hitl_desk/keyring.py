@@ -3,7 +3,8 @@
 - ``desk.key``: the human's X25519 key pair, made by the first approver.
 - ``agent.key``: this machine's agent key pair (hitl-cli's ``agent.key`` format).
 - ``trust.json``: pinned public keys — the desk key as agents first saw it, and each agent's key
-  as approvers first saw it.  A changed key is refused until the human re-trusts it.
+  as approvers first saw it (with its name).  A changed key is refused until the human
+  re-trusts it, and so is a new agent id that carries the name of a pinned agent with another key.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from hitl_desk.crypto import KeyChangedError, KeyPair, fingerprint
+from hitl_desk.crypto import AgentNameConflictError, KeyChangedError, KeyPair, fingerprint
 from hitl_desk.settings import Settings, write_private
 
 DESK_KEY_FILE = "desk.key"
@@ -103,25 +105,62 @@ class TrustStore:
         data["desk"] = public_key
         self._save(data)
 
-    def check_agent(self, agent_id: str, agent_name: str, public_key: str) -> None:
-        """Pin an agent's key on first use; refuse a different one afterwards."""
+    def check_agent(self, agent_id: str, agent_name: str, public_key: str) -> bool:
+        """Pin an agent's key on first use; True when this call pinned it (a first use).
+
+        Refuses a different key for a pinned id (``KeyChangedError``), and a new id whose name
+        is already pinned to another key (``AgentNameConflictError``): the relay assigns ids, so
+        a new id under a known name is an impersonation until the human says otherwise.
+        """
         data = self._load()
-        agents = data.setdefault("agents", {})
+        agents: dict[str, str] = data.setdefault("agents", {})
+        names: dict[str, str] = data.setdefault("agent_names", {})
+        allowed: list[str] = data.setdefault("allowed", [])
         pinned = agents.get(agent_id)
-        if pinned is None:
-            agents[agent_id] = public_key
-            self._save(data)
-        elif pinned != public_key:
+        if pinned == public_key:
+            return False
+        if pinned is not None:
             raise KeyChangedError(
                 f"Agent {agent_name!r} has a new key (pinned {fingerprint(pinned)}, offered "
                 f"{fingerprint(public_key)}). If that is expected, run: hitl-desk keys trust-agent {agent_id}")
+        if agent_id not in allowed:
+            for other_id, other_key in agents.items():
+                if other_key != public_key and same_name(names.get(other_id), agent_name):
+                    raise AgentNameConflictError(
+                        f"different key for a known name: {agent_name!r} ({agent_id}, key "
+                        f"{fingerprint(public_key)}) is not the {agent_name!r} you trust ({other_id}, key "
+                        f"{fingerprint(other_key)}); the relay may be impersonating it. If you made this "
+                        f"agent yourself, run: hitl-desk keys trust-agent {agent_id}")
+        agents[agent_id] = public_key
+        names[agent_id] = agent_name
+        if agent_id in allowed:
+            allowed.remove(agent_id)
+        self._save(data)
+        return True
 
-    def trust_agent(self, agent_id: str, public_key: str | None) -> None:
-        """Re-pin (or, with None, forget) an agent's key."""
+    def trust_agent(self, agent_id: str, public_key: str | None, agent_name: str | None = None) -> None:
+        """Re-pin an agent's key, or with None forget it and let its next key pin without the
+        name check (the human vouched for this id)."""
         data = self._load()
         agents = data.setdefault("agents", {})
+        allowed: list[str] = data.setdefault("allowed", [])
         if public_key is None:
             agents.pop(agent_id, None)
+            if agent_id not in allowed:
+                allowed.append(agent_id)
         else:
             agents[agent_id] = public_key
+            if agent_name is not None:
+                data.setdefault("agent_names", {})[agent_id] = agent_name
         self._save(data)
+
+
+def same_name(known: str | None, offered: str) -> bool:
+    """Whether two agent names would look the same to the human (case, width, spacing)."""
+    if known is None:
+        return False
+    return _name_key(known) == _name_key(offered)
+
+
+def _name_key(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())

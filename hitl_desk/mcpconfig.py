@@ -16,7 +16,10 @@ import re
 import shlex
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from hitl_desk.settings import Settings, write_private
 
 __all__ = ["CLIENTS", "SERVER_NAME", "Snippet", "emit", "mcp_url", "render"]
 
@@ -112,20 +115,55 @@ def render(client: str, url: str, key: str) -> Snippet:
     return renderer(url, key)
 
 
+MINTED_FILE = "mcp-keys.json"
+"""Under ``HITL_HOME`` (0600): the key minted for each client, so a second call reuses it."""
+
+
 async def emit(client: str, *, url: str | None = None, key: str | None = None, agent: str | None = None) -> int:
-    """Print the configuration to stdout, minting a key (via the owner credential) when none is given."""
-    from hitl_desk.client import RelayClient
+    """Print the configuration to stdout; without ``key``, reuse the key minted for this client
+    before (while the relay still knows it) or mint one with the owner credential and keep it."""
     from hitl_desk.settings import Settings
 
     settings = Settings.from_env()
     base = url or settings.server_url
     if key is None:
-        async with RelayClient.for_owner(settings, url=base) as owner:
-            created = await owner.create_api_key(agent or client, f"mcp-config {client}")
-        key = created.api_key
-        print(f"Minted a key for agent {created.agent_name!r} ({created.prefix}…); it is shown only here.",
-              file=sys.stderr)
+        key = await _minted_key(settings, client, base, agent or client)
     snippet = render(client, mcp_url(base), key)
     print(snippet.text.rstrip("\n"))
     print(snippet.where, file=sys.stderr)
     return 0
+
+
+async def _minted_key(settings: Settings, client: str, base: str, agent: str) -> str:
+    """The key this machine minted for ``client`` on this relay, or a new one (said on stderr)."""
+    from hitl_desk.client import RelayClient
+
+    path = settings.home / MINTED_FILE
+    minted = _load_minted(path)
+    kept = minted.get(client)
+    async with RelayClient.for_owner(settings, url=base) as owner:
+        why = ""
+        if isinstance(kept, dict) and kept.get("url") == base and kept.get("agent") == agent:
+            active = {k.prefix for k in await owner.list_api_keys() if k.revoked_at is None}
+            if kept.get("prefix") in active:
+                print(f"Reusing the key minted for {client} before ({kept['prefix']}…, agent {agent!r}).",
+                      file=sys.stderr)
+                return str(kept["api_key"])
+            why = f" (the one minted before, {kept.get('prefix')}…, is revoked or unknown to this relay)"
+        created = await owner.create_api_key(agent, f"mcp-config {client}")
+    minted[client] = {"url": base, "agent": created.agent_name, "prefix": created.prefix,
+                      "api_key": created.api_key}
+    write_private(path, json.dumps(minted, indent=2, sort_keys=True))
+    print(f"Minted a new key for agent {created.agent_name!r} ({created.prefix}…){why}; kept in {path} "
+          f"so the next 'mcp-config {client}' reuses it.", file=sys.stderr)
+    return created.api_key
+
+
+def _load_minted(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:  # a damaged file: start again rather than fail (it only saves mints)
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from hitl_desk.errors import DefaultAnswerNotAChoiceError
+
 MAX_PROMPT_CHARS = 20_000
 MAX_CHOICES = 20
 MAX_CHOICE_CHARS = 200
@@ -63,6 +65,16 @@ class InputRequestCreate(RequestOptions):
     prompt: Prompt
     choices: list[Choice] | None = Field(default=None, max_length=MAX_CHOICES)
     placeholder_text: Annotated[str, StringConstraints(max_length=MAX_PLACEHOLDER_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> InputRequestCreate:
+        # Raised as the catalog error itself (not a ValueError, which pydantic would fold into
+        # invalid_request), so the agent gets its own code for it.
+        if self.choices and self.default_answer is not None and self.default_answer not in self.choices:
+            raise DefaultAnswerNotAChoiceError(
+                f"default_answer {self.default_answer!r} is not one of the choices "
+                f"({', '.join(repr(c) for c in self.choices)}).")
+        return self
 
 
 class CompletionCreate(RequestOptions):

@@ -20,6 +20,7 @@ from itertools import islice
 from nacl.public import Box
 
 from hitl_desk.crypto import (
+    AgentNameConflictError,
     BindingError,
     DecryptionError,
     KeyChangedError,
@@ -39,7 +40,9 @@ NO_DESK_KEY = ("This approver does not have the desk key, so it cannot read encr
                "(pair it with the desk that made the key).")
 UNVERIFIED = "unverified envelope"
 
+NAME_CONFLICT = "different key for a known name"
 _PROBLEMS: tuple[tuple[type[HitlError], str], ...] = (
+    (AgentNameConflictError, NAME_CONFLICT + " (possible impersonation)"),
     (KeyChangedError, "the agent's key changed"),
     (BindingError, "replayed or swapped envelope"),
     (DecryptionError, "wrong key or tampered"),
@@ -61,6 +64,8 @@ class Readable:
     """Why it cannot be read, in a few words (None: it can)."""
     error: HitlError | None = None
     """What opening it raised; its message is the full explanation."""
+    new_key: str | None = None
+    """The agent key's fingerprint when this request was its first use (the key was pinned now)."""
 
     @property
     def readable(self) -> bool:
@@ -74,7 +79,10 @@ class Readable:
             return ""
         if self.problem is not None:
             return f"{LOCK} cannot read: {self.problem}"
-        return f"{LOCK} " if self.bound else f"{LOCK} {UNVERIFIED} · "
+        marker = f"{LOCK} " if self.bound else f"{LOCK} {UNVERIFIED} · "
+        if self.new_key is not None:  # trust on first use: show what was trusted
+            marker += f"new key {self.new_key} · "
+        return marker
 
     @property
     def line(self) -> str:
@@ -180,7 +188,7 @@ class RequestReader:
                                      "placeholder_text": opened.placeholder_text}
         if request.encrypted_response is not None and request.response is None:
             update["response"] = self._open_response(request, request.encrypted_response, opened.bound)
-        return Readable(request.model_copy(update=update), sealed=True, bound=opened.bound)
+        return Readable(request.model_copy(update=update), sealed=True, bound=opened.bound, new_key=opened.new_key)
 
     def _open_response(self, request: HitlRequest, envelope: str, bound: bool) -> str:
         """The answer as whoever sealed it wrote it (the desk's Box opens both directions)."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hitl_desk.errors import ServerUrlError
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 OWNER_TOKEN_FILE = "owner.token"
@@ -46,6 +48,8 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(env["HITL_HOME"]).expanduser() if env.get("HITL_HOME") else _default_home()
         url = (env.get("HITL_SERVER_URL") or "").strip().rstrip("/")
+        if url:
+            url = server_url(url, source="HITL_SERVER_URL")
         return cls(
             home=home,
             server_url=url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
@@ -97,6 +101,26 @@ class Settings:
                     "to create the owner credential, or set HITL_HOME to the relay's directory.")
         return (f"No owner credential: {looked}. Start the relay once (hitl-desk relay) to create it, "
                 "or set HITL_HOME to the relay's directory.")
+
+
+def server_url(text: str, *, source: str = "--url") -> str:
+    """A relay base URL from what the user typed: ``host:port`` means ``http://host:port``.
+
+    Raises ``ServerUrlError`` (naming ``source``) for anything that is not an http(s) address.
+    """
+    url = text.strip().rstrip("/")
+    if "://" not in url:  # "localhost:1234" would otherwise parse as scheme "localhost"
+        url = "http://" + url
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ServerUrlError(f"{source}={text!r} is not a relay address; "
+                             f"use http://HOST:PORT, e.g. http://{DEFAULT_HOST}:{DEFAULT_PORT}")
+    return url
 
 
 def write_private(path: Path, data: str) -> None:

@@ -103,7 +103,7 @@ class RunningRelay:
             await site.start()
         except BaseException as exc:
             await _quietly(self._runner.cleanup())
-            raise _start_error(exc, f"cannot listen on {self.url}") from None
+            raise _start_error(exc, f"cannot listen on port {self.config.port} of {self.config.host}") from None
         self.port = int(self._runner.addresses[0][1])  # the bound port, also when 0 was asked
         log.info("relay listening on %s (data in %s)", self.url, self.config.home)
         return self
@@ -133,8 +133,8 @@ def _start_error(exc: BaseException, where: str = "the relay could not start") -
     if isinstance(exc, RelayStartError) or not isinstance(exc, Exception):
         return exc
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return RelayStartError(f"{where}: the port is in use (is a relay already running?); stop it or "
-                               "choose another port with --port or HITL_SERVER_URL.")
+        return RelayStartError(f"{where}: the port is in use (is a relay already running? hitl-desk pending "
+                               "talks to it); stop it or choose another port with --port or HITL_SERVER_URL.")
     log.debug("relay start failed", exc_info=exc)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
     return RelayStartError(f"{where}: {reason}")

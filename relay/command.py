@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if config.host not in ("127.0.0.1", "localhost", "::1") and not args.lan:
         raise SystemExit("hitl-desk: listening beyond loopback needs --lan")
-    asyncio.run(serve_forever(config))
+    asyncio.run(serve_forever(config))  # a failed start is one RelayStartError line (relay.app)
     return 0
 
 

@@ -59,18 +59,37 @@ def error_response(error: HitlError) -> web.Response:
     return response
 
 
+EMPTY = "must not be empty"
+SCHEMA_MISFIT = "The request does not fit the schema."
+
+
 def _validation_details(exc: ValidationError) -> list[dict[str, object]]:
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_context=False, include_input=False)]
+    details: list[dict[str, object]] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        # pydantic says "String should have at least 1 character"; people say "empty".
+        empty = error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1
+        details.append({"loc": list(error["loc"]), "msg": EMPTY if empty else error["msg"], "type": error["type"]})
+    return details
+
+
+def describe(detail: dict[str, object]) -> str:
+    """One field error as a phrase: ``prompt must not be empty``, ``choices.0: <pydantic's words>``."""
+    field = ".".join(str(part) for part in detail["loc"]) if isinstance(detail["loc"], list) else ""
+    return f"{field} {EMPTY}" if detail["msg"] == EMPTY else f"{field}: {detail['msg']}"
 
 
 def validate(model: type[M], data: object) -> M:
-    """Validate data into a wire model, turning failures into ``InvalidRequestError``."""
+    """Validate data into a wire model, turning failures into ``InvalidRequestError``.
+
+    An empty required text says so in the message (``prompt must not be empty``); other misfits
+    keep the general message, with every field in ``details``.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequestError("The request does not fit the schema.",
-                                  details=_validation_details(exc)) from None
+        details = _validation_details(exc)
+        empties = [describe(d) for d in details if d["msg"] == EMPTY]
+        raise InvalidRequestError("; ".join(empties) if empties else SCHEMA_MISFIT, details=details) from None
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -38,7 +38,7 @@ from hitl_desk.sdk import answer_of
 from relay.auth import Principal
 from relay.broker import Broker
 from relay.context import AUTH, BROKER, CONFIG
-from relay.http import validate
+from relay.http import describe, validate
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +259,7 @@ def arguments(model: type[BaseModel], **values: Any) -> Any:
     try:
         return validate(model, {key: value for key, value in values.items() if value is not None})
     except InvalidRequestError as exc:
-        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-                             for item in exc.details or ())
+        problems = "; ".join(describe(item) for item in exc.details or ())
         raise ToolError(f"Invalid arguments: {problems or exc.message}") from None
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hitl_desk.crypto import KeyChangedError, KeyPair, bind, seal_json
+from hitl_desk.crypto import KeyChangedError, KeyPair, bind, fingerprint, seal_json
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.keyring import desk_key_path, load_or_create_keypair
 from hitl_desk.models import HitlRequest
@@ -69,7 +70,8 @@ def test_an_encrypted_request_is_opened_once_and_shown_decrypted_and_locked(
     request = sealed(settings, agent_keys, prompt="Deploy   now?")
     view = reader.view(request)
     assert (view.request.prompt, view.request.choices) == ("Deploy   now?", ["Yes", "No"])
-    assert view.sealed and view.readable and view.bound and view.line == f"{LOCK} Deploy now?"
+    first_use = f"new key {fingerprint(agent_keys.public_key)} · "  # this opening pinned the key
+    assert view.sealed and view.readable and view.bound and view.line == f"{LOCK} {first_use}Deploy now?"
     assert request.prompt == ""  # what the relay sent stays as it was: it is what gets sealed to
     assert reader.view(request) is view  # a redraw is a lookup
     assert reader.view(request.model_copy(update={"status": "pending"})) is view  # a new snapshot
@@ -91,7 +93,8 @@ def test_a_hitl_cli_envelope_without_binding_is_read_and_marked_unverified(
 ) -> None:
     view = RequestReader(DeskEncryption.load(settings)).view(sealed(settings, agent_keys, bound_to=""))
     assert view.readable and not view.bound
-    assert view.line == f"{LOCK} unverified envelope · Deploy?"
+    first_use = f"new key {fingerprint(agent_keys.public_key)} · "
+    assert view.line == f"{LOCK} unverified envelope · {first_use}Deploy?"
 
 
 def test_a_different_envelope_under_a_known_id_is_opened_again_and_refused(
@@ -164,4 +167,5 @@ def test_a_closed_request_is_forgotten_and_opened_again_if_shown(settings: Setti
     view = reader.view(request)
     reader.forget(request.id)
     again = reader.view(request)
-    assert again is not view and again == view
+    # Opened again the same way; only the first opening pinned the agent's key.
+    assert again is not view and again == replace(view, new_key=None) and view.new_key is not None

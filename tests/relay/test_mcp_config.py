@@ -90,7 +90,7 @@ async def test_minted_key_from_mcp_config_works_over_mcp(relay: LiveRelay, owner
     code, out, err = await cli(relay, "mcp-config", "cursor", "--agent", "cursor-agent")
     assert code == 0, err
     server = json.loads(out)["mcpServers"]["hitl-desk"]
-    assert server["url"] == relay.url + "/mcp" and "shown only here" in err
+    assert server["url"] == relay.url + "/mcp" and "Minted a new key for agent 'cursor-agent'" in err
     async with mcp_client(server["url"], server["headers"]["X-API-Key"], "legacy") as client:
         assert text_of(await client.call_tool("notify_human", {"message": "configured"})) == "Notification sent"
     assert [(r.agent_name, r.prompt) for r in await owner.list_requests()] == [("cursor-agent", "configured")]
@@ -113,3 +113,29 @@ async def test_given_key_needs_no_relay(relay: LiveRelay) -> None:
 async def test_unknown_client_is_a_usage_error(relay: LiveRelay) -> None:
     code, _, err = await cli(relay, "mcp-config", "notepad")
     assert code == 2 and "claude-code" in err
+
+
+async def test_mcp_config_reuses_the_key_it_minted_for_that_client(relay: LiveRelay, owner: RelayClient) -> None:
+    code, first, err = await cli(relay, "mcp-config", "cursor")
+    assert code == 0 and "Minted a new key" in err, err
+    kept = relay.home / "mcp-keys.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    code, second, err = await cli(relay, "mcp-config", "cursor")
+    assert code == 0 and "Reusing the key minted for cursor" in err, err
+    assert second == first and len(await owner.list_api_keys()) == 1  # no duplicate key
+    code, other, err = await cli(relay, "mcp-config", "vscode")  # another client: its own key
+    assert code == 0 and "Minted a new key for agent 'vscode'" in err
+    assert len(await owner.list_api_keys()) == 2
+
+
+async def test_mcp_config_mints_again_and_says_so_when_its_key_was_revoked(relay: LiveRelay,
+                                                                           owner: RelayClient) -> None:
+    code, first, err = await cli(relay, "mcp-config", "gemini")
+    assert code == 0, err
+    (revoked,) = await owner.list_api_keys()
+    await owner.revoke_api_key(revoked.prefix)
+    code, second, err = await cli(relay, "mcp-config", "gemini")
+    assert code == 0 and "Minted a new key for agent 'gemini'" in err and "revoked or unknown" in err, err
+    key = json.loads(second)["mcpServers"]["hitl-desk"]["headers"]["X-API-Key"]
+    assert key != json.loads(first)["mcpServers"]["hitl-desk"]["headers"]["X-API-Key"]
+    assert key.startswith(next(k.prefix for k in await owner.list_api_keys() if k.revoked_at is None))

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from hitl_desk.client import RelayClient
+from hitl_desk.crypto import fingerprint
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.keyring import desk_key_path, load_keypair
@@ -148,10 +149,11 @@ async def test_an_encrypted_question_pops_up_decrypted_and_locked_and_its_button
     call = await popped_up(app, notification_server, created, SECRET_PROMPT)
     assert call.summary == f"{LOCK} claude"
     assert list(call.buttons.values()) == ["", *SECRET_CHOICES]  # "": the body click
-    assert app.view.tooltip.endswith(shorten(f"claude: {LOCK} {SECRET_PROMPT}"))
+    first_use = f"new key {fingerprint(agent.keys.public_key)} · "  # the agent's first request pins its key
+    assert app.view.tooltip.endswith(shorten(f"claude: {LOCK} {first_use}{SECRET_PROMPT}"))
     entry = app.view.menu[0]
     assert isinstance(entry, MenuEntry)
-    assert entry.label == shorten(f"claude: {LOCK} {SECRET_PROMPT}")
+    assert entry.label == shorten(f"claude: {LOCK} {first_use}{SECRET_PROMPT}")
     assert [e.label for e in entry.submenu if isinstance(e, MenuEntry)] == [
         *SECRET_CHOICES, OPEN_LABEL]
     notification_server.invoke_action(call.id, call.key_for(SECRET_CHOICES[1]))
@@ -237,8 +239,9 @@ async def test_the_menu_of_the_docked_icon_answers_an_encrypted_request(
         try:
             asking, _ = await ask(agent, SECRET_PROMPT, choices=SECRET_CHOICES)
             await shows(tray, xorg, 1)  # the tooltip, with the lock, is the icon window's name
-            assert f"claude: {LOCK} Rotate" in tray.view.tooltip
-            label = shorten(f"claude: {LOCK} {SECRET_PROMPT}")
+            first_use = f"new key {fingerprint(agent.keys.public_key)} · "  # its first request pins the key
+            assert f"claude: {LOCK} {first_use}" in tray.view.tooltip
+            label = shorten(f"claude: {LOCK} {first_use}{SECRET_PROMPT}")
             # The icon thread sets the menu just after the window name: wait for it too.
             await until(lambda: labels(pystray_icon(tray).menu)[0] == label, "the menu updated")
             icon = pystray_icon(tray)

@@ -9,6 +9,7 @@ from nacl.public import PrivateKey
 
 from hitl_desk.client import StreamState
 from hitl_desk.crypto import KeyPair, b64, bind, seal_json
+from hitl_desk.keyring import TrustStore
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, HitlRequest
 from hitl_desk.settings import Settings, write_private
 from tui.state import DeskState
@@ -180,7 +181,11 @@ def desk_home(home: Path) -> Settings:
     """Settings for an approver whose home holds the fixed desk key."""
     home.mkdir(parents=True, exist_ok=True)
     write_private(home / "desk.key", DESK_KEYS.to_json())
-    return Settings(home=home, server_url=URL, server_url_set=True)
+    settings = Settings(home=home, server_url=URL, server_url_set=True)
+    trust = TrustStore(settings)
+    for agent in ("claude-code", "n8n-nightly", "cursor"):  # known agents: no first-use key note
+        trust.trust_agent(_agent_id(agent), AGENT_KEYS.public_key, agent)
+    return settings
 
 
 def sealed_state() -> DeskState:

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
 from hitl_desk.client import RelayClient
+from hitl_desk.crypto import fingerprint
 from hitl_desk.e2ee import AgentEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.settings import Settings
@@ -75,7 +76,8 @@ async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted
         asked = asyncio.create_task(agent.ask(SECRET_PROMPT, choices=SECRET_CHOICES))
         await until(pilot, lambda: any(SECRET_PROMPT in t for t in row_texts(app)), what="decrypted row")
         row = next(t for t in row_texts(app) if SECRET_PROMPT in t)
-        assert f"🔒 {SECRET_PROMPT}  [{' | '.join(SECRET_CHOICES)}]" in row
+        # The agent's first request pins its key: the row shows the fingerprint that was trusted.
+        assert f"🔒 new key {fingerprint(agent.keys.public_key)} · {SECRET_PROMPT}" in row
         assert app.state.pending[0].encrypted and app.state.pending[0].prompt == ""  # kept as sent
         await pilot.press("enter")
         screen = app.screen
