@@ -53,7 +53,7 @@ def _line(request: HitlRequest, marker: str) -> str:
 async def cmd_pending(args: argparse.Namespace) -> int:
     """List pending requests, decrypted where this machine holds the desk key."""
     async with desk_session(args.url) as (client, desk):
-        found = [shown(r, desk) for r in await client.list_requests("pending", limit=10_000)]
+        found = [shown(r, desk) for r in await client.list_requests("pending")]
     if args.json:
         print(json.dumps([dict(r.model_dump(mode="json"), marker=m) for r, m in found], indent=2,
                          ensure_ascii=False))

@@ -18,8 +18,16 @@ from typing import Any, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
-from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError, error_from_payload
+from hitl_desk.errors import (
+    HitlError,
+    KeyMissingError,
+    NotFoundError,
+    RelayUnavailableError,
+    RequestClosedError,
+    error_from_payload,
+)
 from hitl_desk.models import (
+    MAX_PAGE_SIZE,
     Agent,
     ApiKeyCreated,
     ApiKeyInfo,
@@ -27,8 +35,9 @@ from hitl_desk.models import (
     Event,
     EventFrame,
     HitlRequest,
+    CancelReason,
     NotifyResult,
-    RequestList,
+    RequestPage,
 )
 from hitl_desk.settings import Settings
 
@@ -47,6 +56,9 @@ class RelayClient:
         self.credential = credential
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self.outstanding: set[str] = set()
+        """Ids of questions this client asked whose final state it has not seen yet: what
+        ``withdraw_outstanding`` cancels when the asking program is interrupted."""
 
     @classmethod
     def for_owner(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
@@ -109,6 +121,7 @@ class RelayClient:
                 "timeout_seconds": timeout_seconds, "default_answer": default_answer,
                 "agent_name": agent_name, "wait": False}
         result: HitlRequest = await self._call("POST", "/api/v1/hitl/request", HitlRequest, body=body)
+        self.outstanding.add(result.id)
         return result
 
     async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
@@ -116,6 +129,7 @@ class RelayClient:
         """Report a finished task; returns the pending request at once."""
         body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
         result: HitlRequest = await self._call("POST", "/api/v1/hitl/complete", HitlRequest, body=body)
+        self.outstanding.add(result.id)
         return result
 
     async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
@@ -149,7 +163,10 @@ class RelayClient:
                 delay = min(delay * 2, 2.0)
                 continue
             delay = 0.05
-            if request.is_final or (deadline is not None and time.monotonic() >= deadline):
+            if request.is_final:
+                self.outstanding.discard(request.id)
+                return request
+            if deadline is not None and time.monotonic() >= deadline:
                 return request
 
     async def ask(self, prompt: str, **kwargs: Any) -> HitlRequest:
@@ -183,7 +200,10 @@ class RelayClient:
         body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
                 "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
         payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
-        return HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
+        created = HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
+        if not created.is_final:
+            self.outstanding.add(created.id)
+        return created
 
     async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
         """Answer an encrypted request with a sealed response."""
@@ -193,14 +213,39 @@ class RelayClient:
 
     # -- approving ----------------------------------------------------------------------------
 
-    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
-                            limit: int = 1000, newest_first: bool = False) -> list[HitlRequest]:
-        """Requests filtered by status and kind."""
-        result: RequestList = await self._call(
-            "GET", "/api/v1/hitl/requests", RequestList,
-            params={"status": status, "kind": kind, "limit": limit,
+    async def requests_page(self, status: str | None = None, *, kind: str | None = None,
+                            limit: int = MAX_PAGE_SIZE, cursor: str | None = None,
+                            newest_first: bool = False) -> RequestPage:
+        """One page of requests filtered by status and kind; pass its ``next_cursor`` for the next."""
+        result: RequestPage = await self._call(
+            "GET", "/api/v1/hitl/requests", RequestPage,
+            params={"status": status, "kind": kind, "limit": min(limit, MAX_PAGE_SIZE), "cursor": cursor,
                     "order": "newest" if newest_first else "oldest"})
-        return result.requests
+        return result
+
+    async def iter_requests(self, status: str | None = None, *, kind: str | None = None,
+                            page_size: int = MAX_PAGE_SIZE, newest_first: bool = False) -> AsyncIterator[HitlRequest]:
+        """Every matching request, a page at a time: none twice, none skipped, while others change."""
+        cursor: str | None = None
+        while True:
+            page = await self.requests_page(status, kind=kind, limit=page_size, cursor=cursor,
+                                            newest_first=newest_first)
+            for request in page.requests:
+                yield request
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
+                            limit: int | None = None, newest_first: bool = False) -> list[HitlRequest]:
+        """Requests filtered by status and kind, at most ``limit`` of them (None: all), read page by page."""
+        found: list[HitlRequest] = []
+        page_size = MAX_PAGE_SIZE if limit is None else max(1, min(limit, MAX_PAGE_SIZE))
+        async for request in self.iter_requests(status, kind=kind, page_size=page_size, newest_first=newest_first):
+            found.append(request)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
 
     async def answer(self, request_id: str, response: str) -> HitlRequest:
         """Answer a pending request."""
@@ -208,10 +253,23 @@ class RelayClient:
                                                HitlRequest, body={"response": response})
         return result
 
-    async def cancel(self, request_id: str) -> HitlRequest:
-        """Cancel a pending request."""
-        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest)
+    async def cancel(self, request_id: str, reason: CancelReason | None = None) -> HitlRequest:
+        """Cancel a pending request (the relay words the reason from the credential when none is given)."""
+        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
+                                               body=None if reason is None else {"reason": reason}, timeout=10)
+        self.outstanding.discard(request_id)
         return result
+
+    async def withdraw_outstanding(self, reason: CancelReason = "agent_cancelled") -> list[str]:
+        """Cancel every question this client asked and still waits on; the ids it withdrew."""
+        withdrawn = []
+        for request_id in sorted(self.outstanding):
+            try:
+                await self.cancel(request_id, reason)
+                withdrawn.append(request_id)
+            except (RequestClosedError, NotFoundError):
+                self.outstanding.discard(request_id)  # answered or gone meanwhile
+        return withdrawn
 
     def event_stream(self, since: int | None = None) -> EventStream:
         """Follow the relay's events, reconnecting with ``since`` after a drop."""

@@ -24,6 +24,7 @@ the same class (``error_from_payload``).  The tree::
     ├── RequestExistsError           409 request_exists
     ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
+    ├── TooManyPendingError          429 too_many_pending
     ├── InternalError                500 internal_error
     └── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
 """
@@ -55,6 +56,7 @@ __all__ = [
     "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
+    "TooManyPendingError",
     "error_from_payload",
 ]
 
@@ -224,6 +226,15 @@ class RateLimitedError(HitlError):
     code = "rate_limited"
     status = 429
     default_message = "Too many failed attempts; try again later."
+
+
+class TooManyPendingError(HitlError):
+    """The agent has as many requests pending as the relay allows (``--max-pending``): wait for
+    answers, or cancel some, before asking more."""
+
+    code = "too_many_pending"
+    status = 429
+    default_message = "This agent has too many pending requests."
 
 
 class InternalError(HitlError):

@@ -18,6 +18,7 @@ from relay.auth import Auth
 from relay.broker import Broker
 from relay.bus import Bus
 from relay.context import AUTH, BROKER, BUS, CONFIG, STORE, RelayConfig
+from relay.departure import HANGUPS, HangupWatch
 from relay.http import METRICS, error_middleware, host_guard
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
@@ -35,6 +36,8 @@ def make_app(config: RelayConfig) -> web.Application:
     )
     app[CONFIG] = config
     app[METRICS] = Metrics()
+    app[HANGUPS] = HangupWatch(config.hangup_poll)
+    app.on_cleanup.append(app[HANGUPS].close)
     table = RouteTable(api.routes, e2ee.routes, events.routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
@@ -52,7 +55,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     auth = Auth(store, app[METRICS], Auth.load_secret(settings))
     auth.ensure_owner_token(settings)
     bus = Bus(store)
-    broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout)
+    broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout, max_pending=config.max_pending,
+                    leave_grace=config.leave_grace)
     app[STORE], app[AUTH], app[BUS], app[BROKER] = store, auth, bus, broker
     await broker.start()
     try:
