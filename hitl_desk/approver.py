@@ -18,7 +18,7 @@ from hitl_desk.crypto import fingerprint
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.errors import HitlError
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
-from hitl_desk.models import HitlRequest
+from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
 from hitl_desk.settings import Settings
 
 
@@ -48,6 +48,13 @@ def _line(request: HitlRequest, marker: str) -> str:
     choices = f"  [{' | '.join(request.choices)}]" if request.choices else ""
     text = f"{marker} {first}".strip() if marker else first
     return f"{request.id}  {request.kind:<10} {request.agent_name:<16} {text}{choices}"
+
+
+def why_gone(request: HitlRequest) -> str:
+    """`` (agent left)``-style tail for a cancelled request, from the relay's reason vocabulary."""
+    if request.status != "cancelled" or request.cancel_reason is None:
+        return ""
+    return f"  ({CANCEL_REASON_TEXT.get(request.cancel_reason, request.cancel_reason)})"
 
 
 async def cmd_pending(args: argparse.Namespace) -> int:
@@ -85,7 +92,7 @@ async def cmd_watch(args: argparse.Namespace) -> int:
                 print(json.dumps({"seq": event.seq, "type": event.type, "marker": marker,
                                   "request": request.model_dump(mode="json")}, ensure_ascii=False), flush=True)
             else:
-                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}", flush=True)
+                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}{why_gone(request)}", flush=True)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Data goes to stdout, messages to stderr.  Exit codes:
 0 success · 1 error · 2 usage · 3 expired or timed out · 4 cancelled · 5 relay unavailable ·
-6 authentication failed.
+6 authentication failed · 130 interrupted (Ctrl+C; a waiting question is withdrawn first).
 
 Commands that live in other packages (``relay``, ``tui``, ``tray``) plug in through the
 ``hitl_desk.commands`` entry-point group, so this core never imports them.
@@ -14,9 +14,10 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hitl_desk.errors import (
     AuthenticationError,
@@ -26,11 +27,16 @@ from hitl_desk.errors import (
     RequestExpiredError,
 )
 
+if TYPE_CHECKING:
+    from hitl_desk.client import RelayClient
+
 EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy"}
+           "mcp-config", "proxy", "cancel"}
+T = TypeVar("T")
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -66,7 +72,9 @@ async def _ask_sealed(args: argparse.Namespace, prompt: str, **kwargs: Any) -> i
 
     settings = Settings.from_env()
     async with RelayClient.for_agent(settings, args.url) as client:
-        print(await AgentEncryption(client, settings, args.agent_name).ask(prompt, **kwargs))
+        answer = await withdrawn_on_interrupt(client, AgentEncryption(client, settings, args.agent_name).ask(
+            prompt, **kwargs))
+    print(answer)
     return 0
 
 
@@ -79,10 +87,13 @@ async def cmd_request(args: argparse.Namespace) -> int:
         return await _ask_sealed(args, args.prompt, choices=args.choice, placeholder=args.placeholder_text,
                                  timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
-        created = await client.create_request(
-            args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
-            timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name)
-        done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        async def ask() -> Any:
+            created = await client.create_request(
+                args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
+                timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name)
+            return await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+
+        done = await withdrawn_on_interrupt(client, ask())
     if args.json:
         _print_json(done.model_dump(mode="json"))
         return 0 if done.status == "answered" else _exit_code(_closed_error(done))
@@ -125,10 +136,56 @@ async def cmd_notify_completion(args: argparse.Namespace) -> int:
     if _e2ee(args):
         return await _ask_sealed(args, args.summary, kind="completion", timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
-        created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
-                                                 agent_name=args.agent_name)
-        done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        async def ask() -> Any:
+            created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
+                                                     agent_name=args.agent_name)
+            return await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+
+        done = await withdrawn_on_interrupt(client, ask())
     print(answer_of(done))
+    return 0
+
+
+# -- leaving: Ctrl+C withdraws the question, ``cancel`` withdraws one by id ---------------------
+
+async def withdrawn_on_interrupt(client: RelayClient, work: Awaitable[T]) -> T:
+    """Run ``work``; on Ctrl+C withdraw the client's waiting questions (approvers see them go as
+    ``agent_cancelled``), then end with ``KeyboardInterrupt`` (exit 130)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops the withdrawal too
+        try:
+            withdrawn = await client.withdraw_outstanding("agent_cancelled")
+        except HitlError as exc:
+            print(f"hitl-desk: interrupted; could not withdraw the question: {exc.message}", file=sys.stderr)
+        else:
+            for request_id in withdrawn:
+                print(f"hitl-desk: interrupted; withdrew {request_id}", file=sys.stderr)
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    """Withdraw a pending request (the asking agent's key or the owner credential)."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_agent(url=args.url) as client:
+        done = await client.cancel(args.request_id, args.reason)
+    print(f"cancelled {done.id} ({done.cancel_reason})", file=sys.stderr)
     return 0
 
 
@@ -197,6 +254,13 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--agent-name")
     p.add_argument("--e2ee", action="store_true", help="seal the content end to end")
     p.set_defaults(func=cmd_notify_completion)
+
+    p = sub.add_parser("cancel", help="withdraw a pending request (the asking agent, or the owner)")
+    p.add_argument("request_id", help="the request's id (req_…)")
+    p.add_argument("--reason", choices=["agent_cancelled", "dismissed"],
+                   help="why, as approvers show it (default: agent_cancelled with an agent key, "
+                        "dismissed with the owner credential)")
+    p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("pending", help="list pending requests")
     p.add_argument("--json", action="store_true")
@@ -311,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hitl-desk: {exc.message}", file=sys.stderr)
         return _exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
