@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 from pydantic import BaseModel
@@ -35,7 +35,6 @@ from hitl_desk.models import (
     Event,
     EventFrame,
     HitlRequest,
-    CancelReason,
     NotifyResult,
     RequestPage,
 )
@@ -253,14 +252,14 @@ class RelayClient:
                                                HitlRequest, body={"response": response})
         return result
 
-    async def cancel(self, request_id: str, reason: CancelReason | None = None) -> HitlRequest:
+    async def cancel(self, request_id: str, reason: Literal["agent_cancelled", "dismissed"] | None = None) -> HitlRequest:
         """Cancel a pending request (the relay words the reason from the credential when none is given)."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
                                                body=None if reason is None else {"reason": reason}, timeout=10)
         self.outstanding.discard(request_id)
         return result
 
-    async def withdraw_outstanding(self, reason: CancelReason = "agent_cancelled") -> list[str]:
+    async def withdraw_outstanding(self, reason: Literal["agent_cancelled", "dismissed"] = "agent_cancelled") -> list[str]:
         """Cancel every question this client asked and still waits on; the ids it withdrew."""
         withdrawn = []
         for request_id in sorted(self.outstanding):

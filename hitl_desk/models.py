@@ -197,10 +197,11 @@ class RequestPage(BaseModel):
 class CancelCreate(WireModel):
     """Optional body of ``POST /api/v1/hitl/requests/{id}/cancel``: why it is cancelled.
 
-    Without it an agent's cancel is ``agent_cancelled`` and the owner's ``dismissed``.
+    Without it an agent's cancel is ``agent_cancelled`` and the owner's ``dismissed``; only the
+    owner may say ``dismissed`` (a human's decision), and ``agent_left`` is the relay's alone.
     """
 
-    reason: CancelReason | None = None
+    reason: Literal["agent_cancelled", "dismissed"] | None = None
 
 
 class NotifyResult(BaseModel):

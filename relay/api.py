@@ -16,6 +16,7 @@ from hitl_desk.errors import (
     AgentExistsError,
     ApiKeyNotFoundError,
     InvalidRequestError,
+    PermissionDeniedError,
     RequestClosedError,
     RequestNotFoundError,
     TooManyPendingError,
@@ -215,12 +216,15 @@ async def answer_request(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/hitl/requests/{request_id}/cancel",
               summary="Cancel a pending request (the asking agent withdraws it, or the owner dismisses it).",
-              body=CancelCreate, response=HitlRequest, errors=(RequestNotFoundError, RequestClosedError),
+              body=CancelCreate, response=HitlRequest,
+              errors=(RequestNotFoundError, RequestClosedError, PermissionDeniedError),
               tags=("requests",))
 async def cancel_request(request: web.Request) -> web.Response:
     principal = await principal_of(request)
     reason = (await parse_body(request, CancelCreate)).reason if request.body_exists else None
     found = await _visible(request, principal)
+    if principal.agent is not None and reason == "dismissed":
+        raise PermissionDeniedError("Only the owner dismisses a request; an agent withdraws it (agent_cancelled).")
     default: CancelReason = "agent_cancelled" if principal.agent is not None else "dismissed"
     return json_response(await request.app[BROKER].cancel(found.id, principal.label, reason or default))
 

@@ -82,6 +82,8 @@ async def test_cancel_command_withdraws_by_id_for_the_agent_or_the_owner(relay: 
     agent_env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
     owner_env = env_for(relay.home, relay.url)
     assert (await hitl_desk("cancel", theirs.id, env=agent_env))[0] == 1  # another agent's: not found
+    code, _, err = await hitl_desk("cancel", mine.id, "--reason", "dismissed", env=agent_env)
+    assert code == 1 and "Only the owner dismisses" in err  # an agent cannot pass for the human
     code, _, err = await hitl_desk("cancel", mine.id, env=agent_env)
     assert (code, err) == (0, f"cancelled {mine.id} (agent_cancelled)\n")
     code, _, err = await hitl_desk("cancel", dismissed.id, env=owner_env)
