@@ -18,6 +18,7 @@ from hitl_desk.errors import (
     PermissionDeniedError,
     RequestCancelledError,
     RequestExpiredError,
+    TooManyPendingError,
 )
 from hitl_desk.models import (
     DevicePublicKeys,
@@ -106,15 +107,15 @@ async def _ask(request: web.Request, kind: Kind) -> web.Response:
 
 
 @routes.route("POST", "/api/v1/hitl/request/e2ee", summary="Ask with a sealed question; answers sealed.",
-              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, errors=(KeyMissingError,),
-              tags=("e2ee",))
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest,
+              errors=(KeyMissingError, TooManyPendingError), tags=("e2ee",))
 async def create_request_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "input")
 
 
 @routes.route("POST", "/api/v1/hitl/complete/e2ee", summary="Report a finished task, sealed; reply sealed.",
-              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, errors=(KeyMissingError,),
-              tags=("e2ee",))
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest,
+              errors=(KeyMissingError, TooManyPendingError), tags=("e2ee",))
 async def create_completion_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "completion")
 

@@ -241,8 +241,8 @@ class Store:
                                    (request.agent_id,)).fetchone()[0]
                 if int(count) >= int(max_pending or 0):
                     raise TooManyPendingError(
-                        f"Agent {request.agent_name!r} has {count} requests pending, the most this relay "
-                        "allows: wait for answers, or cancel some, before asking more.",
+                        f"This agent has {count} requests pending, the most this relay allows: wait "
+                        "for answers, or cancel some, before asking more.",
                         details={"pending": int(count), "max_pending": max_pending})
             db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}, attended) VALUES "
                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
