@@ -135,6 +135,8 @@ async def test_1200_pending_requests_page_through_once_each_while_others_arrive_
                     break
                 cursor = page.next_cursor
             newest = [r.id async for r in owner.iter_requests("pending", page_size=250, newest_first=True)]
+            everything = await owner.list_requests("pending", limit=10_000)  # the approvers' call, paged
+            listed = [r.id for r in await owner.list_requests()]
     finally:
         await running.stop()
     assert len(seen) == len(set(seen)), "a request was listed twice"
@@ -142,7 +144,8 @@ async def test_1200_pending_requests_page_through_once_each_while_others_arrive_
     assert set(seen) <= {r.id for r in asked + arrived}
     assert pages >= TOTAL // 100
     assert len(newest) == len(set(newest))
-    assert newest == sorted(newest, key=[r.id for r in asked + arrived].index, reverse=True)
+    assert [r.id for r in everything] == newest[::-1]  # newest first is exactly the reverse
+    assert sorted(listed) == sorted(r.id for r in asked + arrived)
 
 
 async def test_page_size_over_500_is_422_and_a_forged_cursor_is_422(relay: LiveRelay) -> None:
@@ -193,3 +196,15 @@ async def test_mcp_tool_withdrawal_says_the_agent_left(relay: LiveRelay, owner: 
     gone = next(e.request for e in approver.events if e.type == "request.cancelled")
     assert gone.cancel_reason == "agent_left"
     await asyncio.gather(call, return_exceptions=True)
+
+
+async def test_a_human_dismissing_over_the_event_stream_is_dismissed(relay: LiveRelay, owner: RelayClient) -> None:
+    asked = await owner.create_request("Dismiss me")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {relay.owner_token}"}) as http:
+        async with http.ws_connect(relay.url + "/api/v1/events") as ws:
+            await ws.send_json({"id": 1, "type": "cancel", "request_id": asked.id})
+            async with asyncio.timeout(10):
+                while (frame := await ws.receive_json())["type"] != "result":
+                    pass
+    assert frame["ok"], frame
+    assert (await owner.get_request(asked.id)).cancel_reason == "dismissed"
