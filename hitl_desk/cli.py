@@ -29,6 +29,7 @@ from hitl_desk.errors import (
 
 if TYPE_CHECKING:
     from hitl_desk.client import RelayClient
+    from hitl_desk.models import HitlRequest
 
 EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
@@ -72,8 +73,9 @@ async def _ask_sealed(args: argparse.Namespace, prompt: str, **kwargs: Any) -> i
 
     settings = Settings.from_env()
     async with RelayClient.for_agent(settings, args.url) as client:
-        answer = await withdrawn_on_interrupt(client, AgentEncryption(client, settings, args.agent_name).ask(
-            prompt, **kwargs))
+        created: list[HitlRequest] = []
+        answer = await withdrawn_on_interrupt(client, created, AgentEncryption(client, settings, args.agent_name).ask(
+            prompt, on_created=created.append, **kwargs))
     print(answer)
     return 0
 
@@ -87,13 +89,15 @@ async def cmd_request(args: argparse.Namespace) -> int:
         return await _ask_sealed(args, args.prompt, choices=args.choice, placeholder=args.placeholder_text,
                                  timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
-        async def ask() -> Any:
-            created = await client.create_request(
-                args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
-                timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name)
-            return await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        created: list[HitlRequest] = []
 
-        done = await withdrawn_on_interrupt(client, ask())
+        async def ask() -> HitlRequest:
+            created.append(await client.create_request(
+                args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
+                timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name))
+            return await client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        done = await withdrawn_on_interrupt(client, created, ask())
     if args.json:
         _print_json(done.model_dump(mode="json"))
         return 0 if done.status == "answered" else _exit_code(_closed_error(done))
@@ -136,21 +140,24 @@ async def cmd_notify_completion(args: argparse.Namespace) -> int:
     if _e2ee(args):
         return await _ask_sealed(args, args.summary, kind="completion", timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
-        async def ask() -> Any:
-            created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
-                                                     agent_name=args.agent_name)
-            return await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        created: list[HitlRequest] = []
 
-        done = await withdrawn_on_interrupt(client, ask())
+        async def ask() -> HitlRequest:
+            created.append(await client.create_completion(args.summary, timeout_seconds=args.timeout,
+                                                          agent_name=args.agent_name))
+            return await client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        done = await withdrawn_on_interrupt(client, created, ask())
     print(answer_of(done))
     return 0
 
 
 # -- leaving: Ctrl+C withdraws the question, ``cancel`` withdraws one by id ---------------------
 
-async def withdrawn_on_interrupt(client: RelayClient, work: Awaitable[T]) -> T:
-    """Run ``work``; on Ctrl+C withdraw the client's waiting questions (approvers see them go as
-    ``agent_cancelled``), then end with ``KeyboardInterrupt`` (exit 130)."""
+async def withdrawn_on_interrupt(client: RelayClient, created: list[HitlRequest], work: Awaitable[T]) -> T:
+    """Run ``work``, which appends the question it asks to ``created``; on Ctrl+C withdraw that
+    question (approvers see it go as ``agent_cancelled``), then end with ``KeyboardInterrupt``
+    (exit 130)."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
     interrupted = False
@@ -167,13 +174,14 @@ async def withdrawn_on_interrupt(client: RelayClient, work: Awaitable[T]) -> T:
         if not interrupted:
             raise
         loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops the withdrawal too
-        try:
-            withdrawn = await client.withdraw_outstanding("agent_cancelled")
-        except HitlError as exc:
-            print(f"hitl-desk: interrupted; could not withdraw the question: {exc.message}", file=sys.stderr)
-        else:
-            for request_id in withdrawn:
-                print(f"hitl-desk: interrupted; withdrew {request_id}", file=sys.stderr)
+        for request in created:
+            try:
+                withdrawn = await client.withdraw(request.id)
+            except HitlError as exc:  # the relay is gone too: the request goes after its grace period
+                print(f"hitl-desk: interrupted; could not withdraw {request.id}: {exc.message}", file=sys.stderr)
+            else:
+                print(f"hitl-desk: interrupted; {'withdrew' if withdrawn else 'already closed:'} {request.id}",
+                      file=sys.stderr)
         raise KeyboardInterrupt from None
     finally:
         loop.remove_signal_handler(signal.SIGINT)

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel
@@ -32,6 +32,7 @@ from hitl_desk.models import (
     ApiKeyCreated,
     ApiKeyInfo,
     ApiKeyList,
+    CancelChoice,
     Event,
     EventFrame,
     HitlRequest,
@@ -55,9 +56,6 @@ class RelayClient:
         self.credential = credential
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
-        self.outstanding: set[str] = set()
-        """Ids of questions this client asked whose final state it has not seen yet: what
-        ``withdraw_outstanding`` cancels when the asking program is interrupted."""
 
     @classmethod
     def for_owner(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
@@ -120,7 +118,6 @@ class RelayClient:
                 "timeout_seconds": timeout_seconds, "default_answer": default_answer,
                 "agent_name": agent_name, "wait": False}
         result: HitlRequest = await self._call("POST", "/api/v1/hitl/request", HitlRequest, body=body)
-        self.outstanding.add(result.id)
         return result
 
     async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
@@ -128,7 +125,6 @@ class RelayClient:
         """Report a finished task; returns the pending request at once."""
         body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
         result: HitlRequest = await self._call("POST", "/api/v1/hitl/complete", HitlRequest, body=body)
-        self.outstanding.add(result.id)
         return result
 
     async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
@@ -162,10 +158,7 @@ class RelayClient:
                 delay = min(delay * 2, 2.0)
                 continue
             delay = 0.05
-            if request.is_final:
-                self.outstanding.discard(request.id)
-                return request
-            if deadline is not None and time.monotonic() >= deadline:
+            if request.is_final or (deadline is not None and time.monotonic() >= deadline):
                 return request
 
     async def ask(self, prompt: str, **kwargs: Any) -> HitlRequest:
@@ -199,10 +192,7 @@ class RelayClient:
         body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
                 "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
         payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
-        created = HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
-        if not created.is_final:
-            self.outstanding.add(created.id)
-        return created
+        return HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
 
     async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
         """Answer an encrypted request with a sealed response."""
@@ -252,23 +242,20 @@ class RelayClient:
                                                HitlRequest, body={"response": response})
         return result
 
-    async def cancel(self, request_id: str, reason: Literal["agent_cancelled", "dismissed"] | None = None) -> HitlRequest:
+    async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
         """Cancel a pending request (the relay words the reason from the credential when none is given)."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
                                                body=None if reason is None else {"reason": reason}, timeout=10)
-        self.outstanding.discard(request_id)
         return result
 
-    async def withdraw_outstanding(self, reason: Literal["agent_cancelled", "dismissed"] = "agent_cancelled") -> list[str]:
-        """Cancel every question this client asked and still waits on; the ids it withdrew."""
-        withdrawn = []
-        for request_id in sorted(self.outstanding):
-            try:
-                await self.cancel(request_id, reason)
-                withdrawn.append(request_id)
-            except (RequestClosedError, NotFoundError):
-                self.outstanding.discard(request_id)  # answered or gone meanwhile
-        return withdrawn
+    async def withdraw(self, request_id: str) -> bool:
+        """The asking agent takes its question back (``agent_cancelled``); False when it had
+        already been answered, expired or cancelled."""
+        try:
+            await self.cancel(request_id, "agent_cancelled")
+        except (RequestClosedError, NotFoundError):
+            return False
+        return True
 
     def event_stream(self, since: int | None = None) -> EventStream:
         """Follow the relay's events, reconnecting with ``since`` after a drop."""

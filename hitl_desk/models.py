@@ -27,6 +27,9 @@ CancelReason = Literal["agent_left", "agent_cancelled", "dismissed"]
 """Why a request was cancelled: its agent went away without coming back (hang-up, crash) within
 the grace period, its agent withdrew it (Ctrl+C, ``hitl-desk cancel``), or a human dismissed it."""
 
+CancelChoice = Literal["agent_cancelled", "dismissed"]
+"""The reasons a caller may give when it cancels; ``agent_left`` is the relay's alone."""
+
 CANCEL_REASON_TEXT: dict[str, str] = {
     "agent_left": "agent left",
     "agent_cancelled": "withdrawn by the agent",
@@ -201,7 +204,7 @@ class CancelCreate(WireModel):
     owner may say ``dismissed`` (a human's decision), and ``agent_left`` is the relay's alone.
     """
 
-    reason: Literal["agent_cancelled", "dismissed"] | None = None
+    reason: CancelChoice | None = None
 
 
 class NotifyResult(BaseModel):

@@ -60,36 +60,45 @@ class HITL:
 
         Cancelling the call (a task cancelled, Ctrl+C under ``HITLSync``) withdraws the question.
         """
+        created: list[HitlRequest] = []
         if self.encryption is not None:
-            return await self._withdrawn_if_cancelled(self.encryption.ask(
-                prompt, choices=choices, placeholder=placeholder, timeout_seconds=timeout))
-        done = await self._withdrawn_if_cancelled(self.client.ask(
-            prompt, choices=choices, placeholder_text=placeholder, timeout_seconds=timeout,
-            default_answer=default_answer, agent_name=self.agent_name))
-        return answer_of(done)
+            return await self._withdrawn_if_cancelled(created, self.encryption.ask(
+                prompt, choices=choices, placeholder=placeholder, timeout_seconds=timeout,
+                on_created=created.append))
+
+        async def ask() -> HitlRequest:
+            created.append(await self.client.create_request(
+                prompt, choices=choices, placeholder_text=placeholder, timeout_seconds=timeout,
+                default_answer=default_answer, agent_name=self.agent_name))
+            return await self.client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        return answer_of(await self._withdrawn_if_cancelled(created, ask()))
 
     async def notify_completion(self, summary: str, *, timeout: float | None = None) -> str:
         """Report a finished task and return the human's reply."""
+        created: list[HitlRequest] = []
         if self.encryption is not None:
-            return await self._withdrawn_if_cancelled(
-                self.encryption.ask(summary, kind="completion", timeout_seconds=timeout))
+            return await self._withdrawn_if_cancelled(created, self.encryption.ask(
+                summary, kind="completion", timeout_seconds=timeout, on_created=created.append))
 
         async def ask() -> HitlRequest:
-            created = await self.client.create_completion(summary, timeout_seconds=timeout,
-                                                          agent_name=self.agent_name)
-            return await self.client.wait_for_answer(created.id, deadline=answer_deadline(created))
+            created.append(await self.client.create_completion(summary, timeout_seconds=timeout,
+                                                               agent_name=self.agent_name))
+            return await self.client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
 
-        return answer_of(await self._withdrawn_if_cancelled(ask()))
+        return answer_of(await self._withdrawn_if_cancelled(created, ask()))
 
-    async def _withdrawn_if_cancelled(self, work: Awaitable[T]) -> T:
-        """``work``'s result; if the caller cancels it, the waiting question is withdrawn first."""
+    async def _withdrawn_if_cancelled(self, created: list[HitlRequest], work: Awaitable[T]) -> T:
+        """``work``'s result; if the caller cancels it, the question it asked (appended to
+        ``created``) is withdrawn first, and only that one: other calls on this client go on."""
         try:
             return await work
         except asyncio.CancelledError:
-            try:
-                await self.client.withdraw_outstanding("agent_cancelled")
-            except HitlError as exc:  # the relay is gone too: the request stays for the grace period
-                log.warning("could not withdraw the question: %s", exc.message)
+            for request in created:
+                try:
+                    await self.client.withdraw(request.id)
+                except HitlError as exc:  # the relay is gone too: the request goes after its grace period
+                    log.warning("could not withdraw %s: %s", request.id, exc.message)
             raise
 
     async def notify(self, message: str) -> str:

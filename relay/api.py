@@ -22,12 +22,12 @@ from hitl_desk.errors import (
     TooManyPendingError,
 )
 from hitl_desk.models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     MAX_TIMEOUT_SECONDS,
     Agent,
     AgentCreate,
     AnswerCreate,
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyInfo,

@@ -32,11 +32,11 @@ from hitl_desk.errors import (
 from hitl_desk.models import (
     MAX_TIMEOUT_SECONDS,
     Agent,
+    CancelReason,
     CompletionCreate,
     EncryptedCreate,
     HitlRequest,
     InputRequestCreate,
-    CancelReason,
     Kind,
     NotificationCreate,
 )

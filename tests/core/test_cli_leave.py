@@ -122,9 +122,15 @@ async def test_cancelled_sdk_call_withdraws_its_question(relay: LiveRelay) -> No
     await agent.close()
     async with relay.owner() as owner, ScriptedApprover(owner, never) as approver, \
             HITL(relay.url, agent.credential, settings=relay.settings, e2ee=False) as hitl:
-        call = asyncio.create_task(hitl.request_input("Shall I?", ["yes", "no"]))
+        other = asyncio.create_task(hitl.notify_completion("Meanwhile, this one stays"))
         await approver.wait_for(saw("request.created"))
+        call = asyncio.create_task(hitl.request_input("Shall I?", ["yes", "no"]))
+        await approver.wait_for(lambda a: len([e for e in a.events if e.type == "request.created"]) == 2)
         call.cancel()
         await asyncio.gather(call, return_exceptions=True)
         await approver.wait_for(saw("request.cancelled"))
-    assert only(approver, "request.cancelled").request.cancel_reason == "agent_cancelled"
+        gone = only(approver, "request.cancelled").request
+        assert (gone.prompt, gone.cancel_reason) == ("Shall I?", "agent_cancelled")
+        [stays] = await owner.list_requests("pending")  # the other call on the same client goes on
+        await owner.answer(stays.id, "noted")
+        assert await asyncio.wait_for(other, 10) == "noted"
