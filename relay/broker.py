@@ -87,6 +87,7 @@ class Broker:
         self._leaving: dict[str, asyncio.TimerHandle] = {}
         self._attended: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     async def start(self) -> None:
         """Re-arm the expiry of every request that was pending when the relay stopped, and give
@@ -101,6 +102,7 @@ class Broker:
 
     async def stop(self) -> None:
         """Disarm timers; waiting clients will resume against the next relay."""
+        self._stopped = True  # callers cut off by the shutdown get their grace after the restart
         for handle in [*self._timers.values(), *self._leaving.values()]:
             handle.cancel()
         self._timers.clear()
@@ -289,7 +291,8 @@ class Broker:
 
     def caller_left(self, request_id: str) -> None:
         """A caller blocked on the request hung up: withdraw it unless a waiter comes back in the grace."""
-        if request_id in self._leaving or self._waiters.get(request_id) or request_id not in self._attended:
+        if (self._stopped or request_id in self._leaving or self._waiters.get(request_id)
+                or request_id not in self._attended):
             return
         loop = asyncio.get_running_loop()
         self._leaving[request_id] = loop.call_later(self.leave_grace, self._spawn_withdrawal, request_id)
