@@ -216,7 +216,7 @@ async def answer_request(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/api/v1/hitl/requests/{request_id}/cancel",
               summary="Cancel a pending request (the asking agent withdraws it, or the owner dismisses it).",
-              body=CancelCreate, response=HitlRequest,
+              body=CancelCreate, body_required=False, response=HitlRequest,
               errors=(RequestNotFoundError, RequestClosedError, PermissionDeniedError),
               tags=("requests",))
 async def cancel_request(request: web.Request) -> web.Response:

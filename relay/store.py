@@ -332,8 +332,9 @@ class Store:
         """One page of requests in insertion order (or its reverse) after the row ``after``.
 
         Returns the page and the key to pass as ``after`` for the next one (None on the last).
-        Keyed by rowid, which only grows: rows that change state or arrive meanwhile never
-        shift a page boundary, so paging neither repeats nor skips a row.
+        Keyed by rowid, which only grows (requests are never deleted and the store is never
+        vacuumed): rows that change state or arrive meanwhile never shift a page boundary, so
+        paging neither repeats nor skips a row.
         """
         where: list[str] = []
         params: list[Any] = []

@@ -181,6 +181,9 @@ async def test_openapi_describes_the_page_and_its_cursor(relay: LiveRelay) -> No
     assert {"requests", "next_cursor"} <= set(page["properties"])
     cancelled = doc["components"]["schemas"]["HitlRequest"]["properties"]["cancel_reason"]  # type: ignore[index]
     assert "agent_left" in str(cancelled)
+    cancel = doc["paths"]["/api/v1/hitl/requests/{request_id}/cancel"]["post"]  # type: ignore[index]
+    assert cancel["requestBody"]["required"] is False  # the reason is optional
+    assert "429" in doc["paths"]["/api/v1/hitl/request"]["post"]["responses"]  # type: ignore[index]
 
 
 async def test_mcp_tool_withdrawal_says_the_agent_left(relay: LiveRelay, owner: RelayClient) -> None:
