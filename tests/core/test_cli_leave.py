@@ -134,3 +134,28 @@ async def test_cancelled_sdk_call_withdraws_its_question(relay: LiveRelay) -> No
         [stays] = await owner.list_requests("pending")  # the other call on the same client goes on
         await owner.answer(stays.id, "noted")
         assert await asyncio.wait_for(other, 10) == "noted"
+
+
+SCRIPT = """
+import sys
+from hitl_desk import HITLSync
+try:
+    HITLSync(agent_name="script").request_input("From a script: go on?", ["yes", "no"])
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+async def test_ctrl_c_in_a_script_using_hitlsync_withdraws_its_question(relay: LiveRelay, tmp_path: Path) -> None:
+    async with relay.owner() as owner:
+        key = (await owner.create_api_key("script")).api_key
+        env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
+        async with ScriptedApprover(owner, never) as approver:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", SCRIPT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            await approver.wait_for(saw("request.created"), timeout=30)
+            proc.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            await approver.wait_for(saw("request.cancelled"))
+    assert proc.returncode == EXIT_INTERRUPTED, err.decode()
+    assert only(approver, "request.cancelled").request.cancel_reason == "agent_cancelled"
