@@ -174,6 +174,8 @@ async def withdrawn_on_interrupt(client: RelayClient, created: list[HitlRequest]
         if not interrupted:
             raise
         loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops the withdrawal too
+        if not created:  # cut off while asking: the client took the question back itself
+            print("hitl-desk: interrupted while asking; the question was taken back", file=sys.stderr)
         for request in created:
             try:
                 withdrawn = await client.withdraw(request.id)

@@ -117,14 +117,26 @@ class RelayClient:
         body = {"prompt": prompt, "choices": choices or None, "placeholder_text": placeholder_text,
                 "timeout_seconds": timeout_seconds, "default_answer": default_answer,
                 "agent_name": agent_name, "wait": False}
-        result: HitlRequest = await self._call("POST", "/api/v1/hitl/request", HitlRequest, body=body)
-        return result
+        return await self._ask("/api/v1/hitl/request", body)
 
     async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
                                 agent_name: str | None = None) -> HitlRequest:
         """Report a finished task; returns the pending request at once."""
         body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
-        result: HitlRequest = await self._call("POST", "/api/v1/hitl/complete", HitlRequest, body=body)
+        return await self._ask("/api/v1/hitl/complete", body)
+
+    async def _ask(self, path: str, body: dict[str, Any]) -> HitlRequest:
+        """POST a question; a caller cancelled mid-POST never learns the id, so the question is
+        taken back here once the relay has answered (approvers see it go at once)."""
+        posted = asyncio.ensure_future(self._call("POST", path, HitlRequest, body=body))
+        try:
+            result: HitlRequest = await asyncio.shield(posted)
+        except asyncio.CancelledError:
+            try:
+                await self.withdraw((await posted).id)
+            except HitlError as exc:  # refused, or the relay is gone: nothing was left behind, or it expires
+                log.info("no question to take back after a cancelled ask: %s", exc.message)
+            raise
         return result
 
     async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
@@ -191,8 +203,10 @@ class RelayClient:
         path = {"input": "request", "completion": "complete", "notification": "notify"}[kind]
         body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
                 "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        if kind != "notification":
+            return await self._ask(f"/api/v1/hitl/{path}/e2ee", body)
         payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
-        return HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
+        return HitlRequest.model_validate(payload["request"])
 
     async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
         """Answer an encrypted request with a sealed response."""
