@@ -101,25 +101,38 @@ async def test_blocked_rest_caller_that_hangs_up_is_withdrawn_as_agent_left_afte
     assert (gone.id, gone.status, gone.cancel_reason, gone.answered_by) == (request_id, "cancelled", "agent_left", None)
 
 
-async def test_caller_that_comes_back_by_id_within_the_grace_keeps_its_question(quick: LiveRelay) -> None:
-    agent = await quick.agent("returner")
-    assert agent.credential
-    async with quick.owner() as owner, agent, ScriptedApprover(owner, never) as approver:
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {agent.credential}"}) as http:
-            call = asyncio.create_task(http.post(quick.url + "/api/v1/hitl/request", json={"prompt": "Back soon"}))
-            await approver.wait_for(event_of(approver, "request.created"))
-            request_id = only(approver, "request.created").request.id
-            async with asyncio.timeout(5):
-                while quick.running.app[BROKER].pending_waiters == 0:
-                    await asyncio.sleep(0.01)  # polling until the caller is blocked on the answer
-            call.cancel()
-            await asyncio.gather(call, return_exceptions=True)
-        resumed = asyncio.create_task(agent.wait_for_answer(request_id))  # the restarted client, by id
-        await asyncio.sleep(GRACE * 3)  # let the grace period run out: nothing may happen to the request
-        assert not event_of(approver, "request.cancelled")(approver)
-        await owner.answer(request_id, "welcome back")
-        async with asyncio.timeout(10):
-            done = await resumed
+async def test_caller_that_comes_back_by_id_within_the_grace_keeps_its_question(tmp_path: Path) -> None:
+    grace = 1.0  # long enough that the returning client surely attaches within it on a loaded machine
+    running = await start_relay(tmp_path / "home", leave_grace=grace, hangup_poll=0.02)
+    relay = LiveRelay(running, tmp_path / "home")
+    broker = running.app[BROKER]
+    try:
+        agent = await relay.agent("returner")
+        assert agent.credential
+        async with relay.owner() as owner, agent, ScriptedApprover(owner, never) as approver:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {agent.credential}"}) as http:
+                call = asyncio.create_task(http.post(relay.url + "/api/v1/hitl/request", json={"prompt": "Back soon"}))
+                await approver.wait_for(event_of(approver, "request.created"))
+                request_id = only(approver, "request.created").request.id
+                async with asyncio.timeout(5):
+                    while broker.pending_waiters == 0:
+                        await asyncio.sleep(0.01)  # polling until the caller is blocked on the answer
+                call.cancel()
+                await asyncio.gather(call, return_exceptions=True)
+                async with asyncio.timeout(5):
+                    while broker.pending_waiters:
+                        await asyncio.sleep(0.01)  # polling until the relay noticed the hang-up
+            resumed = asyncio.create_task(agent.wait_for_answer(request_id))  # the restarted client, by id
+            async with asyncio.timeout(grace / 2):
+                while not broker.pending_waiters:
+                    await asyncio.sleep(0.01)  # polling until it is back, well within the grace
+            await asyncio.sleep(grace * 1.5)  # let the grace period run out: nothing may happen to the request
+            assert not event_of(approver, "request.cancelled")(approver)
+            await owner.answer(request_id, "welcome back")
+            async with asyncio.timeout(10):
+                done = await resumed
+    finally:
+        await running.stop()
     assert (done.status, done.response, done.cancel_reason) == ("answered", "welcome back", None)
 
 
