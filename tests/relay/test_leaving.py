@@ -21,7 +21,7 @@ from tests.approver import ScriptedApprover
 from tests.conftest import LiveRelay, start_relay
 from tests.relay.test_durability import free_port, spawn_relay
 
-GRACE = 0.3
+GRACE = 0.5
 
 
 def never(_request: HitlRequest) -> str | None:
