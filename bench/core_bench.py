@@ -78,7 +78,8 @@ def bare_app() -> web.Application:
 def start_relay(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
     env["HITL_HOME"] = str(home)
-    return subprocess.Popen([sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port)],
+    # --max-pending 0: the many-pending bench asks 10,000 questions as one agent.
+    return subprocess.Popen([sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), "--max-pending", "0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -229,14 +230,23 @@ async def bench_many_pending(count: int) -> None:
                         assert frame["ok"], frame
                         ok += 1
             answered_s = time.perf_counter() - t0
-            async with http.get(url + "/api/v1/hitl/requests", params={"status": "answered", "limit": "10000"}) as resp:
-                answered = len((await resp.json())["requests"])
+            answered, cursor = 0, None
+            t0 = time.perf_counter()
+            while True:  # the list comes a page at a time
+                params = {"status": "answered", "limit": "500", **({"cursor": cursor} if cursor else {})}
+                async with http.get(url + "/api/v1/hitl/requests", params=params) as resp:
+                    page = await resp.json()
+                answered += len(page["requests"])
+                if (cursor := page["next_cursor"]) is None:
+                    break
+            listed_s = time.perf_counter() - t0
         print(f"\n## {count:,} requests pending at once")
         print(f"created in {created_s:.2f} s; pending reported by the relay: {pending:,}")
         print(f"relay peak RSS: idle {rss_idle:.0f} MB, with {count:,} pending {rss_pending:.0f} MB, "
               f"after answering {peak_rss_mb(relay.pid):.0f} MB")
         print(f"answered all in {answered_s:.2f} s ({count / answered_s:,.0f}/s); "
               f"answered in store: {answered:,}; lost: {count - answered}")
+        print(f"listed all {answered:,} in pages of 500 in {listed_s:.2f} s")
     finally:
         relay.terminate()
         relay.wait()

@@ -127,7 +127,8 @@ class Probe:
 async def bench(pending: int, samples: int) -> None:
     """Run every measurement and print the figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        relay = await RunningRelay(RelayConfig(home=Path(tmp), host="127.0.0.1", port=0)).start()
+        # max_pending=None: one bench agent fills the queue.
+        relay = await RunningRelay(RelayConfig(home=Path(tmp), host="127.0.0.1", port=0, max_pending=None)).start()
         try:
             owner_token = (Path(tmp) / "owner.token").read_text().strip()
             async with RelayClient(relay.url, owner_token) as owner:

@@ -17,7 +17,7 @@ from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
-from hitl_desk.models import HitlRequest
+from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
 from hitl_desk.reading import LOCK, RequestReader
 from hitl_desk.settings import Settings
 
@@ -48,10 +48,17 @@ def _line(request: HitlRequest, marker: str) -> str:
     return f"{request.id}  {request.kind:<10} {request.agent_name:<16} {text}{choices}"
 
 
+def why_gone(request: HitlRequest) -> str:
+    """`` (agent left)``-style tail for a cancelled request, from the relay's reason vocabulary."""
+    if request.status != "cancelled" or request.cancel_reason is None:
+        return ""
+    return f"  ({CANCEL_REASON_TEXT.get(request.cancel_reason, request.cancel_reason)})"
+
+
 async def cmd_pending(args: argparse.Namespace) -> int:
     """List pending requests, decrypted where this machine holds the desk key."""
     async with desk_session(args.url) as (client, desk):
-        found = [shown(r, desk) for r in await client.list_requests("pending", limit=10_000)]
+        found = [shown(r, desk) for r in await client.list_requests("pending")]
     if not found:
         print("no pending requests", file=sys.stderr)  # stdout stays data: empty, or [] with --json
     if args.json:
@@ -85,7 +92,7 @@ async def cmd_watch(args: argparse.Namespace) -> int:
                 print(json.dumps({"seq": event.seq, "type": event.type, "marker": marker,
                                   "request": request.model_dump(mode="json")}, ensure_ascii=False), flush=True)
             else:
-                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}", flush=True)
+                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}{why_gone(request)}", flush=True)
     return 0
 
 

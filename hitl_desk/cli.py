@@ -2,7 +2,7 @@
 
 Data goes to stdout, messages to stderr.  Exit codes:
 0 success · 1 error · 2 usage · 3 expired or timed out · 4 cancelled · 5 relay unavailable ·
-6 authentication failed.
+6 authentication failed · 130 interrupted (Ctrl+C; a waiting question is withdrawn first).
 
 Commands that live in other packages (``relay``, ``tui``, ``tray``) plug in through the
 ``hitl_desk.commands`` entry-point group, so this core never imports them.
@@ -14,9 +14,10 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hitl_desk.errors import (
     AuthenticationError,
@@ -27,13 +28,16 @@ from hitl_desk.errors import (
 )
 
 if TYPE_CHECKING:
+    from hitl_desk.client import RelayClient
     from hitl_desk.models import HitlRequest
 
 EXIT_ERROR, EXIT_USAGE, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_UNAVAILABLE, EXIT_AUTH = 1, 2, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token"}
+           "mcp-config", "proxy", "token", "cancel"}
+T = TypeVar("T")
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -69,8 +73,15 @@ async def _ask_sealed(args: argparse.Namespace, prompt: str, **kwargs: Any) -> i
 
     settings = Settings.from_env()
     async with RelayClient.for_agent(settings, args.url) as client:
-        print(await AgentEncryption(client, settings, args.agent_name).ask(
-            prompt, on_created=lambda created: _say_if_capped(args.timeout, created), **kwargs))
+        created: list[HitlRequest] = []
+
+        def on_created(request: HitlRequest) -> None:
+            created.append(request)
+            _say_if_capped(args.timeout, request)
+
+        answer = await withdrawn_on_interrupt(client, created, AgentEncryption(client, settings, args.agent_name).ask(
+            prompt, on_created=on_created, **kwargs))
+    print(answer)
     return 0
 
 
@@ -97,11 +108,16 @@ async def cmd_request(args: argparse.Namespace) -> int:
         return await _ask_sealed(args, args.prompt, choices=args.choice, placeholder=args.placeholder_text,
                                  timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
-        created = await client.create_request(
-            args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
-            timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name)
-        _say_if_capped(args.timeout, created)
-        done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        created: list[HitlRequest] = []
+
+        async def ask() -> HitlRequest:
+            created.append(await client.create_request(
+                args.prompt, choices=args.choice, placeholder_text=args.placeholder_text,
+                timeout_seconds=args.timeout, default_answer=args.default_answer, agent_name=args.agent_name))
+            _say_if_capped(args.timeout, created[0])
+            return await client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        done = await withdrawn_on_interrupt(client, created, ask())
     if args.json:
         _print_json(done.model_dump(mode="json"))
         return 0 if done.status == "answered" else _exit_code(_closed_error(done))
@@ -144,11 +160,63 @@ async def cmd_notify_completion(args: argparse.Namespace) -> int:
     if _e2ee(args):
         return await _ask_sealed(args, args.summary, kind="completion", timeout_seconds=args.timeout)
     async with RelayClient.for_agent(url=args.url) as client:
-        created = await client.create_completion(args.summary, timeout_seconds=args.timeout,
-                                                 agent_name=args.agent_name)
-        _say_if_capped(args.timeout, created)
-        done = await client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        created: list[HitlRequest] = []
+
+        async def ask() -> HitlRequest:
+            created.append(await client.create_completion(args.summary, timeout_seconds=args.timeout,
+                                                          agent_name=args.agent_name))
+            _say_if_capped(args.timeout, created[0])
+            return await client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        done = await withdrawn_on_interrupt(client, created, ask())
     print(answer_of(done))
+    return 0
+
+
+# -- leaving: Ctrl+C withdraws the question, ``cancel`` withdraws one by id ---------------------
+
+async def withdrawn_on_interrupt(client: RelayClient, created: list[HitlRequest], work: Awaitable[T]) -> T:
+    """Run ``work``, which appends the question it asks to ``created``; on Ctrl+C withdraw that
+    question (approvers see it go as ``agent_cancelled``), then end with ``KeyboardInterrupt``
+    (exit 130)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops the withdrawal too
+        if not created:  # cut off while asking: the client took the question back itself
+            print("hitl-desk: interrupted while asking; the question was taken back", file=sys.stderr)
+        for request in created:
+            try:
+                withdrawn = await client.withdraw(request.id)
+            except HitlError as exc:  # the relay is gone too: the request goes after its grace period
+                print(f"hitl-desk: interrupted; could not withdraw {request.id}: {exc.message}", file=sys.stderr)
+            else:
+                print(f"hitl-desk: interrupted; {'withdrew' if withdrawn else 'already closed:'} {request.id}",
+                      file=sys.stderr)
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    """Withdraw a pending request (the asking agent's key or the owner credential)."""
+    from hitl_desk.client import RelayClient
+
+    async with RelayClient.for_agent(url=args.url) as client:
+        done = await client.cancel(args.request_id, args.reason)
+    print(f"cancelled {done.id} ({done.cancel_reason})", file=sys.stderr)
     return 0
 
 
@@ -271,6 +339,13 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     _agent_option(p, "agent_name")
     p.add_argument("--e2ee", action="store_true", help="seal the content end to end")
     p.set_defaults(func=cmd_notify_completion)
+
+    p = sub.add_parser("cancel", help="withdraw a pending request (the asking agent, or the owner)")
+    p.add_argument("request_id", help="the request's id (req_…)")
+    p.add_argument("--reason", choices=["agent_cancelled", "dismissed"],
+                   help="why, as approvers show it (default: agent_cancelled with an agent key, "
+                        "dismissed with the owner credential)")
+    p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("pending", help="list pending requests")
     p.add_argument("--json", action="store_true", help="print them as a JSON array")
@@ -395,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hitl-desk: {exc.message}", file=sys.stderr)
         return _exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`watch | head -2`): that is how a pipe ends, not an error.
         _detach_stdout()

@@ -22,20 +22,24 @@ from hitl_desk.errors import (
     AuthenticationError,
     HitlError,
     KeyMissingError,
+    NotFoundError,
     RelayUnavailableError,
+    RequestClosedError,
     error_from_payload,
 )
 from hitl_desk.models import (
+    MAX_PAGE_SIZE,
     Agent,
     ApiKeyCreated,
     ApiKeyInfo,
     ApiKeyList,
+    CancelChoice,
     Event,
     EventFrame,
     HitlRequest,
     NotifyResult,
     OwnerTokenRotated,
-    RequestList,
+    RequestPage,
 )
 from hitl_desk.settings import Settings
 
@@ -120,14 +124,26 @@ class RelayClient:
         body = {"prompt": prompt, "choices": choices or None, "placeholder_text": placeholder_text,
                 "timeout_seconds": timeout_seconds, "default_answer": default_answer,
                 "agent_name": agent_name, "wait": False}
-        result: HitlRequest = await self._call("POST", "/api/v1/hitl/request", HitlRequest, body=body)
-        return result
+        return await self._ask("/api/v1/hitl/request", body)
 
     async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
                                 agent_name: str | None = None) -> HitlRequest:
         """Report a finished task; returns the pending request at once."""
         body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
-        result: HitlRequest = await self._call("POST", "/api/v1/hitl/complete", HitlRequest, body=body)
+        return await self._ask("/api/v1/hitl/complete", body)
+
+    async def _ask(self, path: str, body: dict[str, Any]) -> HitlRequest:
+        """POST a question; a caller cancelled mid-POST never learns the id, so the question is
+        taken back here once the relay has answered (approvers see it go at once)."""
+        posted = asyncio.ensure_future(self._call("POST", path, HitlRequest, body=body))
+        try:
+            result: HitlRequest = await asyncio.shield(posted)
+        except asyncio.CancelledError:
+            try:
+                await self.withdraw((await posted).id)
+            except HitlError as exc:  # refused, or the relay is gone: nothing was left behind, or it expires
+                log.info("no question to take back after a cancelled ask: %s", exc.message)
+            raise
         return result
 
     async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
@@ -194,8 +210,10 @@ class RelayClient:
         path = {"input": "request", "completion": "complete", "notification": "notify"}[kind]
         body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
                 "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        if kind != "notification":
+            return await self._ask(f"/api/v1/hitl/{path}/e2ee", body)
         payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
-        return HitlRequest.model_validate(payload["request"] if kind == "notification" else payload)
+        return HitlRequest.model_validate(payload["request"])
 
     async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
         """Answer an encrypted request with a sealed response."""
@@ -205,14 +223,39 @@ class RelayClient:
 
     # -- approving ----------------------------------------------------------------------------
 
-    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
-                            limit: int = 1000, newest_first: bool = False) -> list[HitlRequest]:
-        """Requests filtered by status and kind."""
-        result: RequestList = await self._call(
-            "GET", "/api/v1/hitl/requests", RequestList,
-            params={"status": status, "kind": kind, "limit": limit,
+    async def requests_page(self, status: str | None = None, *, kind: str | None = None,
+                            limit: int = MAX_PAGE_SIZE, cursor: str | None = None,
+                            newest_first: bool = False) -> RequestPage:
+        """One page of requests filtered by status and kind; pass its ``next_cursor`` for the next."""
+        result: RequestPage = await self._call(
+            "GET", "/api/v1/hitl/requests", RequestPage,
+            params={"status": status, "kind": kind, "limit": min(limit, MAX_PAGE_SIZE), "cursor": cursor,
                     "order": "newest" if newest_first else "oldest"})
-        return result.requests
+        return result
+
+    async def iter_requests(self, status: str | None = None, *, kind: str | None = None,
+                            page_size: int = MAX_PAGE_SIZE, newest_first: bool = False) -> AsyncIterator[HitlRequest]:
+        """Every matching request, a page at a time: none twice, none skipped, while others change."""
+        cursor: str | None = None
+        while True:
+            page = await self.requests_page(status, kind=kind, limit=page_size, cursor=cursor,
+                                            newest_first=newest_first)
+            for request in page.requests:
+                yield request
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
+                            limit: int | None = None, newest_first: bool = False) -> list[HitlRequest]:
+        """Requests filtered by status and kind, at most ``limit`` of them (None: all), read page by page."""
+        found: list[HitlRequest] = []
+        page_size = MAX_PAGE_SIZE if limit is None else max(1, min(limit, MAX_PAGE_SIZE))
+        async for request in self.iter_requests(status, kind=kind, page_size=page_size, newest_first=newest_first):
+            found.append(request)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
 
     async def answer(self, request_id: str, response: str) -> HitlRequest:
         """Answer a pending request."""
@@ -220,10 +263,20 @@ class RelayClient:
                                                HitlRequest, body={"response": response})
         return result
 
-    async def cancel(self, request_id: str) -> HitlRequest:
-        """Cancel a pending request."""
-        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest)
+    async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
+        """Cancel a pending request (the relay words the reason from the credential when none is given)."""
+        result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
+                                               body=None if reason is None else {"reason": reason}, timeout=10)
         return result
+
+    async def withdraw(self, request_id: str) -> bool:
+        """The asking agent takes its question back (``agent_cancelled``); False when it had
+        already been answered, expired or cancelled."""
+        try:
+            await self.cancel(request_id, "agent_cancelled")
+        except (RequestClosedError, NotFoundError):
+            return False
+        return True
 
     def event_stream(self, since: int | None = None) -> EventStream:
         """Follow the relay's events, reconnecting with ``since`` after a drop."""

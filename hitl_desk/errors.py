@@ -27,6 +27,7 @@ the same class (``error_from_payload``).  The tree::
     ├── KeyMissingError              409 key_missing
     ├── RateLimitedError             429 rate_limited
     ├── TooManyConnectionsError      503 too_many_connections
+    ├── TooManyPendingError          429 too_many_pending
     ├── InternalError                500 internal_error
     ├── StorageFullError             507 storage_full
     ├── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
@@ -67,6 +68,7 @@ __all__ = [
     "TooManyConnectionsError",
     "StorageFullError",
     "ServerUrlError",
+    "TooManyPendingError",
     "error_from_payload",
 ]
 
@@ -259,6 +261,13 @@ class TooManyConnectionsError(HitlError):
     code = "too_many_connections"
     status = 503
     default_message = "The relay is at its connection limit; try again in a few seconds."
+class TooManyPendingError(HitlError):
+    """The agent has as many requests pending as the relay allows (``--max-pending``): wait for
+    answers, or cancel some, before asking more."""
+
+    code = "too_many_pending"
+    status = 429
+    default_message = "This agent has too many pending requests."
 
 
 class InternalError(HitlError):

@@ -25,6 +25,23 @@ Kind = Literal["input", "completion", "notification"]
 Status = Literal["pending", "answered", "expired", "cancelled", "delivered"]
 """``delivered`` is the one state of a notification: fire and forget, nothing to answer."""
 
+CancelReason = Literal["agent_left", "agent_cancelled", "dismissed"]
+"""Why a request was cancelled: its agent went away without coming back (hang-up, crash) within
+the grace period, its agent withdrew it (Ctrl+C, ``hitl-desk cancel``), or a human dismissed it."""
+
+CancelChoice = Literal["agent_cancelled", "dismissed"]
+"""The reasons a caller may give when it cancels; ``agent_left`` is the relay's alone."""
+
+CANCEL_REASON_TEXT: dict[str, str] = {
+    "agent_left": "agent left",
+    "agent_cancelled": "withdrawn by the agent",
+    "dismissed": "dismissed",
+}
+"""How approvers word each reason (one line, no agent text)."""
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 100
+
 FINAL_STATUSES: frozenset[str] = frozenset({"answered", "expired", "cancelled", "delivered"})
 
 EventType = Literal[
@@ -170,6 +187,8 @@ class HitlRequest(BaseModel):
         default=None, description="E2EE: the agent key the payload was sealed with.")
     channel: Literal["rest", "mcp"] | None = Field(
         default=None, description="E2EE: where it came in; sets the reply format of unbound envelopes.")
+    cancel_reason: CancelReason | None = Field(
+        default=None, description="Why a cancelled request went: agent_left, agent_cancelled or dismissed.")
 
     @property
     def encrypted(self) -> bool:
@@ -182,10 +201,22 @@ class HitlRequest(BaseModel):
         return self.status in FINAL_STATUSES
 
 
-class RequestList(BaseModel):
-    """Answer of ``GET /api/v1/hitl/requests``."""
+class RequestPage(BaseModel):
+    """Answer of ``GET /api/v1/hitl/requests``: one page, and the cursor of the next one."""
 
     requests: list[HitlRequest]
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; pass it as ?cursor= for the next page. null on the last page.")
+
+
+class CancelCreate(WireModel):
+    """Optional body of ``POST /api/v1/hitl/requests/{id}/cancel``: why it is cancelled.
+
+    Without it an agent's cancel is ``agent_cancelled`` and the owner's ``dismissed``; only the
+    owner may say ``dismissed`` (a human's decision), and ``agent_left`` is the relay's alone.
+    """
+
+    reason: CancelChoice | None = None
 
 
 class NotifyResult(BaseModel):

@@ -7,16 +7,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hitl_desk.client import RelayClient, answer_deadline
-from hitl_desk.errors import RequestCancelledError, RequestExpiredError
+from hitl_desk.errors import HitlError, RequestCancelledError, RequestExpiredError
 from hitl_desk.models import HitlRequest
 from hitl_desk.settings import Settings
 
 if TYPE_CHECKING:
     from hitl_desk.e2ee import AgentEncryption
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def answer_of(request: HitlRequest) -> str:
@@ -52,22 +57,50 @@ class HITL:
     async def request_input(self, prompt: str, choices: list[str] | None = None,
                             placeholder: str | None = None, *, timeout: float | None = None,
                             default_answer: str | None = None) -> str:
-        """Ask a question and return the human's answer (sealed end to end with ``e2ee``)."""
+        """Ask a question and return the human's answer (sealed end to end with ``e2ee``).
+
+        Cancelling the call (a task cancelled, Ctrl+C under ``HITLSync``) withdraws the question.
+        """
+        created: list[HitlRequest] = []
         if self.encryption is not None:
-            return await self.encryption.ask(prompt, choices=choices, placeholder=placeholder,
-                                             timeout_seconds=timeout)
-        done = await self.client.ask(prompt, choices=choices, placeholder_text=placeholder,
-                                     timeout_seconds=timeout, default_answer=default_answer,
-                                     agent_name=self.agent_name)
-        return answer_of(done)
+            return await self._withdrawn_if_cancelled(created, self.encryption.ask(
+                prompt, choices=choices, placeholder=placeholder, timeout_seconds=timeout,
+                on_created=created.append))
+
+        async def ask() -> HitlRequest:
+            created.append(await self.client.create_request(
+                prompt, choices=choices, placeholder_text=placeholder, timeout_seconds=timeout,
+                default_answer=default_answer, agent_name=self.agent_name))
+            return await self.client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        return answer_of(await self._withdrawn_if_cancelled(created, ask()))
 
     async def notify_completion(self, summary: str, *, timeout: float | None = None) -> str:
         """Report a finished task and return the human's reply."""
+        created: list[HitlRequest] = []
         if self.encryption is not None:
-            return await self.encryption.ask(summary, kind="completion", timeout_seconds=timeout)
-        created = await self.client.create_completion(summary, timeout_seconds=timeout,
-                                                      agent_name=self.agent_name)
-        return answer_of(await self.client.wait_for_answer(created.id, deadline=answer_deadline(created)))
+            return await self._withdrawn_if_cancelled(created, self.encryption.ask(
+                summary, kind="completion", timeout_seconds=timeout, on_created=created.append))
+
+        async def ask() -> HitlRequest:
+            created.append(await self.client.create_completion(summary, timeout_seconds=timeout,
+                                                               agent_name=self.agent_name))
+            return await self.client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
+
+        return answer_of(await self._withdrawn_if_cancelled(created, ask()))
+
+    async def _withdrawn_if_cancelled(self, created: list[HitlRequest], work: Awaitable[T]) -> T:
+        """``work``'s result; if the caller cancels it, the question it asked (appended to
+        ``created``) is withdrawn first, and only that one: other calls on this client go on."""
+        try:
+            return await work
+        except asyncio.CancelledError:
+            for request in created:
+                try:
+                    await self.client.withdraw(request.id)
+                except HitlError as exc:  # the relay is gone too: the request goes after its grace period
+                    log.warning("could not withdraw %s: %s", request.id, exc.message)
+            raise
 
     async def notify(self, message: str) -> str:
         """Send a notification; returns a confirmation."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -12,10 +15,15 @@ from hitl_desk import __version__
 from hitl_desk.errors import (
     AgentExistsError,
     ApiKeyNotFoundError,
+    InvalidRequestError,
+    PermissionDeniedError,
     RequestClosedError,
     RequestNotFoundError,
+    TooManyPendingError,
 )
 from hitl_desk.models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     MAX_TIMEOUT_SECONDS,
     Agent,
     AgentCreate,
@@ -24,6 +32,8 @@ from hitl_desk.models import (
     ApiKeyCreated,
     ApiKeyInfo,
     ApiKeyList,
+    CancelCreate,
+    CancelReason,
     CompletionCreate,
     Health,
     HitlRequest,
@@ -31,13 +41,14 @@ from hitl_desk.models import (
     NotificationCreate,
     NotifyResult,
     OwnerTokenRotated,
-    RequestList,
+    RequestPage,
     Status,
 )
 from hitl_desk.settings import Settings
 from relay.auth import Principal
 from relay.broker import Broker
 from relay.context import AUTH, BROKER, CONFIG, STORE, owner_of, principal_of
+from relay.departure import HANGUPS
 from relay.events import CLOSE_REVOKED, close_sockets
 from relay.http import METRICS, json_response, parse_body, parse_query
 from relay.openapi import RouteTable
@@ -45,6 +56,7 @@ from relay.openapi import RouteTable
 routes = RouteTable()
 FALLBACK_AGENT = "default"
 Body = TypeVar("Body", InputRequestCreate, CompletionCreate)
+BLOCKING_ERRORS = (TooManyPendingError,)
 
 
 class WaitFlag(BaseModel):
@@ -60,12 +72,37 @@ class WaitQuery(BaseModel):
 
 
 class RequestListQuery(BaseModel):
-    """Query of the list route."""
+    """Query of the list route: filters, a page size (over 500 is a 422) and the cursor of a
+    previous page's ``next_cursor``."""
 
     status: Status | None = None
     kind: Literal["input", "completion", "notification"] | None = None
-    limit: int = Field(default=100, ge=1, le=10_000)
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     order: Literal["oldest", "newest"] = "oldest"
+    cursor: str | None = Field(default=None, max_length=64,
+                               description="Opaque: the next_cursor of the previous page, with the same filters.")
+
+
+_CURSOR_PREFIX = "r1."
+
+
+def _cursor(row_key: int | None) -> str | None:
+    if row_key is None:
+        return None
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{row_key}".encode()).decode().rstrip("=")
+
+
+def _row_key(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        if text.startswith(_CURSOR_PREFIX):
+            return int(text[len(_CURSOR_PREFIX):])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass  # answered below, like any other cursor this relay did not make
+    raise InvalidRequestError("cursor: not a cursor this relay gave out; start again without one.",
+                              details=[{"loc": ["query", "cursor"], "msg": "unknown cursor"}])
 
 
 async def _visible(request: web.Request, principal: Principal) -> HitlRequest:
@@ -76,32 +113,65 @@ async def _visible(request: web.Request, principal: Principal) -> HitlRequest:
 
 
 async def _create_and_wait(request: web.Request, model: type[Body],
-                           create: Callable[[Broker, Agent, Body], Awaitable[HitlRequest]]) -> web.Response:
+                           create: Callable[[Broker, Agent, Body, bool], Awaitable[HitlRequest]]) -> web.Response:
     principal = await principal_of(request)
     body = await parse_body(request, model)
     flag = parse_query(request, WaitFlag).wait
     agent = await request.app[AUTH].agent_for(principal, body.agent_name, FALLBACK_AGENT)
-    created = await create(request.app[BROKER], agent, body)
-    return await _respond_after_wait(request, created, body.wait if flag is None else flag)
-
-
-async def _respond_after_wait(request: web.Request, created: HitlRequest, wait: bool) -> web.Response:
+    wait = body.wait if flag is None else flag
+    created = await create(request.app[BROKER], agent, body, wait)
     if not wait:
         return json_response(created, status=202)
-    # No await since `created` came back from the broker, so it is still the current state.
-    return json_response(await request.app[BROKER].wait(created.id, None, current=created))
+    return await respond_when_final(request, created.id, None, current=created)
+
+
+async def wait_attended(request: web.Request, request_id: str, timeout: float | None, *,
+                        current: HitlRequest | None = None) -> HitlRequest | None:
+    """Block a REST caller on the request: its final state, or its state after ``timeout``.
+
+    None when the caller hung up first: the broker hears it left, and the request stays pending
+    for the grace period, for the caller to come back by id.
+    """
+    broker = request.app[BROKER]
+    with request.app[HANGUPS].watching(request) as gone:
+        # No await since `current` was read, so it is still the current state: the waiter task
+        # registers on the next turn of the loop, before any approver can have answered.
+        waiter = asyncio.ensure_future(broker.wait(request_id, timeout, current=current, attend=True))
+        try:
+            either: set[asyncio.Future[Any]] = {waiter, gone}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                await asyncio.gather(waiter, return_exceptions=True)
+        if not waiter.cancelled():
+            return waiter.result()
+    broker.caller_left(request_id)
+    return None
+
+
+async def respond_when_final(request: web.Request, request_id: str, timeout: float | None, *,
+                             current: HitlRequest | None = None) -> web.Response:
+    """``wait_attended`` as a response (an empty one when nobody is left to read it)."""
+    done = await wait_attended(request, request_id, timeout, current=current)
+    return web.Response(status=204) if done is None else json_response(done)
 
 
 @routes.route("POST", "/api/v1/hitl/request", summary="Ask the human a question.",
-              body=InputRequestCreate, query=WaitFlag, response=HitlRequest, tags=("requests",))
+              body=InputRequestCreate, query=WaitFlag, response=HitlRequest, errors=BLOCKING_ERRORS,
+              tags=("requests",))
 async def create_request(request: web.Request) -> web.Response:
-    return await _create_and_wait(request, InputRequestCreate, Broker.create_input)
+    return await _create_and_wait(request, InputRequestCreate,
+                                  lambda broker, agent, body, wait: broker.create_input(agent, body, attended=wait))
 
 
 @routes.route("POST", "/api/v1/hitl/complete", summary="Report a finished task and wait for the reply.",
-              body=CompletionCreate, query=WaitFlag, response=HitlRequest, tags=("requests",))
+              body=CompletionCreate, query=WaitFlag, response=HitlRequest, errors=BLOCKING_ERRORS,
+              tags=("requests",))
 async def create_completion(request: web.Request) -> web.Response:
-    return await _create_and_wait(request, CompletionCreate, Broker.create_completion)
+    return await _create_and_wait(
+        request, CompletionCreate,
+        lambda broker, agent, body, wait: broker.create_completion(agent, body, attended=wait))
 
 
 @routes.route("POST", "/api/v1/hitl/notify", summary="Send the human a notification (fire and forget).",
@@ -113,15 +183,16 @@ async def create_notification(request: web.Request) -> web.Response:
     return json_response(NotifyResult(request=await request.app[BROKER].notify(agent, body)))
 
 
-@routes.route("GET", "/api/v1/hitl/requests", summary="List requests (an agent sees its own).",
-              query=RequestListQuery, response=RequestList, tags=("requests",))
+@routes.route("GET", "/api/v1/hitl/requests",
+              summary="List requests a page at a time (an agent sees its own); follow next_cursor.",
+              query=RequestListQuery, response=RequestPage, tags=("requests",))
 async def list_requests(request: web.Request) -> web.Response:
     principal = await principal_of(request)
     query = parse_query(request, RequestListQuery)
-    found = await request.app[STORE].list_requests(
-        query.status, kind=query.kind, limit=query.limit, newest_first=query.order == "newest",
-        agent_id=principal.agent.id if principal.agent else None)
-    return json_response(RequestList(requests=found))
+    found, last = await request.app[STORE].page_requests(
+        query.status, kind=query.kind, limit=query.limit, after=_row_key(query.cursor),
+        newest_first=query.order == "newest", agent_id=principal.agent.id if principal.agent else None)
+    return json_response(RequestPage(requests=found, next_cursor=_cursor(last)))
 
 
 @routes.route("GET", "/api/v1/hitl/requests/{request_id}", summary="A request's state; ?wait=S long-polls.",
@@ -131,7 +202,7 @@ async def get_request(request: web.Request) -> web.Response:
     query = parse_query(request, WaitQuery)
     found = await _visible(request, principal)
     if query.wait > 0 and not found.is_final:
-        found = await request.app[BROKER].wait(found.id, query.wait)
+        return await respond_when_final(request, found.id, query.wait)
     return json_response(found)
 
 
@@ -146,12 +217,19 @@ async def answer_request(request: web.Request) -> web.Response:
     return json_response(answered)
 
 
-@routes.route("POST", "/api/v1/hitl/requests/{request_id}/cancel", summary="Cancel a pending request.",
-              response=HitlRequest, errors=(RequestNotFoundError, RequestClosedError), tags=("requests",))
+@routes.route("POST", "/api/v1/hitl/requests/{request_id}/cancel",
+              summary="Cancel a pending request (the asking agent withdraws it, or the owner dismisses it).",
+              body=CancelCreate, body_required=False, response=HitlRequest,
+              errors=(RequestNotFoundError, RequestClosedError, PermissionDeniedError),
+              tags=("requests",))
 async def cancel_request(request: web.Request) -> web.Response:
     principal = await principal_of(request)
+    reason = (await parse_body(request, CancelCreate)).reason if request.body_exists else None
     found = await _visible(request, principal)
-    return json_response(await request.app[BROKER].cancel(found.id, principal.label))
+    if principal.agent is not None and reason == "dismissed":
+        raise PermissionDeniedError("Only the owner dismisses a request; an agent withdraws it (agent_cancelled).")
+    default: CancelReason = "agent_cancelled" if principal.agent is not None else "dismissed"
+    return json_response(await request.app[BROKER].cancel(found.id, principal.label, reason or default))
 
 
 @routes.route("GET", "/api/v1/agents", summary="List agents.", response=Agent, response_is_list=True,

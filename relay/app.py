@@ -20,6 +20,7 @@ from relay.auth import Auth
 from relay.broker import Broker
 from relay.bus import Bus
 from relay.context import AUTH, BROKER, BUS, CONFIG, STORE, RelayConfig
+from relay.departure import HANGUPS, HangupWatch
 from relay.http import METRICS, error_middleware, host_guard
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
@@ -40,6 +41,8 @@ def make_app(config: RelayConfig) -> web.Application:
     )
     app[CONFIG], app[GATE] = config, gate
     app[METRICS] = Metrics()
+    app[HANGUPS] = HangupWatch(config.hangup_poll)
+    app.on_cleanup.append(app[HANGUPS].close)
     table = RouteTable(api.routes, e2ee.routes, events.routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
@@ -61,7 +64,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         auth = Auth(store, app[METRICS], secret)
         await auth.ensure_owner_token(settings)
         bus = Bus(store)
-        broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout)
+        broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout,
+                        max_pending=config.max_pending, leave_grace=config.leave_grace)
         app[STORE], app[AUTH], app[BUS], app[BROKER] = store, auth, bus, broker
         await broker.start()
     except BaseException:

@@ -4,6 +4,10 @@ REST, MCP and WebSocket handlers parse their input into a wire model, call the b
 return what it returns.  Waiting agents hold only a future keyed by request id; the request
 itself is in the store, so a relay restart loses nothing: ``start()`` re-arms every pending
 request's expiry and waiting clients resume by id.
+
+An agent that leaves withdraws its question: when a caller blocked on a request hangs up (or
+the relay restarts under it), the request stays pending for ``leave_grace`` seconds so the
+caller can come back by id; if nobody waits on it by then, it is cancelled as ``agent_left``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from hitl_desk.errors import (
 from hitl_desk.models import (
     MAX_TIMEOUT_SECONDS,
     Agent,
+    CancelReason,
     CompletionCreate,
     EncryptedCreate,
     HitlRequest,
@@ -40,6 +45,10 @@ from relay.metrics import Metrics
 from relay.store import Store
 
 log = logging.getLogger(__name__)
+DEFAULT_MAX_PENDING = 100
+"""Pending requests one agent may have at once (``hitl-desk relay --max-pending``)."""
+DEFAULT_LEAVE_GRACE = 30.0
+"""Seconds a request whose blocked caller hung up stays pending for that caller to come back."""
 DESK_KEY_ID = "desk"
 """The entity id of the one desk (user) key: every approver device shares it through pairing."""
 
@@ -63,44 +72,60 @@ class Broker:
     """Owns the request lifecycle: pending → answered | expired | cancelled."""
 
     def __init__(self, store: Store, bus: Bus, metrics: Metrics, *,
-                 max_timeout: float = MAX_TIMEOUT_SECONDS,
+                 max_timeout: float = MAX_TIMEOUT_SECONDS, max_pending: int | None = DEFAULT_MAX_PENDING,
+                 leave_grace: float = DEFAULT_LEAVE_GRACE,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.bus = bus
         self.metrics = metrics
         self.max_timeout = max_timeout
+        self.max_pending = max_pending
+        self.leave_grace = leave_grace
         self.clock = clock
         self._waiters: dict[str, set[asyncio.Future[HitlRequest]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._leaving: dict[str, asyncio.TimerHandle] = {}
+        self._attended: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     async def start(self) -> None:
-        """Re-arm the expiry of every request that was pending when the relay stopped."""
+        """Re-arm the expiry of every request that was pending when the relay stopped, and give
+        the callers that were blocked on one ``leave_grace`` seconds to come back."""
         pending = await self.store.list_requests("pending", limit=1_000_000)
         for request in pending:
             self._arm(request)
         self.metrics.pending.set(len(pending))
+        for request_id in await self.store.attended_pending():
+            self._attended.add(request_id)
+            self.caller_left(request_id)
 
     async def stop(self) -> None:
         """Disarm timers; waiting clients will resume against the next relay."""
-        for handle in self._timers.values():
+        self._stopped = True  # callers cut off by the shutdown get their grace after the restart
+        for handle in [*self._timers.values(), *self._leaving.values()]:
             handle.cancel()
         self._timers.clear()
+        self._leaving.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- creating -----------------------------------------------------------------------------
 
-    async def create_input(self, agent: Agent, body: InputRequestCreate) -> HitlRequest:
-        """Accept a question; it is committed before this returns."""
-        return await self._create(agent, "input", body.prompt, body.timeout_seconds,
+    async def create_input(self, agent: Agent, body: InputRequestCreate, *, attended: bool = False) -> HitlRequest:
+        """Accept a question; it is committed before this returns.
+
+        ``attended``: the caller blocks on the answer, so the request is withdrawn if it leaves.
+        """
+        return await self._create(agent, "input", body.prompt, body.timeout_seconds, attended=attended,
                                   choices=body.choices or [], placeholder_text=body.placeholder_text,
                                   default_answer=body.default_answer)
 
-    async def create_completion(self, agent: Agent, body: CompletionCreate) -> HitlRequest:
+    async def create_completion(self, agent: Agent, body: CompletionCreate, *,
+                                attended: bool = False) -> HitlRequest:
         """Accept a finished-task report that waits for the human's reply."""
-        return await self._create(agent, "completion", body.summary, body.timeout_seconds,
+        return await self._create(agent, "completion", body.summary, body.timeout_seconds, attended=attended,
                                   default_answer=body.default_answer)
 
     async def notify(self, agent: Agent, body: NotificationCreate) -> HitlRequest:
@@ -108,7 +133,7 @@ class Broker:
         return await self._create(agent, "notification", body.message, None)
 
     async def create_encrypted(self, agent: Agent, kind: Kind, body: EncryptedCreate,
-                               channel: Literal["rest", "mcp"]) -> HitlRequest:
+                               channel: Literal["rest", "mcp"], *, attended: bool = False) -> HitlRequest:
         """Accept an end-to-end encrypted request: the relay keeps only the envelope."""
         desk_key = await self.store.public_key("user", DESK_KEY_ID)
         if desk_key is None:
@@ -118,13 +143,14 @@ class Broker:
             raise KeyMissingError(f"Agent {agent.name!r} has no public key: register one with "
                                   "POST /api/v1/keys/register before sending encrypted requests.")
         return await self._create(agent, kind, "", body.timeout_seconds, request_id=body.request_id,
+                                  attended=attended and kind != "notification",
                                   encrypted_payload=body.encrypted_payload, agent_public_key=agent_key,
                                   channel=channel)
 
     async def _create(self, agent: Agent, kind: Kind, prompt: str, timeout: float | None, *,
                       choices: list[str] | None = None, placeholder_text: str | None = None,
                       default_answer: str | None = None, request_id: str | None = None,
-                      **encryption: str | None) -> HitlRequest:
+                      attended: bool = False, **encryption: str | None) -> HitlRequest:
         now = self.clock()
         notification = kind == "notification"
         wait = min(timeout or self.max_timeout, self.max_timeout)
@@ -134,7 +160,9 @@ class Broker:
             placeholder_text=placeholder_text, default_answer=default_answer,
             created_at=_utc(now), expires_at=None if notification else _utc(now + wait),
             closed_at=_utc(now) if notification else None, **encryption))
-        event = await self.store.insert_request(request, now)
+        event = await self.store.insert_request(request, now, max_pending=self.max_pending, attended=attended)
+        if attended:
+            self._attended.add(request.id)
         self.metrics.created.labels(kind).inc()
         if not notification:
             self.metrics.pending.inc()
@@ -153,15 +181,17 @@ class Broker:
         return await self._close(request_id, "answered", response, answered_by,
                                  encrypted_response=encrypted_response)
 
-    async def cancel(self, request_id: str, cancelled_by: str) -> HitlRequest:
-        """Withdraw a pending request (the agent gave up, or the human dismissed it)."""
-        return await self._close(request_id, "cancelled", None, cancelled_by)
+    async def cancel(self, request_id: str, cancelled_by: str | None, reason: CancelReason) -> HitlRequest:
+        """Withdraw a pending request, saying why (the agent left or gave up, or a human dismissed it)."""
+        return await self._close(request_id, "cancelled", None, cancelled_by, cancel_reason=reason)
 
     async def _close(self, request_id: str, status: str, response: str | None,
-                     by: str | None, *, encrypted_response: str | None = None) -> HitlRequest:
+                     by: str | None, *, encrypted_response: str | None = None,
+                     cancel_reason: CancelReason | None = None) -> HitlRequest:
         closed = await self.store.close_request(request_id, status, response, by, self.clock(),
                                                 encrypted_response=encrypted_response,
-                                                encrypted=None if status != "answered" else encrypted_response is not None)
+                                                encrypted=None if status != "answered" else encrypted_response is not None,
+                                                cancel_reason=cancel_reason)
         if closed is None:
             current = await self.store.get_request(request_id)
             if current is None:
@@ -206,9 +236,11 @@ class Broker:
             log.exception("expiring %s failed", request_id)
 
     def _finish(self, request: HitlRequest) -> None:
-        handle = self._timers.pop(request.id, None)
-        if handle is not None:
-            handle.cancel()
+        for timers in (self._timers, self._leaving):
+            handle = timers.pop(request.id, None)
+            if handle is not None:
+                handle.cancel()
+        self._attended.discard(request.id)
         self.metrics.pending.dec()
         for future in self._waiters.pop(request.id, ()):
             if not future.done():
@@ -224,19 +256,27 @@ class Broker:
         return request
 
     async def wait(self, request_id: str, timeout: float | None, *,
-                   current: HitlRequest | None = None) -> HitlRequest:
+                   current: HitlRequest | None = None, attend: bool = False) -> HitlRequest:
         """The request once it is final, or its current state after ``timeout`` seconds.
 
         ``current`` is a state the caller read or created itself after the last await (no
-        answer can have been missed since), which saves reading the store again.
+        answer can have been missed since), which saves reading the store again.  A waiter
+        keeps a request whose caller left; ``attend`` also records that a caller blocks on it,
+        so it is withdrawn if that caller leaves (``caller_left``) and does not come back.
         """
         future: asyncio.Future[HitlRequest] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(request_id, set())
         waiters.add(future)  # registered before reading, so no answer can slip in between
+        leaving = self._leaving.pop(request_id, None)
+        if leaving is not None:  # the caller came back in time
+            leaving.cancel()
         try:
             request = current if current is not None else await self.get(request_id)
             if request.is_final or (timeout is not None and timeout <= 0):
                 return request
+            if attend and request_id not in self._attended:
+                self._attended.add(request_id)
+                await self.store.mark_attended(request_id)
             try:
                 async with asyncio.timeout(timeout):
                     return await future
@@ -246,6 +286,33 @@ class Broker:
             waiters.discard(future)
             if not waiters and self._waiters.get(request_id) is waiters:
                 del self._waiters[request_id]
+
+    # -- callers that leave -------------------------------------------------------------------
+
+    def caller_left(self, request_id: str) -> None:
+        """A caller blocked on the request hung up: withdraw it unless a waiter comes back in the grace."""
+        if (self._stopped or request_id in self._leaving or self._waiters.get(request_id)
+                or request_id not in self._attended):
+            return
+        loop = asyncio.get_running_loop()
+        self._leaving[request_id] = loop.call_later(self.leave_grace, self._spawn_withdrawal, request_id)
+
+    def _spawn_withdrawal(self, request_id: str) -> None:
+        self._leaving.pop(request_id, None)
+        if self._waiters.get(request_id):
+            return  # somebody waits on it again
+        task = asyncio.get_running_loop().create_task(self._withdraw_logged(request_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _withdraw_logged(self, request_id: str) -> None:
+        try:
+            await self.cancel(request_id, None, "agent_left")
+            log.info("withdrew %s: its agent left and did not come back in %.0f s", request_id, self.leave_grace)
+        except RequestClosedError:
+            pass  # answered, expired or cancelled meanwhile: nothing to withdraw
+        except Exception:  # loop boundary: a failed withdrawal must not kill the timer machinery
+            log.exception("withdrawing %s failed", request_id)
 
     @property
     def pending_waiters(self) -> int:

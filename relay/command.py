@@ -21,11 +21,24 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
     return RelayConfig(home=settings.home, host=chosen_host,
                        port=port if getattr(args, "port", None) is None else args.port,
                        max_timeout=getattr(args, "max_timeout", None) or RelayConfig.max_timeout,
-                       allowed_hosts=tuple(getattr(args, "allow_host", None) or ()), **limits)
+                       allowed_hosts=tuple(getattr(args, "allow_host", None) or ()),
+                       **limits, **_lifecycle_options(args))
 
 
 _LIMITS = ("max_connections", "header_timeout", "idle_timeout", "mcp_sessions_per_key", "mcp_session_idle")
 """RelayConfig fields that have a flag of the same name (``--max-connections`` ...)."""
+
+
+def _lifecycle_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--max-pending`` (0: no cap) and ``--leave-grace``, where given."""
+    options: dict[str, Any] = {}
+    max_pending = getattr(args, "max_pending", None)
+    if max_pending is not None:
+        options["max_pending"] = max_pending or None
+    leave_grace = getattr(args, "leave_grace", None)
+    if leave_grace is not None:
+        options["leave_grace"] = leave_grace
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,12 +58,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def register(sub: Any) -> None:
     """Add ``relay`` to the CLI."""
     p = sub.add_parser("relay", help="run the relay server")
     p.add_argument("--host", help="listen address (default from HITL_SERVER_URL, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default from HITL_SERVER_URL, else 8765)")
     p.add_argument("--max-timeout", type=float, help="cap on how long a request waits, seconds (default 900)")
+    p.add_argument("--max-pending", type=_count, metavar="N",
+                   help="pending requests one agent may have at once; more get 429 too_many_pending "
+                        "(default 100, 0: no cap)")
+    p.add_argument("--leave-grace", type=float, metavar="SECONDS",
+                   help="how long a request whose waiting agent hung up stays pending for it to come back "
+                        "before it is withdrawn as 'agent left' (default 30)")
     p.add_argument("--lan", action="store_true", help="listen beyond loopback (LAN mode)")
     p.add_argument("--allow-host", action="append", help="extra Host name accepted (LAN mode)")
     p.add_argument("--max-connections", type=int, metavar="N",

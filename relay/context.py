@@ -31,6 +31,15 @@ class RelayConfig:
     """Host names accepted besides loopback (LAN mode)."""
     database: Path | None = None
     """The SQLite file; defaults to ``home/relay.db``."""
+    max_pending: int | None = 100
+    """Pending requests one agent may have at once; over it a request is refused with 429
+    ``too_many_pending`` (None: no cap)."""
+    leave_grace: float = 30.0
+    """Seconds a request whose blocked caller hung up (or was cut off by a relay restart) stays
+    pending for that caller to come back by id before it is withdrawn as ``agent_left``."""
+    hangup_poll: float = 0.25
+    """Seconds between checks for blocked REST callers that hung up (aiohttp does not cancel
+    handlers on disconnect)."""
     mcp_progress_interval: float = 15.0
     """Seconds between MCP progress notifications while a tool call waits for the human
     (clients give up after 300 s of silence)."""

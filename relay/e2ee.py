@@ -18,6 +18,7 @@ from hitl_desk.errors import (
     PermissionDeniedError,
     RequestCancelledError,
     RequestExpiredError,
+    TooManyPendingError,
 )
 from hitl_desk.models import (
     DevicePublicKeys,
@@ -31,7 +32,7 @@ from hitl_desk.models import (
 )
 from relay.broker import DESK_KEY_ID
 from relay.context import AUTH, BROKER, STORE, principal_of
-from relay.api import WaitFlag
+from relay.api import WaitFlag, wait_attended
 from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
@@ -81,20 +82,23 @@ async def device_keys(request: web.Request) -> web.Response:
 
 
 async def create_encrypted(request: web.Request, kind: Kind, channel: Literal["rest", "mcp"],
-                           body: EncryptedCreate) -> HitlRequest:
+                           body: EncryptedCreate, *, attended: bool = False) -> HitlRequest:
     """Create an encrypted request for the calling agent (shared with the MCP tools)."""
     principal = await principal_of(request)
     agent = await request.app[AUTH].agent_for(principal, body.agent_name, FALLBACK_AGENT)
-    return await request.app[BROKER].create_encrypted(agent, kind, body, channel)
+    return await request.app[BROKER].create_encrypted(agent, kind, body, channel, attended=attended)
 
 
 async def _ask(request: web.Request, kind: Kind) -> web.Response:
     body = await parse_body(request, EncryptedCreate)
     flag = parse_query(request, WaitFlag).wait
-    created = await create_encrypted(request, kind, "rest", body)
-    if not (body.wait if flag is None else flag):
+    wait = body.wait if flag is None else flag
+    created = await create_encrypted(request, kind, "rest", body, attended=wait)
+    if not wait:
         return json_response(created, status=202)
-    done = await request.app[BROKER].wait(created.id, None, current=created)
+    done = await wait_attended(request, created.id, None, current=created)
+    if done is None:
+        return web.Response(status=204)  # the caller hung up: nobody is left to read it
     if done.status == "expired":
         raise RequestExpiredError(f"Nobody answered request {done.id} in time.")
     if done.status == "cancelled":
@@ -103,15 +107,15 @@ async def _ask(request: web.Request, kind: Kind) -> web.Response:
 
 
 @routes.route("POST", "/api/v1/hitl/request/e2ee", summary="Ask with a sealed question; answers sealed.",
-              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, errors=(KeyMissingError,),
-              tags=("e2ee",))
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest,
+              errors=(KeyMissingError, TooManyPendingError), tags=("e2ee",))
 async def create_request_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "input")
 
 
 @routes.route("POST", "/api/v1/hitl/complete/e2ee", summary="Report a finished task, sealed; reply sealed.",
-              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, errors=(KeyMissingError,),
-              tags=("e2ee",))
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest,
+              errors=(KeyMissingError, TooManyPendingError), tags=("e2ee",))
 async def create_completion_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "completion")
 

@@ -110,7 +110,8 @@ class _Socket:
             done = await broker.answer(command.request_id, command.response, self.principal.label,
                                        encrypted_response=command.encrypted_response)
         else:
-            done = await broker.cancel(command.request_id, self.principal.label)
+            done = await broker.cancel(command.request_id, self.principal.label,
+                                       "dismissed" if self.principal.agent is None else "agent_cancelled")
         return done.model_dump(mode="json")
 
 

@@ -27,6 +27,7 @@ class Operation:
     handler: Handler
     summary: str
     body: type[BaseModel] | None = None
+    body_required: bool = True
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     response_is_list: bool = False
@@ -97,7 +98,7 @@ class RouteTable:
             for name, spec in _schema(op.query, schemas).get("properties", {}).items():
                 doc["parameters"].append({"name": name, "in": "query", "required": False, "schema": spec})
         if op.body is not None:
-            doc["requestBody"] = {"required": True, "content": {
+            doc["requestBody"] = {"required": op.body_required, "content": {
                 "application/json": {"schema": _ref(op.body, schemas)}}}
         ok: dict[str, Any] = {"description": "Success"}
         if op.response is not None:

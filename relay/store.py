@@ -28,6 +28,7 @@ from hitl_desk.errors import (
     RelayUnavailableError,
     RequestExistsError,
     StorageFullError,
+    TooManyPendingError,
 )
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from relay.wal import WalDamagedError, check_wal
@@ -36,7 +37,7 @@ from relay.writer import GroupCommitWriter, T, connect, sqlite_code
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
     "response, answered_by, created_at, expires_at, closed_at, encrypted_payload, "
-    "encrypted_response, agent_public_key, channel"
+    "encrypted_response, agent_public_key, channel, cancel_reason"
 )
 
 
@@ -266,8 +267,14 @@ class Store:
 
     # -- requests and events ------------------------------------------------------------------
 
-    async def insert_request(self, request: HitlRequest, now: float) -> Event:
-        """Persist a new request and its ``request.created`` event in one transaction."""
+    async def insert_request(self, request: HitlRequest, now: float, *, max_pending: int | None = None,
+                             attended: bool = False) -> Event:
+        """Persist a new request and its ``request.created`` event in one transaction.
+
+        With ``max_pending``, a pending request is refused (``TooManyPendingError``) when its agent
+        has that many pending already; the count and the insert share the transaction, so
+        concurrent requests cannot overshoot.  ``attended``: a caller is blocked on it.
+        """
         values = (request.id, request.kind, request.status, request.agent_id, request.agent_name,
                   request.prompt, json.dumps(request.choices), request.placeholder_text,
                   request.default_answer, request.response, request.answered_by,
@@ -275,12 +282,21 @@ class Store:
                   request.expires_at.timestamp() if request.expires_at else None,
                   request.closed_at.timestamp() if request.closed_at else None,
                   request.encrypted_payload, request.encrypted_response, request.agent_public_key,
-                  request.channel)
+                  request.channel, request.cancel_reason, int(attended))
         payload = request.model_dump_json()
+        capped = max_pending is not None and request.status == "pending"
 
         def insert(db: sqlite3.Connection) -> int:
-            db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}) VALUES "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            if capped:
+                count = db.execute("SELECT COUNT(*) FROM requests WHERE agent_id = ? AND status = 'pending'",
+                                   (request.agent_id,)).fetchone()[0]
+                if int(count) >= int(max_pending or 0):
+                    raise TooManyPendingError(
+                        f"This agent has {count} requests pending, the most this relay allows: wait "
+                        "for answers, or cancel some, before asking more.",
+                        details={"pending": int(count), "max_pending": max_pending})
+            db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}, attended) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return _append_event(db, "request.created", request.id, now, payload)
 
         try:
@@ -291,7 +307,8 @@ class Store:
 
     async def close_request(self, request_id: str, status: str, response: str | None,
                             answered_by: str | None, now: float, *, encrypted_response: str | None = None,
-                            encrypted: bool | None = None) -> tuple[HitlRequest, Event] | None:
+                            encrypted: bool | None = None,
+                            cancel_reason: str | None = None) -> tuple[HitlRequest, Event] | None:
         """Move a pending request to a final state; None when it was not pending (or unknown, or
         its encryption is not ``encrypted`` when that is given).
 
@@ -304,8 +321,9 @@ class Store:
         def close(db: sqlite3.Connection) -> tuple[HitlRequest, int] | None:
             row = db.execute(
                 f"UPDATE requests SET status = ?, response = ?, encrypted_response = ?, answered_by = ?, "
-                f"closed_at = ? WHERE id = ? AND status = 'pending'{match} RETURNING {_REQUEST_COLUMNS}",
-                (status, response, encrypted_response, answered_by, now, request_id)).fetchone()
+                f"closed_at = ?, cancel_reason = ? WHERE id = ? AND status = 'pending'{match} "
+                f"RETURNING {_REQUEST_COLUMNS}",
+                (status, response, encrypted_response, answered_by, now, cancel_reason, request_id)).fetchone()
             if row is None:
                 return None
             request = _request(row)
@@ -358,6 +376,51 @@ class Store:
         sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ?"
         params.append(limit)
         return [_request(r) for r in await self._all(sql, params)]
+
+    async def page_requests(self, status: str | None = None, *, kind: str | None = None,
+                            agent_id: str | None = None, limit: int = 100, after: int | None = None,
+                            newest_first: bool = False) -> tuple[list[HitlRequest], int | None]:
+        """One page of requests in insertion order (or its reverse) after the row ``after``.
+
+        Returns the page and the key to pass as ``after`` for the next one (None on the last).
+        Keyed by rowid, which only grows (requests are never deleted and the store is never
+        vacuumed): rows that change state or arrive meanwhile never shift a page boundary, so
+        paging neither repeats nor skips a row.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("agent_id", agent_id), ("status", status), ("kind", kind)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if after is not None:
+            where.append("rowid < ?" if newest_first else "rowid > ?")
+            params.append(after)
+        sql = f"SELECT rowid AS row_key, {_REQUEST_COLUMNS} FROM requests"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY rowid {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        params.append(limit + 1)  # one more tells whether another page follows
+        rows = await self._all(sql, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        found = []
+        for row in rows:
+            data = dict(row)
+            data.pop("row_key")
+            data["choices"] = json.loads(data["choices"])
+            found.append(HitlRequest.model_validate(data))
+        return found, int(rows[-1]["row_key"]) if more else None
+
+    async def attended_pending(self) -> list[str]:
+        """Ids of pending requests a caller was blocked on (checked again after a restart)."""
+        rows = await self._all("SELECT id FROM requests WHERE status = 'pending' AND attended = 1")
+        return [str(r["id"]) for r in rows]
+
+    async def mark_attended(self, request_id: str) -> None:
+        """Record that a caller blocks on this request."""
+        await self._write(lambda db: db.execute(
+            "UPDATE requests SET attended = 1 WHERE id = ? AND attended = 0", (request_id,)))
 
     async def count_requests(self, status: str) -> int:
         """How many requests are in this state."""

@@ -38,7 +38,7 @@ from tray.view import IconFactory, IconView, View, default_icon
 log = logging.getLogger(__name__)
 
 PENDING_LIMIT = 10_000
-"""The relay's largest page: the snapshot the badge is counted from."""
+"""Most pending requests in the snapshot the badge is counted from (read page by page)."""
 
 BURST_NOTIFICATIONS = 5
 """After a (re)connect only the newest few new requests pop up; the badge counts them all."""

@@ -33,7 +33,7 @@ from tui.messages import (
 from tui.state import FEED_LIMIT, HISTORY_LIMIT, DeskState
 
 log = logging.getLogger(__name__)
-PENDING_LIMIT = 10_000  # the relay's largest page
+PENDING_LIMIT = 10_000  # most pending requests loaded at once (the client reads them page by page)
 RETRY_MAX = 1.0
 FREEZE_AT = 1000
 """From this many pending requests on, a sync moves what is alive into the GC's permanent

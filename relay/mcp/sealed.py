@@ -96,9 +96,9 @@ def sealing(kind: Kind, body: EncryptedCreate) -> Create:
 
     async def create(broker: Broker, agent: Agent) -> HitlRequest:
         try:
-            return await broker.create_encrypted(agent, kind, body, "mcp")
+            return await broker.create_encrypted(agent, kind, body, "mcp", attended=kind != "notification")
         except HitlError as exc:  # KeyMissingError names the key to register; RequestExistsError the id
-            raise ToolError(exc.message) from None
+            raise ToolError(f"{exc.message} ({exc.code})" if exc.status == 429 else exc.message) from None
 
     return create
 

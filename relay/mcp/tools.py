@@ -24,11 +24,13 @@ from hitl_desk.errors import (
     InvalidRequestError,
     RequestClosedError,
     RequestExpiredError,
+    TooManyPendingError,
 )
 from hitl_desk.models import (
     MAX_CHOICES,
     MAX_NAME_CHARS,
     Agent,
+    CancelReason,
     CompletionCreate,
     HitlRequest,
     InputRequestCreate,
@@ -46,6 +48,8 @@ CALL_STATE = "hitl_desk.mcp_call"
 """Key of the caller in the ASGI scope's ``state``: the endpoint puts it there, the tools read it."""
 FALLBACK_AGENT = "mcp-client"
 NOTIFIED = "Notification sent"
+LEFT: CancelReason = "agent_left"
+"""The reason of every withdrawal on hang-up or cancel, REST's after its grace period too."""
 
 INSTRUCTIONS = """\
 hitl-desk connects you to a human who answers from their desktop or phone. Use
@@ -139,12 +143,12 @@ class Desk:
     async def ask(self, ctx: Context, body: InputRequestCreate) -> str:
         """Put a question to the human and return the answer."""
         return answer_text(await self.ask_with(ctx, body.agent_name,
-                                               lambda broker, agent: broker.create_input(agent, body)))
+                                               lambda broker, agent: broker.create_input(agent, body, attended=True)))
 
     async def complete(self, ctx: Context, body: CompletionCreate) -> str:
         """Report a finished task and return the human's reply."""
         return answer_text(await self.ask_with(ctx, body.agent_name,
-                                               lambda broker, agent: broker.create_completion(agent, body)))
+                                               lambda broker, agent: broker.create_completion(agent, body, attended=True)))
 
     async def notify(self, ctx: Context, body: NotificationCreate) -> str:
         """Deliver a notification."""
@@ -154,7 +158,11 @@ class Desk:
     async def ask_with(self, ctx: Context, agent_name: str | None, create: Create) -> HitlRequest:
         """Create a request for the calling agent and return it once final (answered, expired, dismissed)."""
         call = call_of(ctx)
-        created = await create(self._app[BROKER], await self._agent(ctx, call, agent_name))
+        agent = await self._agent(ctx, call, agent_name)
+        try:
+            created = await create(self._app[BROKER], agent)
+        except TooManyPendingError as exc:
+            raise ToolError(f"{exc.message} ({exc.code})") from None
         return await self._wait(ctx, call, created)
 
     async def send_with(self, ctx: Context, agent_name: str | None, create: Create) -> HitlRequest:
@@ -206,7 +214,8 @@ class Desk:
         if self.closing:
             return
         try:
-            await self._app[BROKER].cancel(request_id, principal.label)
+            # An MCP tool call cannot be resumed by id, so the question goes at once.
+            await self._app[BROKER].cancel(request_id, principal.label, LEFT)
         except RequestClosedError:  # answered, expired or dismissed in the same instant
             log.debug("%s closed before it could be withdrawn", request_id)
         except Exception:  # loop boundary: a failed withdrawal is logged, the call still ends

@@ -23,11 +23,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def spawn_relay(home: Path, port: int) -> asyncio.subprocess.Process:
+async def spawn_relay(home: Path, port: int, *options: str) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
     env["HITL_HOME"] = str(home)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), env=env,
+        sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), *options, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     async with asyncio.timeout(20):
         while True:

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from hitl_desk.client import RelayClient
 from tests.approver import ScriptedApprover
-from tests.conftest import LiveRelay
-from tests.relay.test_mcp import mcp_client, never, relay, text_of
+from tests.conftest import LiveRelay, start_relay
+from tests.relay.test_mcp import PROGRESS_INTERVAL, mcp_client, never, text_of
 
-__all__ = ["relay"]  # the fixture, with its short progress interval
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
+    """The live relay with MCP's short progress interval, and no cap on one agent's pending
+    requests: here one agent asks a thousand questions at once."""
+    running = await start_relay(tmp_path / "home", mcp_progress_interval=PROGRESS_INTERVAL, max_pending=None)
+    try:
+        yield LiveRelay(running, tmp_path / "home")
+    finally:
+        await running.stop()
 
 CALLS = 1000
 # The SDK client in both modes, several calls in flight per client: every call is its own
