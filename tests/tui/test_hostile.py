@@ -131,3 +131,19 @@ async def test_agents_screen_opens_with_a_hostile_agent_name_and_makes_its_key(r
         assert_clean(app, "the new key")
     keys = await owner.list_api_keys()
     assert [k.agent_name for k in keys] == [name]  # the key went to the agent itself, not an escaped copy
+
+
+async def test_html_entities_in_a_markdown_prompt_are_shown_as_sent_not_decoded(relay: LiveRelay,
+                                                                              owner: RelayClient) -> None:
+    prompt = "Deploy **now**? &#x1b;]0;pwned&#7; &rlm;gnirts"
+    app = HitlDeskApp(owner, url=relay.url)
+    async with await relay.agent("entity-agent") as agent, app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        created = await agent.create_request(prompt)
+        await until(pilot, lambda: created.id in app.state.pending, what="listed")
+        await pilot.pause()
+        assert "Deploy now? &#x1b;]0;pwned&#7; &rlm;gnirts" in drawn(app)  # the row: plain, not decoded
+        await pilot.press("enter")
+        await pilot.pause()
+        assert_clean(app, "the request screen")
+        assert "&#x1b;]0;pwned&#7; &rlm;gnirts" in drawn(app)

@@ -9,22 +9,23 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import DataTable, Static
 
 def key_rows(screen: Screen[object]) -> list[tuple[str, str]]:
-    """(keys, what they do) for every binding active on ``screen``, in the order Textual tries them.
+    """(keys, what they do) for every binding active on ``screen``: the footer's first, then the
+    rest, each in the order Textual tries them.
 
     Keys bound to the same action on the same node are shown together (``d / delete``);
     system bindings (Ctrl+C) are left out, as Textual's own key panel does.
     """
     app = screen.app
     grouped: dict[tuple[int, str], tuple[list[str], str]] = {}
-    for active in screen.active_bindings.values():
+    active_bindings = screen.active_bindings.values()
+    for active in sorted(active_bindings, key=lambda a: not a.binding.show):
         binding = active.binding
         if binding.system or not active.enabled:
             continue
@@ -37,7 +38,8 @@ def key_rows(screen: Screen[object]) -> list[tuple[str, str]]:
 
 
 class HelpModal(ModalScreen[None]):
-    """The keys of the screen it was opened over; Escape, Enter, ? or F1 close it."""
+    """The keys of the screen it was opened over; Escape, Enter, ? or F1 close it (no button: the
+    table keeps the focus so the arrows scroll it)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: the table has the focus (it scrolls) and would keep Enter for itself
@@ -59,11 +61,8 @@ class HelpModal(ModalScreen[None]):
             for keys, what in self.rows:
                 table.add_row(Text(keys, style="bold"), Text(what))
             yield table
-            yield Static("Ctrl+P searches every command, including these.", classes="hint")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Close", id="close")
+            yield Static("↑↓ scroll · Esc closes · Ctrl+P searches every command", classes="hint")
 
-    @on(Button.Pressed, "#close")
     def action_close(self) -> None:
         """Close the help."""
         self.dismiss(None)
