@@ -109,6 +109,7 @@ def answer_with_keys(tmux: Tmux, env: dict[str, str], prompt: str, choices: tupl
     assert (asker.returncode, out) == (0, f"{choices[int(key) - 1]}\n"), err
 
 
+@pytest.mark.slow
 def test_new_user_starts_hitl_desk_and_answers_a_request_with_the_keyboard(tmux: Tmux, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "HITL_HOME": str(tmp_path / "home"),
@@ -142,6 +143,7 @@ async def ask_hostile(settings: Settings) -> None:
                 await agent.create_request(text, choices=[text, "no"])
 
 
+@pytest.mark.slow
 def test_hostile_agent_text_is_shown_escaped_in_a_real_terminal_and_cannot_retitle_it(
         tmux: Tmux, tmp_path: Path) -> None:
     port = free_port()
