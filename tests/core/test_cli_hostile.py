@@ -56,7 +56,7 @@ async def watch_until(env: dict[str, str], *args: str, lines: int) -> bytes:
 
 
 @pytest.mark.slow
-async def test_pending_and_lists_print_the_hostile_corpus_escaped(relay: LiveRelay) -> None:
+async def test_pending_prints_the_hostile_corpus_escaped_one_line_each(relay: LiveRelay) -> None:
     ids = await fill(relay)
     env = env_for(relay.home, relay.url)
     code, out, err = await hitl_desk("pending", env=env)
@@ -68,14 +68,11 @@ async def test_pending_and_lists_print_the_hostile_corpus_escaped(relay: LiveRel
         line = next(li for li in lines if li.startswith(ids[name]))
         assert visible_line(text)[:16] in line and f"[{visible_line(text)} | no]" in line, name
 
-    code, out, err = await hitl_desk("pending", "--json", env=env)
-    assert code == 0, err
-    shown = json.loads(assert_terminal_safe(out.encode(), "pending --json"))
-    by_id = {r["id"]: r for r in shown}
-    for name, text in HOSTILE.items():
-        request = by_id[ids[name]]
-        assert (request["agent_name"], request["choices"][0], request["placeholder_text"]) == (text, text, text)
 
+@pytest.mark.slow
+async def test_agents_and_keys_lists_print_hostile_agent_names_escaped(relay: LiveRelay) -> None:
+    await fill(relay)
+    env = env_for(relay.home, relay.url)
     for command in (("agents", "list"), ("keys", "list")):
         code, out, err = await hitl_desk(*command, env=env)
         assert code == 0, err
@@ -85,7 +82,20 @@ async def test_pending_and_lists_print_the_hostile_corpus_escaped(relay: LiveRel
 
 
 @pytest.mark.slow
-async def test_watch_prints_the_hostile_corpus_escaped_as_lines_and_as_json(relay: LiveRelay) -> None:
+async def test_pending_json_escapes_bidi_and_c1_and_parses_to_the_exact_text(relay: LiveRelay) -> None:
+    ids = await fill(relay)
+    env = env_for(relay.home, relay.url)
+    code, out, err = await hitl_desk("pending", "--json", env=env)
+    assert code == 0, err
+    shown = json.loads(assert_terminal_safe(out.encode(), "pending --json"))
+    by_id = {r["id"]: r for r in shown}
+    for name, text in HOSTILE.items():
+        request = by_id[ids[name]]
+        assert (request["agent_name"], request["choices"][0], request["placeholder_text"]) == (text, text, text)
+
+
+@pytest.mark.slow
+async def test_watch_prints_the_hostile_corpus_escaped(relay: LiveRelay) -> None:
     await fill(relay)
     env = env_for(relay.home, relay.url)
     out = await watch_until(env, lines=len(HOSTILE))
@@ -93,6 +103,11 @@ async def test_watch_prints_the_hostile_corpus_escaped_as_lines_and_as_json(rela
     for text in HOSTILE.values():
         assert f"[{visible_line(text)} | no]" in listing, text
 
+
+@pytest.mark.slow
+async def test_watch_json_escapes_bidi_and_c1_and_parses_to_the_exact_text(relay: LiveRelay) -> None:
+    await fill(relay)
+    env = env_for(relay.home, relay.url)
     out = await watch_until(env, "--json", lines=len(HOSTILE))
     events = [json.loads(line) for line in assert_terminal_safe(out, "watch --json").splitlines()]
     assert {e["request"]["agent_name"] for e in events} == set(HOSTILE.values())
