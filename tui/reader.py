@@ -28,6 +28,9 @@ _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 entity is shown as sent instead."""
 _PLAIN_CACHE = 4096
 """Distinct prompts whose plain line is kept: the queue redraws its visible rows every second."""
+PLAIN_HEAD = 600
+"""Characters of a prompt a one-line view reads: more than any row shows, and a 20,000-character
+prompt costs what a short one does (parsing all of it took ~20 ms a row)."""
 
 
 def label(view: Readable) -> str:
@@ -61,9 +64,16 @@ def markup_literal(text: str) -> str:
     return escape(visible_line(text))
 
 
-@lru_cache(maxsize=_PLAIN_CACHE)
 def plain(text: str) -> str:
-    """A Markdown prompt as one readable line: the words without ``**``, backticks or links."""
+    """A Markdown prompt as one readable line: the words without ``**``, backticks or links.
+
+    Only the first ``PLAIN_HEAD`` characters are read (call it with the whole prompt).
+    """
+    return _plain(text[:PLAIN_HEAD])
+
+
+@lru_cache(maxsize=_PLAIN_CACHE)
+def _plain(text: str) -> str:
     words: list[str] = []
     for token in _MD.parse(md_body(text)):
         if token.type == "inline":
