@@ -99,9 +99,9 @@ class FeedScreen(DeskScreen):
         table.clear()
         now = self.desk.clock()
         for index, request in enumerate(self.state.feed):
-            table.add_row(Text("●" if index < self.unread_shown else " "), Text(format_moment(request.created_at, now)),
-                          cell(request.agent_name), Text(feed_state(request)), Text(line(self.reader.view(request))),
-                          key=request.id)
+            table.add_row(Text("●" if index < self.unread_shown else " "),
+                          Text(format_moment(request.created_at, now)), cell(request.agent_name),
+                          Text(feed_state(request)), Text(line(self.reader.view(request))), key=request.id)
         if selected is not None:
             for index, request in enumerate(self.state.feed):
                 if request.id == selected.id:
@@ -130,7 +130,8 @@ class FeedScreen(DeskScreen):
         request = view.request
         reply = f"\n\n---\n**Reply:** {md_body(request.response)}" if request.response else ""
         hint = "\n\n*Press Enter to reply.*" if request.status == "pending" and view.readable else ""
-        body.update(f"**{md_literal(request.agent_name)}** · {request.kind}{_label(view)}\n\n{markdown(view)}{reply}{hint}")
+        body.update(f"**{md_literal(request.agent_name)}** · {request.kind}{_label(view)}\n\n"
+                    f"{markdown(view)}{reply}{hint}")
 
     @on(DataTable.RowSelected)
     def action_reply(self) -> None:

@@ -139,7 +139,8 @@ class HistoryScreen(DeskScreen):
         view = rows[min(table.cursor_row, len(rows) - 1)]
         request = view.request
         by = f" by {md_literal(request.answered_by)}" if request.answered_by else ""
-        answer = f"**Answer{by}:** {md_body(request.response)}" if request.response is not None else f"*{request.status}*"
+        answer = (f"**Answer{by}:** {md_body(request.response)}" if request.response is not None
+                  else f"*{request.status}*")
         lock = f" · {label(view)}" if view.sealed else ""
         body.update(f"**{md_literal(request.agent_name)}** · {request.kind} · {request.status}{lock}\n\n"
                     f"{markdown(view)}\n\n{answer}")
