@@ -24,6 +24,7 @@ from tests.hostile import FORBIDDEN, HOSTILE
 from tests.tui.conftest import until
 from tui.app import HitlDeskApp
 from tui.screens.agents import AgentsScreen
+from tui.screens.modals import ConfirmModal
 from tui.screens.request import RequestScreen
 
 SIZE = (120, 36)
@@ -128,6 +129,14 @@ async def test_agents_screen_opens_with_a_hostile_agent_name_and_makes_its_key(r
         await until(pilot, lambda: any(k.agent_name == name for k in app.state.keys), what="key made")
         await pilot.pause()
         assert_clean(app, "the new key")
+        await pilot.press("escape", "k")
+        await until(pilot, lambda: app.current_mode == "keys", what="keys")
+        await pilot.press("d")  # revoking asks, naming the agent
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert_clean(app, "the revoke question")
+        assert "[/x] agent \\x1b]0;pwned\\x07" in drawn(app)
+        await pilot.press("n")
     keys = await owner.list_api_keys()
     assert [k.agent_name for k in keys] == [name]  # the key went to the agent itself, not an escaped copy
 
