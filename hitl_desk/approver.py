@@ -8,13 +8,13 @@ such, never answered in plaintext.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
 
 from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
+from hitl_desk.display import visible_json, visible_line
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
 from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
@@ -42,10 +42,11 @@ def shown(request: HitlRequest, desk: DeskEncryption) -> tuple[HitlRequest, str]
 
 
 def _line(request: HitlRequest, marker: str) -> str:
-    first = request.prompt.splitlines()[0][:60] if request.prompt else ""
-    choices = f"  [{' | '.join(request.choices)}]" if request.choices else ""
-    text = f"{marker} {first}".strip() if marker else first
-    return f"{request.id}  {request.kind:<10} {request.agent_name:<16} {text}{choices}"
+    """One request on one line; agent text escaped so it cannot act on the terminal."""
+    first = visible_line(request.prompt.splitlines()[0][:60]) if request.prompt else ""
+    choices = f"  [{' | '.join(visible_line(c) for c in request.choices)}]" if request.choices else ""
+    text = f"{visible_line(marker)} {first}".strip() if marker else first
+    return f"{request.id}  {request.kind:<10} {visible_line(request.agent_name):<16} {text}{choices}"
 
 
 def why_gone(request: HitlRequest) -> str:
@@ -62,8 +63,7 @@ async def cmd_pending(args: argparse.Namespace) -> int:
     if not found:
         print("no pending requests", file=sys.stderr)  # stdout stays data: empty, or [] with --json
     if args.json:
-        print(json.dumps([dict(r.model_dump(mode="json"), marker=m) for r, m in found], indent=2,
-                         ensure_ascii=False))
+        print(visible_json([dict(r.model_dump(mode="json"), marker=m) for r, m in found], indent=2))
         return 0
     for request, marker in found:
         print(_line(request, marker))
@@ -89,8 +89,8 @@ async def cmd_watch(args: argparse.Namespace) -> int:
         async for event in client.event_stream(args.since):
             request, marker = shown(event.request, desk)
             if args.json:
-                print(json.dumps({"seq": event.seq, "type": event.type, "marker": marker,
-                                  "request": request.model_dump(mode="json")}, ensure_ascii=False), flush=True)
+                print(visible_json({"seq": event.seq, "type": event.type, "marker": marker,
+                                    "request": request.model_dump(mode="json")}), flush=True)
             else:
                 print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}{why_gone(request)}", flush=True)
     return 0
@@ -117,7 +117,7 @@ async def cmd_keys(args: argparse.Namespace) -> int:
             for key in await client.list_api_keys():
                 state = "revoked" if key.revoked_at else "active"
                 used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-                print(f"{key.prefix}  {key.agent_name:<20} {state:<8} last used {used}")
+                print(f"{key.prefix}  {visible_line(key.agent_name):<20} {state:<8} last used {used}")
         elif args.keys_command == "revoke":
             revoked = await client.revoke_api_key(args.prefix)
             print(f"revoked {revoked.prefix}", file=sys.stderr)

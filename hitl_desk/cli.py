@@ -223,6 +223,7 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 async def cmd_agents(args: argparse.Namespace) -> int:
     """List or create agents."""
     from hitl_desk.client import RelayClient
+    from hitl_desk.display import visible_line
 
     async with RelayClient.for_owner(url=args.url) as client:
         if args.agents_command == "create":
@@ -230,7 +231,7 @@ async def cmd_agents(args: argparse.Namespace) -> int:
             print(agent.id)
         else:
             for agent in await client.list_agents():
-                print(f"{agent.id}  {agent.name}")
+                print(f"{agent.id}  {visible_line(agent.name)}")
     return 0
 
 

@@ -13,9 +13,10 @@ it as content (Textual ``Content``/``markup=False``, ``html.escape`` for a notif
 
 from __future__ import annotations
 
+import json
 import re
 
-__all__ = ["visible", "visible_line", "UNSAFE"]
+__all__ = ["visible", "visible_line", "visible_json", "UNSAFE"]
 
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 """Arabic letter mark, LRM/RLM, the embeddings and overrides, and the isolates."""
@@ -50,3 +51,21 @@ def visible_line(text: str) -> str:
     where a newline could push a fake line under the real one.
     """
     return UNSAFE.sub(_escape, text)
+
+
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
+"""What ``json.dumps(ensure_ascii=False)`` leaves raw of ``UNSAFE`` (it escapes C0 itself)."""
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def visible_json(data: object, *, indent: int | None = None) -> str:
+    r"""``data`` as JSON that is safe to print: the characters ``visible_line`` escapes are ``\uNNNN``.
+
+    ``json.dumps(ensure_ascii=False)`` escapes C0 controls but writes DEL, C1 controls, bidi
+    controls and lone surrogates raw; here they become JSON escapes (they can only occur inside
+    strings), so the output parses to the same data and the rest of Unicode stays readable.
+    """
+    return _JSON_RAW.sub(_json_escape, json.dumps(data, indent=indent, ensure_ascii=False))

@@ -18,14 +18,17 @@ from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 
 from hitl_desk.client import RelayClient
+from hitl_desk.display import visible_line
 from hitl_desk.settings import Settings
 from tui.clock import Clock, system_clock
 from tui.focus import focus_server, show_request
 from tui.link import DeskLink
 from tui.messages import DeskMessage, KeyCreated, QueueChanged, RequestClosed
+from tui.reader import line
 from tui.screens.agents import AgentsScreen
 from tui.screens.base import DeskScreen
 from tui.screens.feed import FeedScreen
+from tui.screens.help import HelpModal
 from tui.screens.history import HistoryScreen
 from tui.screens.keys import KeysScreen
 from tui.screens.modals import GuideModal, KeyCreatedModal
@@ -46,7 +49,8 @@ class HitlDeskApp(App[None]):
     }
     DEFAULT_MODE = "queue"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(label[0].lower(), f"section('{mode}')", label, show=False) for mode, label in SECTIONS
+        *(Binding(label[0].lower(), f"section('{mode}')", label, show=False) for mode, label in SECTIONS),
+        Binding("question_mark", "help", "Help"), Binding("f1", "help", "Help", show=False),
     ]
 
     def __init__(self, client: RelayClient | None, *, url: str | None = None, clock: Clock = system_clock,
@@ -74,7 +78,7 @@ class HitlDeskApp(App[None]):
             self.run_worker(focus_server(self, self.focus_home).serve(), name="focus", group="focus",
                             exit_on_error=False)
         if self.started_here:
-            self.notify(f"Started a relay at {self.link.url}; it stops when you quit.", timeout=6)
+            self.notify(f"Started a relay at {self.link.url}; it stops when you quit.", timeout=6, markup=False)
 
     @on(DeskMessage)
     def _desk_news(self, message: DeskMessage) -> None:
@@ -84,7 +88,7 @@ class HitlDeskApp(App[None]):
                 wanted, self.wanted_request = self.wanted_request, None
                 show_request(self, wanted)
         elif isinstance(message, RequestClosed) and message.elsewhere and not self._showing(message.request.id):
-            self.notify(describe_closing(self.link.reader.view(message.request)), timeout=6)
+            self.notify(describe_closing(self.link.reader.view(message.request)), timeout=6, markup=False)
         elif isinstance(message, KeyCreated):
             self.push_screen(KeyCreatedModal(message.key))
         self.desk_signal.publish(message)
@@ -99,7 +103,8 @@ class HitlDeskApp(App[None]):
         self.bell()
         if len(arrivals) == 1:
             request = arrivals[0]
-            self.notify(self.link.reader.view(request).line[:80], title=f"{request.agent_name} asks")
+            self.notify(line(self.link.reader.view(request))[:80], title=f"{visible_line(request.agent_name)} asks",
+                        markup=False)
         else:
             self.notify(f"{len(arrivals)} new requests", title="New requests")
 
@@ -111,6 +116,11 @@ class HitlDeskApp(App[None]):
         """Show a section (queue, feed, history, agents, keys)."""
         if mode != self.current_mode:
             self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        """Show the keys that work on the current screen (read from its active bindings)."""
+        if not isinstance(self.screen, HelpModal):
+            self.push_screen(HelpModal(self.screen))
 
     def action_guide(self) -> None:
         """Explain how to connect an agent."""
@@ -124,5 +134,6 @@ class HitlDeskApp(App[None]):
                                 lambda m=mode: self.action_section(m))
         yield SystemCommand("How to connect an agent", "Commands that give an agent a key and config",
                             self.action_guide)
+        yield SystemCommand("Keys", "Every key that works here (? or F1)", self.action_help)
         if isinstance(screen, DeskScreen):
             yield from screen.palette_commands()

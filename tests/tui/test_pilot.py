@@ -12,6 +12,7 @@ from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay, start_relay
 from tests.tui.conftest import until
 from tui.app import HitlDeskApp
+from tui.screens.help import HelpModal
 from tui.screens.request import RequestScreen
 from tui.widgets.request_table import RequestTable
 
@@ -132,3 +133,45 @@ async def test_tui_reconnects_after_relay_restart_and_the_queue_is_right(tmp_pat
                 assert not any("Answered while" in t for t in row_texts(app))
     finally:
         await running.stop()
+
+
+async def test_request_arriving_after_the_queue_emptied_opens_with_enter(relay: LiveRelay,
+                                                                         owner: RelayClient) -> None:
+    app = HitlDeskApp(owner, url=relay.url)
+    async with await relay.agent("claude-code") as agent, app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        first = await agent.create_request("First question?", choices=["Yes", "No"])
+        await until(pilot, lambda: first.id in app.state.pending, what="first listed")
+        await pilot.press("enter", "1")
+        await until(pilot, lambda: not app.state.pending and not isinstance(app.screen, RequestScreen),
+                    what="queue empty")
+        second = await agent.create_request("Second question?", choices=["Yes", "No"])
+        await until(pilot, lambda: any("Second question" in t for t in row_texts(app)), what="second row")
+        assert isinstance(app.focused, RequestTable)
+        assert "enter" in app.screen.active_bindings  # the footer offers Open again
+        await pilot.press("enter")
+        assert isinstance(app.screen, RequestScreen) and app.screen.request_id == second.id
+
+
+async def test_question_mark_and_f1_list_the_keys_of_the_screen_from_its_bindings(relay: LiveRelay,
+                                                                                  owner: RelayClient) -> None:
+    app = HitlDeskApp(owner, url=relay.url)
+    async with await relay.agent("claude-code") as agent, app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        await agent.create_request("Ship it?", choices=["Yes", "No"])
+        await until(pilot, lambda: len(app.state.pending) == 1, what="listed")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpModal)
+        rows = dict((what, keys) for keys, what in app.screen.rows)
+        assert rows["Open"] == "⏎" and rows["Cancel request"] == "^x" and rows["History"] == "h"
+        assert rows["Help"] == "? / f1" and "Choose" not in rows
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpModal)
+        await pilot.press("enter")  # on the request screen, F1 lists its own keys
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpModal)
+        rows = dict((what, keys) for keys, what in app.screen.rows)
+        assert rows["Choose"] == "1-9" and rows["Choice 2"] == "2" and "Choice 3" not in rows
+        assert rows["Back"] == "esc" and "Open" not in rows
+        await pilot.press("f1")
+        assert isinstance(app.screen, RequestScreen)

@@ -139,3 +139,7 @@ def test_request_that_cannot_be_read_explains_why_and_offers_no_answer(snap_comp
 
 def test_feed_shows_an_encrypted_notification_decrypted(snap_compare: Snap, tmp_path: Path) -> None:
     assert snap_compare(sealed_app(tmp_path / "desk"), terminal_size=SIZE, run_before=keys("n"))
+
+
+def test_help_lists_the_keys_of_the_screen_below(snap_compare: Snap) -> None:
+    assert snap_compare(desk_app(), terminal_size=SIZE, run_before=keys("question_mark"))

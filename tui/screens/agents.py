@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
 from hitl_desk.models import Agent
 from tui.clock import format_moment
+from tui.reader import cell, markup_literal
 from tui.screens.base import DirectoryScreen
 from tui.screens.modals import AskModal
 
@@ -31,7 +34,7 @@ class AgentsScreen(DirectoryScreen):
     def compose(self) -> ComposeResult:
         """Top bar, the agents table, a hint, footer."""
         yield from self.compose_bars()
-        table: DataTable[str] = DataTable(id="agents-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(id="agents-table", cursor_type="row", zebra_stripes=True)
         table.add_column("Name", key="name", width=20)
         table.add_column("Id", key="id", width=22)
         table.add_column("Keys", key="keys", width=5)
@@ -44,14 +47,15 @@ class AgentsScreen(DirectoryScreen):
 
     def fill(self) -> None:
         """Rebuild the table (agents are few)."""
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         now = self.desk.clock()
         for agent in self.state.agents:
             active = sum(1 for k in self.state.keys if k.agent_id == agent.id and k.revoked_at is None)
-            table.add_row(agent.name, agent.id, str(active), format_moment(agent.created_at, now),
-                          format_moment(agent.last_seen_at, now) if agent.last_seen_at else "never",
+            table.add_row(cell(agent.name), cell(agent.id), Text(str(active)),
+                          Text(format_moment(agent.created_at, now)),
+                          Text(format_moment(agent.last_seen_at, now) if agent.last_seen_at else "never"),
                           key=agent.id)
         if self.state.agents:
             table.move_cursor(row=min(row, len(self.state.agents) - 1), animate=False)
@@ -77,7 +81,8 @@ class AgentsScreen(DirectoryScreen):
         except HitlError as exc:
             self.report(exc, "Creating the agent")
         else:
-            self.notify(f"Agent {name!r} registered. Press Enter on it to make its key.")
+            self.notify(f"Agent {visible_line(name)!r} registered. Press Enter on it to make its key.",
+                        markup=False)
 
     def action_create_key(self) -> None:
         """Mint an API key for the selected agent."""
@@ -104,6 +109,6 @@ class AgentsScreen(DirectoryScreen):
         yield SystemCommand("Create agent", "Register an agent by name", self.action_create_agent)
         agent = self.selected
         if agent is not None:
-            yield SystemCommand(f"Create API key for {agent.name}", "Mint a key (shown once)",
+            yield SystemCommand(f"Create API key for {markup_literal(agent.name)}", "Mint a key (shown once)",
                                 self.action_create_key)
         yield SystemCommand("Reload agents", "Fetch agents and keys from the relay", self.action_reload)

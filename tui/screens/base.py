@@ -10,6 +10,7 @@ from textual import work
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
 from tui.messages import DeskMessage, DirectoryChanged
 from tui.widgets.top_bar import TopBar
@@ -69,7 +70,7 @@ class DeskScreen(Screen[None]):
 
     def report(self, error: HitlError, doing: str) -> None:
         """Show a failed action as an error toast instead of swallowing it."""
-        self.notify(f"{doing} failed: {error.message}", severity="error", timeout=6)
+        self.notify(f"{doing} failed: {visible_line(error.message)}", severity="error", timeout=6, markup=False)
 
 
 class DirectoryScreen(DeskScreen):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -15,7 +16,7 @@ from hitl_desk.models import HitlRequest
 from hitl_desk.reading import Readable
 from tui.clock import format_moment
 from tui.messages import DeskMessage, FeedChanged
-from tui.reader import label, markdown
+from tui.reader import cell, label, line, markdown, markup_literal, md_body, md_literal
 from tui.screens.base import DeskScreen
 from tui.screens.request import RequestScreen
 
@@ -28,7 +29,7 @@ def feed_state(request: HitlRequest) -> str:
 
 
 def _label(view: Readable) -> str:
-    return f" · {label(view)}" if view.sealed else ""
+    return f" · {md_literal(label(view))}" if view.sealed else ""
 
 
 class FeedScreen(DeskScreen):
@@ -47,7 +48,7 @@ class FeedScreen(DeskScreen):
     def compose(self) -> ComposeResult:
         """Top bar, the feed table, the selected message in full, footer."""
         yield from self.compose_bars()
-        table: DataTable[str] = DataTable(id="feed-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(id="feed-table", cursor_type="row", zebra_stripes=True)
         table.add_column("", key="dot", width=1)
         table.add_column("Time", key="time", width=9)
         table.add_column("Agent", key="agent", width=14)
@@ -93,14 +94,14 @@ class FeedScreen(DeskScreen):
 
     def fill(self) -> None:
         """Rebuild the rows (the feed is bounded), keeping the cursor on its entry."""
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         selected = self.selected
         table.clear()
         now = self.desk.clock()
         for index, request in enumerate(self.state.feed):
-            line = self.reader.view(request).line
-            table.add_row("●" if index < self.unread_shown else " ", format_moment(request.created_at, now),
-                          request.agent_name, feed_state(request), line, key=request.id)
+            table.add_row(Text("●" if index < self.unread_shown else " "),
+                          Text(format_moment(request.created_at, now)), cell(request.agent_name),
+                          Text(feed_state(request)), Text(line(self.reader.view(request))), key=request.id)
         if selected is not None:
             for index, request in enumerate(self.state.feed):
                 if request.id == selected.id:
@@ -111,7 +112,7 @@ class FeedScreen(DeskScreen):
     @property
     def selected(self) -> HitlRequest | None:
         """The entry under the cursor."""
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         if not self.state.feed or table.row_count == 0:
             return None
         row = table.cursor_row
@@ -127,9 +128,10 @@ class FeedScreen(DeskScreen):
             return
         view = self.reader.view(request)
         request = view.request
-        reply = f"\n\n---\n**Reply:** {request.response}" if request.response else ""
+        reply = f"\n\n---\n**Reply:** {md_body(request.response)}" if request.response else ""
         hint = "\n\n*Press Enter to reply.*" if request.status == "pending" and view.readable else ""
-        body.update(f"**{request.agent_name}** · {request.kind}{_label(view)}\n\n{markdown(view)}{reply}{hint}")
+        body.update(f"**{md_literal(request.agent_name)}** · {request.kind}{_label(view)}\n\n"
+                    f"{markdown(view)}{reply}{hint}")
 
     @on(DataTable.RowSelected)
     def action_reply(self) -> None:
@@ -147,6 +149,6 @@ class FeedScreen(DeskScreen):
         """Feed actions."""
         request = self.selected
         if request is not None and request.id in self.state.pending:
-            yield SystemCommand("Reply to completion", f"Answer {request.agent_name}'s report",
+            yield SystemCommand("Reply to completion", f"Answer {markup_literal(request.agent_name)}'s report",
                                 self.action_reply)
         yield SystemCommand("Mark notifications read", "Clear the unread marks", self.action_mark_read)

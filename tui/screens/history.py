@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -16,7 +17,7 @@ from hitl_desk.models import HitlRequest
 from hitl_desk.reading import Readable
 from tui.clock import format_moment
 from tui.messages import DeskMessage, HistoryChanged
-from tui.reader import label, markdown
+from tui.reader import cell, label, line, markdown, md_body, md_literal
 from tui.screens.base import DeskScreen
 
 STATUSES = ("answered", "expired", "cancelled")
@@ -54,7 +55,7 @@ class HistoryScreen(DeskScreen):
             yield Input(placeholder="Filter text…  (/)", id="history-text")
             yield Select[str]([], prompt="Any agent", id="history-agent")
             yield Select[str]([(s, s) for s in STATUSES], prompt="Any status", id="history-status")
-        table: DataTable[str] = DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
         table.add_column("Closed", key="closed", width=9)
         table.add_column("Status", key="status", width=9)
         table.add_column("Agent", key="agent", width=14)
@@ -103,13 +104,13 @@ class HistoryScreen(DeskScreen):
         views = (self.reader.view(r) for r in self.state.history)
         self.shown = [v for v in views if matches(v.request, agent, status, text)]
         self.rows = [v.request for v in self.shown]
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         table.clear()
         now = self.desk.clock()
         for view in self.shown:
             request = view.request
-            table.add_row(format_moment(request.closed_at, now), request.status, request.agent_name,
-                          view.line, " ".join((request.response or "").split()), key=request.id)
+            table.add_row(Text(format_moment(request.closed_at, now)), Text(request.status), cell(request.agent_name),
+                          Text(line(view)), cell(" ".join((request.response or "").split())), key=request.id)
         self._show_detail()
 
     def _choice(self, selector: str) -> str | None:
@@ -123,13 +124,13 @@ class HistoryScreen(DeskScreen):
             self._agent_names = names
             current = select.value
             with self.prevent(Select.Changed):
-                select.set_options((n, n) for n in names)
+                select.set_options((cell(n), n) for n in names)
                 if isinstance(current, str) and current in names:
                     select.value = current
 
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         body = self.query_one("#history-body", Markdown)
         rows: list[Readable] = getattr(self, "shown", [])
         if not rows:
@@ -137,10 +138,12 @@ class HistoryScreen(DeskScreen):
             return
         view = rows[min(table.cursor_row, len(rows) - 1)]
         request = view.request
-        by = f" by {request.answered_by}" if request.answered_by else ""
-        answer = f"**Answer{by}:** {request.response}" if request.response is not None else f"*{request.status}*"
+        by = f" by {md_literal(request.answered_by)}" if request.answered_by else ""
+        answer = (f"**Answer{by}:** {md_body(request.response)}" if request.response is not None
+                  else f"*{request.status}*")
         lock = f" · {label(view)}" if view.sealed else ""
-        body.update(f"**{request.agent_name}** · {request.kind} · {request.status}{lock}\n\n{markdown(view)}\n\n{answer}")
+        body.update(f"**{md_literal(request.agent_name)}** · {request.kind} · {request.status}{lock}\n\n"
+                    f"{markdown(view)}\n\n{answer}")
 
     def action_focus_filter(self) -> None:
         """Type to filter."""

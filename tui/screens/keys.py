@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
 from hitl_desk.models import ApiKeyInfo
 from tui.clock import format_moment
+from tui.reader import cell, markup_literal
 from tui.screens.base import DirectoryScreen
 from tui.screens.modals import AskModal, ConfirmModal
 
@@ -31,7 +34,7 @@ class KeysScreen(DirectoryScreen):
     def compose(self) -> ComposeResult:
         """Top bar, the keys table, a hint, footer."""
         yield from self.compose_bars()
-        table: DataTable[str] = DataTable(id="keys-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(id="keys-table", cursor_type="row", zebra_stripes=True)
         table.add_column("Prefix", key="prefix", width=16)
         table.add_column("Agent", key="agent", width=12)
         table.add_column("Label", key="label", width=8)
@@ -50,15 +53,15 @@ class KeysScreen(DirectoryScreen):
 
     def fill(self) -> None:
         """Rebuild the table (keys are few)."""
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         now = self.desk.clock()
         keys = self.keys
         for key in keys:
-            table.add_row(f"{key.prefix}…", key.agent_name, key.label or "",
-                          "revoked" if key.revoked_at else "active", format_moment(key.created_at, now),
-                          format_moment(key.last_used_at, now) if key.last_used_at else "never",
+            table.add_row(cell(f"{key.prefix}…"), cell(key.agent_name), cell(key.label or ""),
+                          Text("revoked" if key.revoked_at else "active"), Text(format_moment(key.created_at, now)),
+                          Text(format_moment(key.last_used_at, now) if key.last_used_at else "never"),
                           key=key.prefix)
         if keys:
             table.move_cursor(row=min(row, len(keys) - 1), animate=False)
@@ -95,7 +98,7 @@ class KeysScreen(DirectoryScreen):
             if yes:
                 self._revoke(key.prefix)
 
-        self.app.push_screen(ConfirmModal(f"Revoke {key.prefix}… of {key.agent_name}? Agents using it"
+        self.app.push_screen(ConfirmModal(f"Revoke {key.prefix}… of {visible_line(key.agent_name)}? Agents using it"
                                           " are refused at once.", yes="Revoke"), decided)
 
     @work(group="commands")
@@ -112,6 +115,6 @@ class KeysScreen(DirectoryScreen):
         yield SystemCommand("Create API key", "Mint a key for an agent (shown once)", self.action_create_key)
         key = self.selected
         if key is not None and key.revoked_at is None:
-            yield SystemCommand(f"Revoke key {key.prefix}…", f"Refuse {key.agent_name} with this key",
+            yield SystemCommand(f"Revoke key {key.prefix}…", f"Refuse {markup_literal(key.agent_name)} with this key",
                                 self.action_revoke_key)
         yield SystemCommand("Reload keys", "Fetch keys from the relay", self.action_reload)

@@ -8,9 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from hitl_desk.display import visible_line
 from hitl_desk.models import ApiKeyCreated
 from tui.widgets.welcome import Welcome
 
@@ -31,7 +33,7 @@ class ConfirmModal(ModalScreen[bool]):
         """A question and two buttons."""
         with Vertical(classes="dialog") as box:
             box.border_title = "Confirm"
-            yield Static(self.question)
+            yield Static(self.question, markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} \\[y]", id="yes", variant="error")
                 yield Button("No \\[n]", id="no")
@@ -50,7 +52,10 @@ class ConfirmModal(ModalScreen[bool]):
 
 
 class AskModal(ModalScreen[tuple[str, str] | None]):
-    """Ask for a name and an optional second field; dismisses with both, or None."""
+    """Ask for a name and an optional second field; dismisses with both, or None.
+
+    A given ``value`` (an agent's name) is shown escaped, and comes back as it was if left as is.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Cancel")]
 
@@ -66,7 +71,7 @@ class AskModal(ModalScreen[tuple[str, str] | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = self.title_text
             yield Label(self.label)
-            yield Input(self.value, id="first")
+            yield Input(visible_line(self.value), id="first")
             if self.second is not None:
                 yield Label(self.second)
                 yield Input(id="second", placeholder="optional")
@@ -78,6 +83,8 @@ class AskModal(ModalScreen[tuple[str, str] | None]):
     @on(Button.Pressed, "#ok")
     def _submit(self) -> None:
         first = self.query_one("#first", Input).value.strip()
+        if first == visible_line(self.value).strip():
+            first = self.value  # a given agent name is shown escaped but meant as it is
         if not first:
             self.notify("A name is needed.", severity="warning")
             return
@@ -104,7 +111,7 @@ class KeyCreatedModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         """The key, a warning that it is shown once, and the next step."""
         with Vertical(classes="dialog wide") as box:
-            box.border_title = f"New key for {self.key.agent_name}"
+            box.border_title = Content(f"New key for {visible_line(self.key.agent_name)}")
             yield Static("Copy it now: it is shown only once.", classes="warning")
             yield Input(self.key.api_key, id="secret")
             yield Static(f"Use it as HITL_API_KEY, or run: hitl-desk mcp-config claude-code\n"

@@ -10,6 +10,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
 from tui.messages import DeskMessage, DirectoryChanged, OpenRequest, QueueChanged
 from tui.screens.base import DeskScreen
@@ -79,6 +80,10 @@ class QueueScreen(DeskScreen):
         self.query_one("#queue-header").display = has_rows
         self.table.display = has_rows
         self.query_one(Welcome).display = not has_rows
+        if has_rows:
+            # Hiding the empty table took the focus away; without it Enter and the arrows
+            # reach nothing and the footer shows only the screen's own keys.
+            self.table.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Request actions need a request under the cursor."""
@@ -105,7 +110,7 @@ class QueueScreen(DeskScreen):
         request = self.table.selected
         if request is None:
             return
-        question = f"Cancel the request from {request.agent_name}? The agent gets 'cancelled'."
+        question = f"Cancel the request from {visible_line(request.agent_name)}? The agent gets 'cancelled'."
 
         def decided(yes: bool | None) -> None:
             if yes:

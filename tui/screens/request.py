@@ -14,13 +14,16 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.widgets import Button, Input, Markdown, Static
 
+from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError, RequestClosedError
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import LOCK, Readable
 from tui.clock import format_age, format_countdown
 from tui.messages import DeskMessage, RequestClosed
+from tui.reader import line, markdown, markup_literal
 from tui.screens.base import DeskScreen
 from tui.screens.modals import ConfirmModal
 
@@ -41,15 +44,14 @@ Answering needs the readable text, so it is not offered here. You can cancel the
 
 
 def describe_closing(view: Readable) -> str:
-    """The note shown when a request closes without this approver: who, and what."""
+    """The note shown when a request closes without this approver: who, and what (plain text)."""
     request = view.request
-    subject = f"{request.agent_name}: {view.line[:40]}"
+    subject = f"{visible_line(request.agent_name)}: {line(view)[:40]}"
+    by = f" by {visible_line(request.answered_by)}" if request.answered_by else ""
     if request.status == "answered":
-        by = f" by {request.answered_by}" if request.answered_by else ""
-        return f"Answered elsewhere{by} — {subject} → {request.response!r}"
+        return f"Answered elsewhere{by} — {subject} → {visible_line(repr(request.response))}"
     if request.status == "expired":
         return f"Expired — {subject}"
-    by = f" by {request.answered_by}" if request.answered_by else ""
     return f"Cancelled{by} — {subject}"
 
 
@@ -98,8 +100,8 @@ class RequestScreen(DeskScreen):
         if request and request.choices:
             with Horizontal(id="request-choices"):
                 for number, choice in enumerate(request.choices, start=1):
-                    label = f"{number} {choice}" if number <= NUMBER_KEYS else choice
-                    yield Button(label, id=f"choice-{number}", classes="choice", compact=True)
+                    label = f"{number} {visible_line(choice)}" if number <= NUMBER_KEYS else visible_line(choice)
+                    yield Button(Content(label), id=f"choice-{number}", classes="choice", compact=True)
         if view is None or view.readable:
             with Horizontal(id="request-answer"):
                 yield Input(placeholder=self._placeholder(request), id="answer-text")
@@ -111,13 +113,13 @@ class RequestScreen(DeskScreen):
             return "*This request is no longer pending.*"
         if not view.readable:
             return CANNOT_READ.format(lock=LOCK, problem=view.problem, detail=view.detail or "")
-        return (UNVERIFIED if view.sealed and not view.bound else "") + view.request.prompt
+        return (UNVERIFIED if view.sealed and not view.bound else "") + markdown(view)
 
     def _placeholder(self, request: HitlRequest | None) -> str:
         if request is None:
             return ""
         if request.placeholder_text:
-            return request.placeholder_text
+            return visible_line(request.placeholder_text)
         if request.kind == "completion":
             return "Reply to the agent…"
         return "Or type an answer…" if request.choices else "Type your answer…"
@@ -140,15 +142,17 @@ class RequestScreen(DeskScreen):
         now = self.desk.clock()
         kind = "task finished — reply" if request.kind == "completion" else "question"
         lock = "" if not view.sealed else f"{LOCK} E2EE · " if view.readable else f"{LOCK} cannot read · "
-        self.query_one("#request-meta", Static).update(
-            f"{lock}[b]{request.agent_name}[/b] · {kind} · asked {format_age(request.created_at, now)} ago"
-            f" · expires in {format_countdown(request.expires_at, now)}")
+        self.query_one("#request-meta", Static).update(Content.assemble(
+            lock, (visible_line(request.agent_name), "bold"),
+            f" · {kind} · asked {format_age(request.created_at, now)} ago"
+            f" · expires in {format_countdown(request.expires_at, now)}"))
 
     def on_desk(self, message: DeskMessage) -> None:
         """Close with a note when the request is answered, expires or is cancelled elsewhere."""
         if isinstance(message, RequestClosed) and message.request.id == self.request_id:
             if message.elsewhere and not self.busy:
-                self.notify(describe_closing(self.reader.view(message.request)), severity="warning", timeout=8)
+                self.notify(describe_closing(self.reader.view(message.request)), severity="warning", timeout=8,
+                            markup=False)
                 self.dismiss_screen()
 
     def dismiss_screen(self) -> None:
@@ -204,14 +208,14 @@ class RequestScreen(DeskScreen):
         try:
             await self.link.answer(request, text)
         except RequestClosedError as exc:
-            self.notify(f"Too late: {exc.message}", severity="warning", timeout=8)
+            self.notify(f"Too late: {exc.message}", severity="warning", timeout=8, markup=False)
         except HitlError as exc:
             self.busy = False
             self.query_one("#request-answer").disabled = False
             self.report(exc, "Answering")
             return
         else:
-            self.notify(f"Answered: {text[:60]}")
+            self.notify(f"Answered: {visible_line(text[:60])}", markup=False)
         self.dismiss_screen()
 
     def action_cancel_request(self) -> None:
@@ -225,7 +229,7 @@ class RequestScreen(DeskScreen):
                 self.busy = True
                 self._cancel()
 
-        self.app.push_screen(ConfirmModal(f"Cancel this request from {request.agent_name}?",
+        self.app.push_screen(ConfirmModal(f"Cancel this request from {visible_line(request.agent_name)}?",
                                           yes="Cancel request"), decided)
 
     @work(group="commands", exclusive=True)
@@ -250,7 +254,8 @@ class RequestScreen(DeskScreen):
             return
         request = view.request
         for number, choice in enumerate(request.choices, start=1):
-            yield SystemCommand(f"Answer: {choice}", f"Send choice {number} to {request.agent_name}",
+            yield SystemCommand(f"Answer: {markup_literal(choice)}",
+                                f"Send choice {number} to {markup_literal(request.agent_name)}",
                                 lambda c=choice: self.send(c))
         if view.readable:
             yield SystemCommand("Send typed answer", "Send the text in the answer field", self.action_send)

@@ -18,10 +18,12 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hitl_desk.display import visible_line
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import Readable, RequestReader
 from tui.clock import Clock, format_age, format_countdown, seconds_left
 from tui.messages import OpenRequest
+from tui.reader import line
 from tui.state import PendingQueue
 
 COLUMNS: tuple[tuple[str, int], ...] = (("", 2), ("Agent", 16), ("Kind", 11), ("Age", 5), ("Expires", 8))
@@ -37,10 +39,10 @@ def header_text(width: int) -> str:
 def row_text(view: Readable, fresh: bool, now_left: str, age: str, width: int) -> str:
     """One row's text at ``width`` cells (an encrypted request's behind its lock)."""
     request = view.request
-    prompt = view.marker + " ".join(request.prompt.replace("**", "").replace("`", "").split())
+    prompt = line(view)
     if request.choices:
-        prompt = f"{prompt}  [{' | '.join(request.choices)}]"
-    cells = ("● " if fresh else "  ", request.agent_name, request.kind, age, now_left)
+        prompt = f"{prompt}  [{' | '.join(visible_line(c) for c in request.choices)}]"
+    cells = ("● " if fresh else "  ", visible_line(request.agent_name), request.kind, age, now_left)
     fixed = "".join(set_cell_size(text + " ", size) if cell_len(text) < size else
                     set_cell_size(text, size - 1) + " " for text, (_, size) in zip(cells, COLUMNS, strict=True))
     return set_cell_size(fixed + prompt, width)
