@@ -43,7 +43,9 @@ def shown(request: HitlRequest, desk: DeskEncryption) -> tuple[HitlRequest, str]
 
 def _line(request: HitlRequest, marker: str) -> str:
     """One request on one line; agent text escaped so it cannot act on the terminal."""
-    first = visible_line(request.prompt.splitlines()[0][:60]) if request.prompt else ""
+    # Only a real line break ends the first line: \r, \x1c or U+2028 must not hide what follows.
+    lines = request.prompt.split("\n")
+    first = visible_line(lines[0][:60]) + ("…" if len(lines) > 1 or len(lines[0]) > 60 else "")
     choices = f"  [{' | '.join(visible_line(c) for c in request.choices)}]" if request.choices else ""
     text = f"{visible_line(marker)} {first}".strip() if marker else first
     return f"{request.id}  {request.kind:<10} {visible_line(request.agent_name):<16} {text}{choices}"

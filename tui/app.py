@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
+from textual.widgets import Markdown
 
 from hitl_desk.client import RelayClient
 from hitl_desk.display import visible_line
@@ -92,6 +93,12 @@ class HitlDeskApp(App[None]):
         elif isinstance(message, KeyCreated):
             self.push_screen(KeyCreatedModal(message.key))
         self.desk_signal.publish(message)
+
+    @on(Markdown.LinkClicked)
+    def _link_clicked(self, event: Markdown.LinkClicked) -> None:
+        """Prompts are agent text: a link in one is shown, escaped, and never followed."""
+        self.notify(visible_line(event.href), title="Link not opened (it came from an agent)", markup=False,
+                    timeout=10)
 
     def _showing(self, request_id: str) -> bool:
         return any(isinstance(s, RequestScreen) and s.request_id == request_id for s in self.screen_stack)

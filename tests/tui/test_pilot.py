@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.notifications import Notify
 from textual.widgets import Input
+from textual.widgets._markdown import MarkdownBlock
 
 from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay, start_relay
@@ -81,6 +82,26 @@ async def test_request_answered_elsewhere_closes_its_screen_with_a_note(relay: L
         await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
         assert opened.id not in app.state.pending
         assert any(n.startswith("Answered elsewhere") and "'Yes'" in n for n in notes), notes
+
+
+async def test_request_the_agent_withdraws_closes_its_screen_saying_why(relay: LiveRelay,
+                                                                       owner: RelayClient) -> None:
+    notes: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification.message)
+
+    app = HitlDeskApp(owner, url=relay.url)
+    async with await relay.agent("claude-code") as agent, app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        opened = await agent.create_request("Merge the PR?", choices=["Yes", "No"])
+        await until(pilot, lambda: opened.id in app.state.pending, what="request listed")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RequestScreen)
+        assert await agent.withdraw(opened.id)
+        await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
+        assert any(n.startswith("Cancelled (withdrawn by the agent)") for n in notes), notes
 
 
 async def test_request_answered_elsewhere_leaves_the_queue_with_a_note(relay: LiveRelay,
@@ -175,3 +196,26 @@ async def test_question_mark_and_f1_list_the_keys_of_the_screen_from_its_binding
         assert rows["Back"] == "esc" and "Open" not in rows
         await pilot.press("f1")
         assert isinstance(app.screen, RequestScreen)
+
+
+async def test_a_link_in_a_prompt_is_shown_escaped_and_never_opened(relay: LiveRelay, owner: RelayClient) -> None:
+    notes: list[str] = []
+    opened_urls: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification.message)
+
+    app = HitlDeskApp(owner, url=relay.url)
+    app.open_url = lambda url, **_: opened_urls.append(url)  # type: ignore[method-assign]  # textual's, not ours
+    async with await relay.agent("claude-code") as agent, app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await until(pilot, lambda: app.state.synced, what="first sync")
+        asked = await agent.create_request("[Run the tests](https://evil.invalid/x)?", choices=["Yes"])
+        await until(pilot, lambda: asked.id in app.state.pending, what="request listed")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RequestScreen)
+        block = next(b for b in app.screen.query(MarkdownBlock) if "Run the tests" in str(b.render()))
+        await block.action_link("https://evil.invalid/x\x1b]0;t\x07")
+        await until(pilot, lambda: any("evil.invalid" in n for n in notes), what="link shown")
+    assert opened_urls == []
+    assert any(n == "https://evil.invalid/x\\x1b]0;t\\x07" for n in notes), notes

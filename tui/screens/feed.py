@@ -56,7 +56,7 @@ class FeedScreen(DeskScreen):
         table.add_column("Message", key="message")
         yield table
         with VerticalScroll(id="feed-detail"):
-            yield Markdown(id="feed-body")
+            yield Markdown(id="feed-body", open_links=False)
 
     def on_mount(self) -> None:
         """Fill the table (``on_screen_resume`` follows and marks it read)."""

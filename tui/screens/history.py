@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Markdown, Select
 
 from hitl_desk.errors import HitlError
-from hitl_desk.models import HitlRequest
+from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
 from hitl_desk.reading import Readable
 from tui.clock import format_moment
 from tui.messages import DeskMessage, HistoryChanged
@@ -63,7 +63,7 @@ class HistoryScreen(DeskScreen):
         table.add_column("Answer", key="answer")
         yield table
         with VerticalScroll(id="history-detail"):
-            yield Markdown(id="history-body")
+            yield Markdown(id="history-body", open_links=False)
 
     def on_mount(self) -> None:
         """Load the history once, then follow it."""
@@ -139,8 +139,9 @@ class HistoryScreen(DeskScreen):
         view = rows[min(table.cursor_row, len(rows) - 1)]
         request = view.request
         by = f" by {md_literal(request.answered_by)}" if request.answered_by else ""
+        why = f" ({CANCEL_REASON_TEXT[request.cancel_reason]})" if request.cancel_reason else ""
         answer = (f"**Answer{by}:** {md_body(request.response)}" if request.response is not None
-                  else f"*{request.status}*")
+                  else f"*{request.status}{why}*")
         lock = f" · {label(view)}" if view.sealed else ""
         body.update(f"**{md_literal(request.agent_name)}** · {request.kind} · {request.status}{lock}\n\n"
                     f"{markdown(view)}\n\n{answer}")

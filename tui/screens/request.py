@@ -19,7 +19,7 @@ from textual.widgets import Button, Input, Markdown, Static
 
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError, RequestClosedError
-from hitl_desk.models import HitlRequest
+from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
 from hitl_desk.reading import LOCK, Readable
 from tui.clock import format_age, format_countdown
 from tui.messages import DeskMessage, RequestClosed
@@ -52,7 +52,8 @@ def describe_closing(view: Readable) -> str:
         return f"Answered elsewhere{by} — {subject} → {visible_line(repr(request.response))}"
     if request.status == "expired":
         return f"Expired — {subject}"
-    return f"Cancelled{by} — {subject}"
+    why = f" ({CANCEL_REASON_TEXT[request.cancel_reason]})" if request.cancel_reason else ""
+    return f"Cancelled{why}{by} — {subject}"
 
 
 class RequestScreen(DeskScreen):
@@ -96,7 +97,7 @@ class RequestScreen(DeskScreen):
         yield from self.compose_bars()
         yield Static(id="request-meta")
         with VerticalScroll(id="request-prompt"):
-            yield Markdown(self._body(view))
+            yield Markdown(self._body(view), open_links=False)
         if request and request.choices:
             with Horizontal(id="request-choices"):
                 for number, choice in enumerate(request.choices, start=1):
