@@ -57,11 +57,16 @@ def run_failing(*args: str, home: Path, port: int | None = None, **kwargs: Any) 
     return Finished(proc.returncode, time.monotonic() - started, proc.stderr)
 
 
-async def spawn_relay(home: Path, port: int) -> asyncio.subprocess.Process:
-    """Start ``hitl-desk relay`` and return once it answers ``/healthz``."""
+async def spawn_relay(home: Path, port: int, *options: str, keep_stderr: bool = True) -> asyncio.subprocess.Process:
+    """Start ``hitl-desk relay OPTIONS`` and return once it answers ``/healthz``.
+
+    With ``keep_stderr`` its stderr is a pipe for ``stop_relay`` to read; a relay that is killed
+    instead, or that serves long enough to fill a pipe, is started with ``keep_stderr=False``.
+    """
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), env=env_for(home),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), *options, env=env_for(home),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE if keep_stderr else asyncio.subprocess.DEVNULL)
     async with asyncio.timeout(20):
         while True:
             try:
@@ -70,8 +75,8 @@ async def spawn_relay(home: Path, port: int) -> asyncio.subprocess.Process:
                 return proc
             except Exception:
                 if proc.returncode is not None:
-                    assert proc.stderr is not None
-                    raise AssertionError(f"relay exited at start: {(await proc.stderr.read()).decode()}")
+                    said = (await proc.stderr.read()).decode() if proc.stderr is not None else ""
+                    raise AssertionError(f"relay exited at start: {said}")
                 await asyncio.sleep(0.05)  # polling for the port to open, under the deadline above
 
 

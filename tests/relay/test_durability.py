@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 from pathlib import Path
 
 from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
 from tests.conftest import start_relay
+from tests.relay.startup_support import free_port
+from tests.relay.startup_support import spawn_relay as spawn_startup_relay
 
 WAITERS = 100
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def spawn_relay(home: Path, port: int, *options: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
-    env["HITL_HOME"] = str(home)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), *options, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    async with asyncio.timeout(20):
-        while True:
-            try:
-                async with RelayClient(f"http://127.0.0.1:{port}") as probe:
-                    await probe.health()
-                return proc
-            except Exception:
-                assert proc.returncode is None, "relay exited at start"
-                await asyncio.sleep(0.05)  # polling for the port to open, under the deadline above
+    """A relay these tests SIGKILL: its stderr goes nowhere (a pipe nobody reads could fill)."""
+    return await spawn_startup_relay(home, port, *options, keep_stderr=False)
 
 
 async def test_pending_requests_survive_sigkill_and_every_waiter_gets_its_own_answer(tmp_path: Path) -> None:

@@ -204,17 +204,21 @@ async def test_garbage_in_the_wal_is_refused_instead_of_dropping_acknowledged_ro
     assert (home / "relay.db-wal").read_bytes() == before  # left as it was, for recovery
 
 
-async def test_intact_wal_after_sigkill_starts_with_every_acknowledged_row(tmp_path: Path) -> None:
-    home = private_home(tmp_path)
-    ids = await killed_relay_with_rows_in_the_wal(home)
+async def pending_after_restart(home: Path) -> set[str]:
+    """Start the relay on ``home`` and return the ids of the requests it has pending."""
     port = free_port()
     proc = await spawn_relay(home, port)
     try:
         async with RelayClient(f"http://127.0.0.1:{port}", (home / "owner.token").read_text()) as client:
-            pending = {r.id for r in await client.list_requests("pending")}
+            return {r.id for r in await client.list_requests("pending")}
     finally:
         await stop_relay(proc)
-    assert set(ids) <= pending
+
+
+async def test_intact_wal_after_sigkill_starts_with_every_acknowledged_row(tmp_path: Path) -> None:
+    home = private_home(tmp_path)
+    ids = await killed_relay_with_rows_in_the_wal(home)
+    assert set(ids) <= await pending_after_restart(home)
 
 
 async def test_garbage_appended_after_the_last_commit_drops_nothing_and_the_relay_starts(tmp_path: Path) -> None:
@@ -222,14 +226,7 @@ async def test_garbage_appended_after_the_last_commit_drops_nothing_and_the_rela
     ids = await killed_relay_with_rows_in_the_wal(home)
     with (home / "relay.db-wal").open("ab") as fh:
         fh.write(os.urandom(3 * FRAME + 17))
-    port = free_port()
-    proc = await spawn_relay(home, port)
-    try:
-        async with RelayClient(f"http://127.0.0.1:{port}", (home / "owner.token").read_text()) as client:
-            pending = {r.id for r in await client.list_requests("pending")}
-    finally:
-        await stop_relay(proc)
-    assert set(ids) <= pending
+    assert set(ids) <= await pending_after_restart(home)
 
 
 async def test_moving_the_damaged_wal_aside_as_told_lets_the_relay_start(tmp_path: Path) -> None:

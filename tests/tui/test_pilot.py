@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.notifications import Notify
@@ -24,6 +25,17 @@ def row_texts(app: HitlDeskApp) -> list[str]:
     """The queue rows as rendered on screen right now."""
     table = app.screen.query_one(RequestTable)
     return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+
+
+def toasts() -> tuple[list[str], Callable[[object], None]]:
+    """A message hook for ``run_test`` and the list of toast texts it collects."""
+    notes: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification.message)
+
+    return notes, hook
 
 
 async def test_number_key_answers_and_agent_receives_that_exact_choice(relay: LiveRelay,
@@ -64,11 +76,7 @@ async def test_free_text_answer_with_placeholder_reaches_the_agent_verbatim(rela
 
 async def test_request_answered_elsewhere_closes_its_screen_with_a_note(relay: LiveRelay,
                                                                        owner: RelayClient) -> None:
-    notes: list[str] = []
-
-    def hook(message: object) -> None:
-        if isinstance(message, Notify):
-            notes.append(message.notification.message)
+    notes, hook = toasts()
 
     app = HitlDeskApp(owner, url=relay.url)
     async with (await relay.agent("claude-code") as agent, relay.owner() as phone,
@@ -86,11 +94,7 @@ async def test_request_answered_elsewhere_closes_its_screen_with_a_note(relay: L
 
 async def test_request_the_agent_withdraws_closes_its_screen_saying_why(relay: LiveRelay,
                                                                        owner: RelayClient) -> None:
-    notes: list[str] = []
-
-    def hook(message: object) -> None:
-        if isinstance(message, Notify):
-            notes.append(message.notification.message)
+    notes, hook = toasts()
 
     app = HitlDeskApp(owner, url=relay.url)
     async with await relay.agent("claude-code") as agent, app.run_test(size=SIZE, message_hook=hook) as pilot:
@@ -106,11 +110,7 @@ async def test_request_the_agent_withdraws_closes_its_screen_saying_why(relay: L
 
 async def test_request_answered_elsewhere_leaves_the_queue_with_a_note(relay: LiveRelay,
                                                                       owner: RelayClient) -> None:
-    notes: list[str] = []
-
-    def hook(message: object) -> None:
-        if isinstance(message, Notify):
-            notes.append(message.notification.message)
+    notes, hook = toasts()
 
     app = HitlDeskApp(owner, url=relay.url)
     async with (await relay.agent("claude-code") as agent, relay.owner() as phone,
