@@ -6,6 +6,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import start_relay
 
 MAX_EXAMPLES = "20"
@@ -19,6 +21,7 @@ RUN_SCHEMATHESIS = ("import sys, threading; threading.stack_size(256 * 1024 * 10
                     "from schemathesis.cli import schemathesis; sys.exit(schemathesis())")
 
 
+@pytest.mark.slow  # a minute of schemathesis: CI runs it, the inner loop does not
 async def test_fuzzing_the_openapi_document_finds_no_server_error(tmp_path: Path) -> None:
     # A short cap keeps blocking routes (wait=true) from holding the fuzzer for 15 minutes.
     relay = await start_relay(tmp_path / "home", max_timeout=0.5)

@@ -33,6 +33,7 @@ CLIENTS = [("auto", 125)] * 4 + [("legacy", 125)] * 4
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow  # a thousand waiting calls: CI runs it, the inner loop does not
 async def test_thousand_concurrent_tool_calls_wait_at_once_and_each_gets_its_own_answer(
         relay: LiveRelay, owner: RelayClient) -> None:
     key = (await relay.agent("load-agent")).credential
