@@ -1,4 +1,23 @@
-"""Serve an ASGI HTTP application (the MCP SDK's Starlette app) from inside aiohttp."""
+"""Serve an ASGI HTTP application (the MCP SDK's Starlette app) from inside aiohttp, as an ASGI server would.
+
+The bridge keeps the promises uvicorn and hypercorn keep to an app (ASGI HTTP spec 2.3):
+
+- ``receive()`` hands over the request body once, then blocks until the response is complete or
+  the client has gone, and from then on returns ``http.disconnect`` to every caller, every time.
+  That message is the one hang-up signal: the app hears it (sse-starlette ends its stream, the
+  MCP SDK's per-request path cancels its handler), and so does anything the app hands its
+  ``receive`` to, such as the Starlette ``Request`` an MCP tool gets (``relay.mcp.caller``).
+- ``send()`` quietly drops what nobody will read once the client has gone.
+- A client that goes away mid-call is told so through ``receive()``; the app then has ``grace``
+  seconds to return before its task is cancelled.  A cancel straight away would cut short
+  what the app does on the way out, such as the SDK keeping a session whose ``initialize``
+  answer has already reached its client.
+- ``close()`` (relay shutdown) cancels every call at once.
+
+aiohttp tells a handler nothing when its client goes away (``handler_cancellation`` is off, and
+switching it on would cut writes short everywhere), so each call polls its transport every
+``disconnect_poll`` seconds, as ``relay.departure`` does for REST callers.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +25,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-__all__ = ["AsgiHandler", "session_manager_ctx"]
+__all__ = ["DISCONNECT", "GRACE", "AsgiHandler", "session_manager_ctx"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DISCONNECT: Final = "http.disconnect"
+"""The type of the message ``receive()`` returns once the call is over."""
+GRACE: Final = 2.0
+"""Seconds an app may take to return after its client has gone, before it is cancelled."""
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +61,34 @@ class _Exchange:
         self._request = request
         self._body: bytes | None = body
         self.response: web.StreamResponse | None = None
-        self.finished = asyncio.Event()
+        self.hung_up = False
+        self._over = asyncio.Event()  # the response is complete, or the client has gone
+
+    def hang_up(self) -> None:
+        """The client has gone: every `receive()` now returns `http.disconnect`."""
+        self.hung_up = True
+        self._over.set()
 
     async def receive(self) -> Message:
-        """Hand over the body once, then block until the response is done or the client left."""
+        """Hand over the body once, then block until the call is over and say `http.disconnect`."""
         if self._body is not None:
             body, self._body = self._body, None
             return {"type": "http.request", "body": body, "more_body": False}
         # Returning at once here would let sse-starlette's disconnect listener spin the loop.
-        await self.finished.wait()
-        return {"type": "http.disconnect"}
+        await self._over.wait()
+        return {"type": DISCONNECT}
 
     async def send(self, message: Message) -> None:
         """Write `http.response.start` and `http.response.body` onto a streaming response."""
+        if self.hung_up:
+            return  # nobody will read it; an ASGI 2.3 server drops it without a word
+        try:
+            await self._send(message)
+        except ConnectionResetError:  # the client went between two polls
+            logger.debug("client left before %s", message["type"])
+            self.hang_up()
+
+    async def _send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             if self.response is not None:
                 raise RuntimeError("ASGI app started the response twice")
@@ -67,7 +106,7 @@ class _Exchange:
                 await self.response.write(body)  # aiohttp writes straight through: SSE events go out now
             if not message.get("more_body", False):
                 await self.response.write_eof()
-                self.finished.set()
+                self._over.set()
         else:
             raise RuntimeError(f"unsupported ASGI message {message['type']!r}")
 
@@ -78,14 +117,19 @@ def _address(request: web.Request, key: str) -> tuple[str, int] | None:
     return (str(info[0]), int(info[1])) if isinstance(info, tuple) else None
 
 
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
 class AsgiHandler:
     """Runs one ASGI HTTP call per aiohttp request; route requests to its `handle` method."""
 
-    def __init__(self, app: AsgiApp, *, root_path: str = "", disconnect_poll: float = 0.25) -> None:
+    def __init__(self, app: AsgiApp, *, root_path: str = "", disconnect_poll: float = 0.25,
+                 grace: float = GRACE) -> None:
         self._app = app
         self._root_path = root_path
-        # aiohttp does not cancel handlers on disconnect by default, so the transport is polled.
         self._disconnect_poll = disconnect_poll
+        self._grace = grace
         self._tasks: set[asyncio.Task[None]] = set()
 
     def scope(self, request: web.Request) -> Scope:
@@ -110,27 +154,38 @@ class AsgiHandler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Run the ASGI app for this request and stream its response."""
         exchange = _Exchange(request, await request.read())
+        scope = self.scope(request)
 
         async def call() -> None:
-            await self._app(self.scope(request), exchange.receive, exchange.send)
+            await self._app(scope, exchange.receive, exchange.send)
 
         task = asyncio.create_task(call())
         self._tasks.add(task)
         try:
-            while not task.done():
-                await asyncio.wait({task}, timeout=self._disconnect_poll)
-                if request.transport is None or request.transport.is_closing():
-                    break
+            await self._watch(request, exchange, task)
         finally:
-            exchange.finished.set()
-            await self._stop(task)
-        if task.cancelled():  # the client went away mid-response
-            return exchange.response or web.Response(status=499)
+            await self._stop(task)  # a no-op unless the handler itself was cancelled
+        if task.cancelled() or exchange.hung_up:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                logger.error("ASGI app failed after its client left: %s %s", request.method, request.path,
+                             exc_info=error)
+            return exchange.response or web.Response(status=499)  # nobody reads it
         task.result()  # an app error propagates to aiohttp's error handling
         if exchange.response is None:
             logger.error("ASGI app finished without a response: %s %s", request.method, request.path)
             return web.Response(status=500, text="ASGI app sent no response")
         return exchange.response
+
+    async def _watch(self, request: web.Request, exchange: _Exchange, task: asyncio.Task[None]) -> None:
+        """Wait for the app; if its client goes first, say so and give the app `grace` seconds."""
+        while not task.done() and not exchange.hung_up:
+            await asyncio.wait({task}, timeout=self._disconnect_poll)
+            if not task.done() and _gone(request):
+                exchange.hang_up()
+        if not task.done():
+            await asyncio.wait({task}, timeout=self._grace)
+        if not task.done():
+            logger.debug("ASGI app still running %.1f s after its client left: cancelled", self._grace)
 
     async def _stop(self, task: asyncio.Task[None]) -> None:
         """Cancel the task if it still runs, and wait until it is gone."""

@@ -4,10 +4,11 @@ The SDK's Starlette app serves exactly one path, so every MCP path is mapped ont
 ASGI scope.  The server is stateful: the initialize handshake (hitl-cli, Claude Code, mcp 1.x
 and fastmcp 2.x clients) opens a session, which is what lets a ``notifications/cancelled``
 reach the call it names; per-request (2026-07-28) calls never open one.  Sessions are bound
-to the credential that opened them.  A stateful session outlives the POST carrying a tool
-call, so the end of that POST is signalled to the tool (``McpCall.left``): a client that
-hangs up withdraws its question.  The SDK hears of hang-ups as ``http.disconnect``, as from any
-ASGI server (``relay.mcp.hangup``).  Sessions idle (no request in flight) for
+to the credential that opened them.  The caller reaches the tools in one field,
+``scope["user"]`` (``relay.mcp.caller``).  The bridge tells the SDK and the tools alike that a
+client hung up, with ``http.disconnect`` as any ASGI server does (``relay.asgi``): a stateful
+session outlives the POST carrying a tool call, and that message is how the call learns that its
+client is gone and withdraws its question.  Sessions idle (no request in flight) for
 ``mcp_session_idle`` seconds end; one credential holds at most ``mcp_sessions_per_key``
 (``relay.mcp.sessions``).
 """
@@ -18,24 +19,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 
-from relay.asgi import AsgiApp, AsgiHandler, Message, Scope, session_manager_ctx
-from relay.auth import Principal
+from relay.asgi import DISCONNECT, AsgiApp, AsgiHandler, Message, Scope, session_manager_ctx
 from relay.context import CONFIG, RelayConfig, principal_of
 from relay.http import LOOPBACK_NAMES
-from relay.mcp.hangup import served_like_an_asgi_server
+from relay.mcp.caller import McpCaller, identity_of, session_user
 from relay.mcp.sealed import add_sealed_tools
 from relay.mcp.sessions import SESSION_HEADER, SessionBook, opens_session
-from relay.mcp.tools import CALL_STATE, Desk, McpCall, build_server
+from relay.mcp.tools import Desk, build_server
 
 MCP_PATHS = ("/mcp", "/mcp/", "/mcp-server/mcp", "/mcp-server/mcp/")
 SERVED_PATH = "/mcp"
 """The one path the SDK's app answers; the bridge rewrites every MCP path to it."""
 
-_CALL: web.RequestKey[McpCall] = web.RequestKey("mcp_call", McpCall)
+_CALLER: web.RequestKey[McpCaller] = web.RequestKey("mcp_caller", McpCaller)
 MCP_SESSIONS: web.AppKey[SessionBook] = web.AppKey("mcp_sessions", SessionBook)
 
 
@@ -45,20 +43,9 @@ class _McpBridge(AsgiHandler):
     def scope(self, request: web.Request) -> Scope:
         """The request's ASGI scope, carrying the authenticated caller."""
         scope = super().scope(request)
-        call = request[_CALL]
         scope["path"], scope["raw_path"] = SERVED_PATH, SERVED_PATH.encode()
-        scope["state"] = {CALL_STATE: call}
-        scope["user"] = _user(_identity(call.principal))
+        scope["user"] = request[_CALLER]
         return scope
-
-
-def _identity(principal: Principal) -> str:
-    return "owner" if principal.kind == "owner" else f"key:{principal.key_prefix}"
-
-
-def _user(identity: str) -> AuthenticatedUser:
-    """The session manager binds each session to the identity that opened it."""
-    return AuthenticatedUser(AccessToken(token="-", client_id=identity, scopes=[]))
 
 
 def session_ender(app: AsgiApp) -> Callable[[str, str], Awaitable[None]]:
@@ -72,7 +59,7 @@ def session_ender(app: AsgiApp) -> Callable[[str, str], Awaitable[None]]:
             if body:
                 return body.pop()
             await done.wait()  # like any server: nothing more until the client leaves
-            return {"type": "http.disconnect"}
+            return {"type": DISCONNECT}
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
@@ -83,7 +70,7 @@ def session_ender(app: AsgiApp) -> Callable[[str, str], Awaitable[None]]:
             "method": "DELETE", "scheme": "http", "path": SERVED_PATH, "raw_path": SERVED_PATH.encode(),
             "root_path": "", "query_string": b"", "client": None, "server": None, "state": {},
             "headers": [(b"host", b"127.0.0.1"), (SESSION_HEADER.encode(), session_id.encode())],
-            "user": _user(identity),
+            "user": session_user(identity),
         }
         await app(scope, receive, send)
         done.set()
@@ -112,30 +99,23 @@ def setup_mcp(app: web.Application) -> None:
     starlette_app = server.streamable_http_app(streamable_http_path=SERVED_PATH,
                                                transport_security=transport_security(config),
                                                session_idle_timeout=config.mcp_session_idle)
-    bridge = _McpBridge(served_like_an_asgi_server(starlette_app))
+    bridge = _McpBridge(starlette_app)
     book = app[MCP_SESSIONS] = SessionBook(config.mcp_sessions_per_key, config.mcp_session_idle,
                                            session_ender(starlette_app))
 
-    async def call_bridge(request: web.Request) -> web.StreamResponse:
-        left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        request[_CALL] = McpCall(await principal_of(request), left)
-        try:
-            return await bridge.handle(request)
-        finally:
-            left.set_result(None)
-
     async def handle_mcp(request: web.Request) -> web.StreamResponse:
-        identity = _identity(await principal_of(request))  # 401 with WWW-Authenticate before the MCP layer
+        caller = request[_CALLER] = McpCaller(await principal_of(request))  # 401 before the MCP layer
+        identity = identity_of(caller.principal)
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is None and request.method == "POST" and opens_session(await request.read()):
             async with book.opening(identity) as booked:  # past the cap, the longest-idle session ends
-                response = await call_bridge(request)
+                response = await bridge.handle(request)
                 opened = response.headers.get(SESSION_HEADER)
                 if opened and response.status < 400:
                     booked(opened)
                 return response
         with book.serving(session_id):
-            response = await call_bridge(request)
+            response = await bridge.handle(request)
         if session_id and (response.status == 404 or (request.method == "DELETE" and response.status < 300)):
             book.closed(session_id)
         return response

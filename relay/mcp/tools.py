@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -41,11 +40,10 @@ from relay.auth import Principal
 from relay.broker import Broker
 from relay.context import AUTH, BROKER, CONFIG
 from relay.http import describe, validate
+from relay.mcp.caller import McpCall, call_of
 
 log = logging.getLogger(__name__)
 
-CALL_STATE = "hitl_desk.mcp_call"
-"""Key of the caller in the ASGI scope's ``state``: the endpoint puts it there, the tools read it."""
 FALLBACK_AGENT = "mcp-client"
 NOTIFIED = "Notification sent"
 LEFT: CancelReason = "agent_left"
@@ -114,14 +112,6 @@ DefaultAnswerArg = Annotated[str | None, Field(
 
 Create = Callable[[Broker, Agent], Awaitable[HitlRequest]]
 """Makes the request for a tool call, given the broker and the calling agent."""
-
-
-@dataclass(frozen=True)
-class McpCall:
-    """One HTTP request to the MCP endpoint: who sent it, and a future set when it has ended."""
-
-    principal: Principal
-    left: asyncio.Future[None]
 
 
 class CallerLeftError(Exception):
@@ -193,22 +183,24 @@ class Desk:
         # No await since the broker returned `request`, so it is still current; the waiter task
         # registers on the next turn of the loop, before any approver can have heard of it.
         answer = asyncio.ensure_future(self._app[BROKER].wait(request.id, None, current=request))
+        left = asyncio.ensure_future(call.left())
         started = loop.time()
         try:
             await ctx.report_progress(progress=0, total=total,
                                       message=f"Asked the human (request {request.id}); waiting for the answer.")
-            waiting: set[asyncio.Future[Any]] = {answer, call.left}
+            waiting: set[asyncio.Future[Any]] = {answer, left}
             while True:
                 done, _ = await asyncio.wait(waiting, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
                 if answer in done:
                     return answer.result()
-                if call.left.done():
+                if left in done:
                     raise CallerLeftError(request.id)
                 elapsed = loop.time() - started
                 await ctx.report_progress(progress=elapsed, total=total,
                                           message=f"Still waiting for the human ({_duration(elapsed)} so far).")
         finally:
             answer.cancel()
+            left.cancel()
 
     async def _withdraw(self, request_id: str, principal: Principal) -> None:
         if self.closing:
@@ -227,16 +219,6 @@ class Desk:
         task = asyncio.get_running_loop().create_task(self._withdraw(request_id, principal))
         self._withdrawals.add(task)
         task.add_done_callback(self._withdrawals.discard)
-
-
-def call_of(ctx: Context) -> McpCall:
-    """The HTTP caller behind a tool call, as the endpoint recorded it after authenticating."""
-    scope = getattr(ctx.request_context.request, "scope", None)
-    state = scope.get("state") if isinstance(scope, dict) else None
-    call = state.get(CALL_STATE) if isinstance(state, dict) else None
-    if not isinstance(call, McpCall):
-        raise ToolError("This call did not come through the relay's authenticated HTTP endpoint.")
-    return call
 
 
 def client_name(ctx: Context) -> str | None:
