@@ -245,3 +245,102 @@ async def test_app_that_sends_no_response_gets_a_500() -> None:
     async with bridged(silent) as base_url, httpx2.AsyncClient(timeout=DEADLINE) as http:
         response = await http.get(base_url + "/asgi/")
     assert response.status_code == 500
+
+
+# -- a client that hangs up, as an ASGI server reports it -------------------------------------
+
+HANG_UP_POLL = 0.02
+
+
+@dataclass
+class Witness:
+    """What a bare ASGI app saw of a client that hung up."""
+
+    responding: asyncio.Event = field(default_factory=asyncio.Event)
+    heard: list[Message] = field(default_factory=list)
+    heard_at: float = 0.0
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled_at: float | None = None
+
+
+@asynccontextmanager
+async def raw_call(base_url: str, path: str) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A raw HTTP/1.1 POST on its own connection, which the block may read from and then hang up."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n\r\nhi".encode())
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def _read_until(reader: asyncio.StreamReader, marker: bytes) -> None:
+    seen = b""
+    while marker not in seen:
+        chunk = await reader.read(1024)
+        assert chunk, f"connection closed before {marker!r}"
+        seen += chunk
+
+
+@pytest.mark.parametrize("respond_first", [True, False], ids=["mid-response", "before-the-response"])
+async def test_client_hanging_up_is_heard_as_http_disconnect_and_the_app_may_finish(respond_first: bool) -> None:
+    witness = Witness()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert await receive() == {"type": "http.request", "body": b"hi", "more_body": False}
+        if respond_first:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        witness.responding.set()
+        witness.heard = list(await asyncio.gather(receive(), receive()))  # every listener hears it
+        if respond_first:  # what nobody will read is dropped, not raised into the app
+            await send({"type": "http.response.body", "body": b"unread", "more_body": True})
+        await asyncio.sleep(0)  # the app is not cancelled at its first await after the hang-up
+        witness.finished.set()
+
+    observed = Tally()
+    bridge = AsgiHandler(observed.observe(app), disconnect_poll=HANG_UP_POLL, grace=DEADLINE)
+    web_app = web.Application()
+    web_app.router.add_route("*", "/asgi/{tail:.*}", bridge.handle)
+    async with serving(web_app) as base_url, asyncio.timeout(DEADLINE):
+        async with raw_call(base_url, "/asgi/") as (reader, _writer):
+            if respond_first:
+                await _read_until(reader, b"first")
+            await witness.responding.wait()
+        await witness.finished.wait()
+        await observed.asgi_idle.wait()
+    assert witness.heard == [{"type": "http.disconnect"}] * 2
+
+
+async def test_app_that_ignores_the_hang_up_is_cancelled_after_the_grace_period() -> None:
+    grace = 0.3
+    witness = Witness()
+    loop = asyncio.get_running_loop()
+
+    async def stubborn(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        witness.responding.set()
+        witness.heard.append(await receive())
+        witness.heard_at = loop.time()
+        try:
+            await asyncio.Event().wait()  # carries on as if nobody had left
+        except asyncio.CancelledError:
+            witness.cancelled_at = loop.time()
+            raise
+
+    observed = Tally()
+    bridge = AsgiHandler(observed.observe(stubborn), disconnect_poll=HANG_UP_POLL, grace=grace)
+    web_app = web.Application()
+    web_app.router.add_route("*", "/asgi/{tail:.*}", bridge.handle)
+    async with serving(web_app) as base_url, asyncio.timeout(DEADLINE):
+        async with raw_call(base_url, "/asgi/") as (reader, _writer):
+            await _read_until(reader, b"first")
+        await observed.asgi_idle.wait()
+    assert witness.heard == [{"type": "http.disconnect"}]
+    assert witness.cancelled_at is not None
+    waited = witness.cancelled_at - witness.heard_at
+    assert grace - 0.01 <= waited < grace + 2.0, waited
