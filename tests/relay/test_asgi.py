@@ -344,3 +344,42 @@ async def test_app_that_ignores_the_hang_up_is_cancelled_after_the_grace_period(
     assert witness.cancelled_at is not None
     waited = witness.cancelled_at - witness.heard_at
     assert grace - 0.01 <= waited < grace + 2.0, waited
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+
+
+async def test_session_survives_a_client_that_hangs_up_as_soon_as_initialize_is_answered() -> None:
+    """mcp 1.x and 2.x clients close an SSE response once its answer arrives: the session must stay."""
+    tally = Tally()
+    mcp = build_server(tally)
+    starlette_app = mcp.streamable_http_app(streamable_http_path=MCP_PATH)
+    # A poll this fast notices the hang-up while the SDK is still winding the request down.
+    bridge = AsgiHandler(tally.observe(starlette_app), disconnect_poll=0.0005)
+    app = web.Application()
+    app.router.add_route("*", MCP_PATH, bridge.handle)
+    app.cleanup_ctx.append(session_manager_ctx(mcp.session_manager))
+    app.on_shutdown.append(bridge.close)
+    body = json.dumps(INITIALIZE).encode()
+    accept = "application/json, text/event-stream"
+    async with serving(app) as base_url, httpx2.AsyncClient(timeout=DEADLINE) as http, asyncio.timeout(DEADLINE * 4):
+        host, port = base_url.removeprefix("http://").rsplit(":", 1)
+        for _ in range(40):  # the old bridge, cancelling at once, lost the session on the first
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(f"POST {MCP_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                         f"Accept: {accept}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            head = b""
+            while b'"result"' not in head:
+                chunk = await reader.read(65536)
+                assert chunk, head
+                head += chunk
+            writer.close()  # hang up the moment the answer is in
+            await writer.wait_closed()
+            session_id = next(line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"mcp-session-id:"))
+            await tally.asgi_idle.wait()  # the SDK has finished with the request: kept or thrown away
+            response = await http.post(
+                base_url + MCP_PATH, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                headers={"mcp-session-id": session_id, "MCP-Protocol-Version": "2025-06-18", "Accept": accept})
+            assert response.status_code == 202, response.text
