@@ -9,8 +9,8 @@
    run with the two servers taking turns every 25 calls.  Three client patterns: one legacy
    session reused, per-request (2026-07-28) calls, a new legacy session per call (hitl-cli).
 2. Transport only: the same SDK app with a tool that answers at once, on uvicorn and behind the
-   relay's aiohttp bridge (``relay.asgi`` + ``relay.mcp.hangup``), to separate the cost of
-   serving MCP from the cost of the human loop.
+   relay's aiohttp bridge (``relay.asgi``), to separate the cost of serving MCP from the cost of
+   the human loop.
 3. 1,000 MCP calls waiting at once: the relay's peak RSS (VmHWM), for 1,000 legacy sessions (one
    per call, hitl-cli style, over raw HTTP) and for 1,000 per-request calls (eight SDK clients),
    then all answered and every answer checked against its question.
@@ -119,9 +119,8 @@ def run_server(kind: str, port: int) -> None:
     from aiohttp import web
 
     from relay.asgi import AsgiHandler, session_manager_ctx
-    from relay.mcp.hangup import served_like_an_asgi_server
 
-    bridge = AsgiHandler(served_like_an_asgi_server(app))
+    bridge = AsgiHandler(app)
     aio = web.Application()
     aio.router.add_route("*", "/mcp", bridge.handle)
     aio.cleanup_ctx.append(session_manager_ctx(server.session_manager))
