@@ -105,13 +105,12 @@ class DeskLink:
         self.post(QueueChanged())
 
     async def on_snapshot(self, snapshot: Snapshot) -> None:
-        """Take the merged queue, then fetch the feed and the keys."""
+        """Take the merged queue, then fetch the feed and the keys: the sync is complete."""
         core = self._core()
         for request in self.state.load(snapshot.pending):
             self.post(RequestClosed(request, elsewhere=request.id not in core.mine))
         if len(self.state.pending) >= FREEZE_AT:
             gc.freeze()
-        self.post(QueueChanged())
         client = self._require()
         try:
             feed = await client.list_requests(kind="notification", limit=FEED_LIMIT, newest_first=True)
@@ -119,9 +118,11 @@ class DeskLink:
             keys = await client.list_api_keys()
         except HitlError as exc:  # the next reconnect loads them again
             log.info("sync failed: %s", exc.message)
+            self.post(QueueChanged())
             return
-        self.state.merge_feed(feed)
+        self.state.merge_feed(feed)  # marks the state synced: QueueChanged may show a wanted request
         self.state.keys, self.state.keys_loaded = keys, True
+        self.post(QueueChanged())
         self.post(FeedChanged())
         self.post(DirectoryChanged())
 
