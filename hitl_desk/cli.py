@@ -236,11 +236,11 @@ async def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def _lazy(name: str) -> Command:
-    """A command from ``hitl_desk.approver``, imported only when it runs."""
+    """A command from ``hitl_desk.approve_cli``, imported only when it runs."""
     def run(args: argparse.Namespace) -> Awaitable[int] | int:
         import importlib
 
-        command: Command = getattr(importlib.import_module("hitl_desk.approver"), name)
+        command: Command = getattr(importlib.import_module("hitl_desk.approve_cli"), name)
         return command(args)
     return run
 

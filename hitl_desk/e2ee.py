@@ -197,14 +197,6 @@ class DeskEncryption:
                       placeholder_text=str(data.get("placeholder_text") or "") or None, bound=bound,
                       new_key=fingerprint(request.agent_public_key or "") if first_use else None)
 
-    def readable(self, request: HitlRequest) -> HitlRequest:
-        """The request with its decrypted content filled in, for display."""
-        if not request.encrypted:
-            return request
-        opened = self.open(request)
-        return request.model_copy(update={"prompt": opened.prompt, "choices": opened.choices,
-                                          "placeholder_text": opened.placeholder_text})
-
     def seal_answer(self, request: HitlRequest, response: str) -> str:
         """Seal an answer in the format the asking client reads."""
         box = self._box(request)

@@ -1,12 +1,11 @@
-"""The tray app: follows the relay's event stream and drives the icon and the notifications.
+"""The tray app: a view over the approver core that drives the icon and the notifications.
 
-It talks to the relay only through ``hitl_desk.client``, like any approver: after every
-(re)connect it reloads the pending snapshot and replays the events that arrived meanwhile, so
-the badge is right again after the relay went away. The icon runs in its own thread; its menu
-actions come back to the event loop with ``call_soon_threadsafe``. Encrypted requests are read
-and answered through ``tray.reader`` with the desk key in ``settings.home``. "Open…" asks the
-TUI running for that home to show the request (``hitl_desk.focus``) and opens a terminal only
-when none answers.
+``hitl_desk.approver.Approver`` follows the relay, hands over the merged snapshot of every
+(re)connect (so the badge is right again after the relay went away), reads encrypted requests
+with the desk key in ``settings.home`` and answers them sealed. The icon runs in its own
+thread; its menu actions come back to the event loop with ``call_soon_threadsafe``. "Open…"
+asks the TUI running for that home to show the request (``hitl_desk.focus``) and opens a
+terminal only when none answers.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ from typing import Any
 
 from dbus_fast.errors import DBusError
 
-from hitl_desk.client import EventStream, RelayClient, StreamState
+from hitl_desk.approver import Approver, Snapshot
+from hitl_desk.client import RelayClient, StreamState
 from hitl_desk.errors import (
     HitlError,
     RelayUnavailableError,
@@ -30,24 +30,17 @@ from hitl_desk.focus import Shown, ask_to_show
 from hitl_desk.models import Event, HitlRequest
 from hitl_desk.settings import Settings
 from tray.notifier import MAX_CHOICE_BUTTONS, NotificationServerError, RequestNotifier
-from tray.reader import TrayReader
 from tray.state import APP_TITLE, Action, TrayState
 from tray.terminal import NoTerminalError, TuiLauncher, raise_window
 from tray.view import IconFactory, IconView, View, default_icon
 
 log = logging.getLogger(__name__)
 
-PENDING_LIMIT = 10_000
-"""Most pending requests in the snapshot the badge is counted from (read page by page)."""
-
 BURST_NOTIFICATIONS = 5
 """After a (re)connect only the newest few new requests pop up; the badge counts them all."""
 
 RETRY_MAX = 2.0
 """Longest pause between attempts to reconnect to the relay."""
-
-SYNC_RETRY_MAX = 5.0
-"""Longest pause between attempts to load the snapshot while the stream stays connected."""
 
 STOP_GRACE = 2.0
 """Seconds ``stop`` waits for notifications being shown and answers being sent."""
@@ -79,7 +72,8 @@ class TrayApp:
         settings: Settings | None = None,
     ) -> None:
         self.client = client
-        self.reader = TrayReader(settings)
+        self.approver = Approver(client, settings, retry_max=retry_max)
+        self.reader = self.approver.reader
         """Opens encrypted requests with the desk key in ``settings.home`` (none: no key)."""
         self.state = TrayState(read=self.reader.view)
         self.launcher = launcher or TuiLauncher(client.base_url)
@@ -95,19 +89,15 @@ class TrayApp:
         self.connected = False
         self.connection_error: str | None = None
         """Why the last connection attempt failed or dropped (None while connected)."""
-        self.synced = asyncio.Event()
+        self.synced = self.approver.synced
         """Set once the pending snapshot of the current connection is loaded."""
         self.view = View(0, "", (), False)
         """What the icon was last told to show."""
         self.failure: Exception | None = None
         """Why the app gave up (a rejected credential, a bug), if it did."""
         self._make_icon = make_icon
-        self._retry_max = retry_max
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stream: EventStream | None = None
         self._follow_task: asyncio.Task[None] | None = None
-        self._sync_task: asyncio.Task[None] | None = None
-        self._replay: list[Event] | None = None  # events that arrive while a snapshot loads
         self._tasks: set[asyncio.Task[None]] = set()
         self._notify_lock = asyncio.Lock()
         self._quit = asyncio.Event()
@@ -123,10 +113,7 @@ class TrayApp:
         self._push_view()
         if self._make_icon is not None:
             await self._start_icon(self._make_icon)
-        self._stream = stream = self.client.event_stream()
-        stream.on_state = self._on_stream_state
-        stream.retry_max = self._retry_max
-        self._follow_task = asyncio.create_task(self._follow(stream), name="tray-follow")
+        self._follow_task = asyncio.create_task(self._follow(), name="tray-follow")
 
     async def _start_icon(self, make_icon: IconFactory) -> None:
         """Build and show the icon; raise ``TrayUnavailableError`` if that cannot be done."""
@@ -162,11 +149,10 @@ class TrayApp:
         if self._stopped:
             return
         self._stopped = True
-        following = [t for t in (self._follow_task, self._sync_task) if t is not None]
-        for task in following:
-            task.cancel()
-        await asyncio.gather(*following, return_exceptions=True)
-        self._follow_task = self._sync_task = None
+        following, self._follow_task = self._follow_task, None
+        if following is not None:  # the core cancels the snapshot it was loading
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
         if self._tasks:
             # A notification half shown would stay on screen with nobody behind its buttons,
             # and an answer half sent might be lost: give them a moment to finish.
@@ -185,13 +171,10 @@ class TrayApp:
 
     # -- following the relay ------------------------------------------------------------------
 
-    async def _follow(self, stream: EventStream) -> None:
-        """Apply every event of the stream; it reconnects by itself until the credential fails."""
+    async def _follow(self) -> None:
+        """Follow the relay through the core; it reconnects by itself until the credential fails."""
         try:
-            async for event in stream:
-                if self._replay is not None:
-                    self._replay.append(event)
-                await self._on_event(event)
+            await self.approver.follow(self)
         except HitlError as exc:  # 401/403: retrying would not help
             log.error("the relay rejected the tray: %s", exc.message)
             self.failure = exc
@@ -203,7 +186,7 @@ class TrayApp:
             self.failure = exc
             self._quit.set()
 
-    async def _on_event(self, event: Event) -> None:
+    def on_event(self, event: Event) -> None:
         """Update the badge, then show or withdraw the notification the event concerns."""
         if not self.state.apply(event):
             return
@@ -215,44 +198,21 @@ class TrayApp:
         # lock in _reconcile keeps these in event order.
         self._track(self._reconcile(fresh))
 
-    def _on_stream_state(self, state: StreamState) -> None:
-        """The stream (re)connected or dropped: reload the snapshot, or say we are offline."""
+    def on_state(self, state: StreamState) -> None:
+        """The stream (re)connected or dropped: say so (the core reloads the snapshot)."""
         self.connected = state.connected
         self.connection_error = state.error
-        if state.connected:
-            if self._sync_task is not None:
-                self._sync_task.cancel()
-            self._sync_task = self._track(self._sync())
-        else:
-            self.synced.clear()
+        if not state.connected:
             log.info("relay connection lost: %s", state.error)
         self._push_view()
 
-    async def _sync(self) -> None:
-        """Load the pending snapshot, replay what arrived meanwhile, pop up what is new."""
-        assert self._stream is not None
-        await self.reader.ensure_desk(self.client)  # the first approver makes the desk key
-        self.reader.forget_failures()
-        delay = 0.1
-        while True:
-            since = self._stream.last_seq or 0  # the snapshot below is at least this recent
-            self._replay = []
-            try:
-                pending = await self.client.list_requests("pending", limit=PENDING_LIMIT)
-                break
-            except HitlError as exc:
-                log.info("could not load the pending requests: %s", exc.message)
-            finally:
-                replay, self._replay = self._replay, None
-            await asyncio.sleep(delay)  # back-off; a reconnect cancels this task and starts anew
-            delay = min(delay * 2, SYNC_RETRY_MAX)
+    async def on_snapshot(self, snapshot: Snapshot) -> None:
+        """Count the merged snapshot, pop up what is new (the newest few)."""
         known = {r.id for r in self.state.pending}
-        self.state.load(pending, last_seq=since)
-        self.state.apply_all(replay)
+        self.state.load(snapshot.pending, last_seq=snapshot.last_seq)
         self._push_view()
         fresh = [r for r in self.state.pending if r.id not in known]
         await self._reconcile(fresh[-BURST_NOTIFICATIONS:])
-        self.synced.set()
 
     async def _reconcile(self, fresh: Iterable[HitlRequest]) -> None:
         """Withdraw notifications of requests no longer pending; show the ``fresh`` ones."""
@@ -327,7 +287,7 @@ class TrayApp:
         try:
             # Sealing needs the request as the relay sent it: ask for one not known here.
             request = self.state.get(request_id) or await self.client.get_request(request_id)
-            return await self.reader.answer(self.client, request, text)
+            return await self.approver.answer(request, text)
         except (RequestClosedError, RequestNotFoundError) as exc:
             # Someone (or the clock) was first: its close event withdraws the notification.
             log.info("request %s not answered: %s", request_id, exc.message)

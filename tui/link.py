@@ -1,13 +1,13 @@
-"""The approver's one connection to the relay: follows the event stream, keeps ``DeskState``.
+"""The TUI's view over the approver core: posts Textual messages as ``DeskState`` changes.
 
-After every (re)connect it fetches the pending snapshot and merges it with the events that
-arrive meanwhile; the stream itself resumes with ``since``, so nothing is missed across a drop
-or a relay restart.  Commands (answer, cancel, keys...) go over REST through ``RelayClient``.
+Following the stream, merging the snapshot of each (re)connect with the replayed events, the
+desk key, reading and answering live in ``hitl_desk.approver.Approver``; this module turns what
+it hands over into ``DeskState`` and messages, and adds what only the TUI shows (the feed,
+history, agents and keys).
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import Callable
@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 from textual.message import Message
 
+from hitl_desk.approver import Approver, Snapshot
 from hitl_desk.client import RelayClient, StreamState
 from hitl_desk.e2ee import DeskEncryption
-from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError
-from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, HitlRequest
-from hitl_desk.reading import NO_DESK_KEY, RequestReader
+from hitl_desk.errors import HitlError, RelayUnavailableError
+from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, Event, HitlRequest
+from hitl_desk.reading import RequestReader
 from hitl_desk.settings import Settings
 from tui.messages import (
     ConnectionChanged,
@@ -33,7 +34,6 @@ from tui.messages import (
 from tui.state import FEED_LIMIT, HISTORY_LIMIT, DeskState
 
 log = logging.getLogger(__name__)
-PENDING_LIMIT = 10_000  # most pending requests loaded at once (the client reads them page by page)
 RETRY_MAX = 1.0
 FREEZE_AT = 1000
 """From this many pending requests on, a sync moves what is alive into the GC's permanent
@@ -55,15 +55,10 @@ class DeskLink:
         self.state = state
         self.post = post
         self.url = url or (client.base_url if client else "")
-        self.settings = settings
-        self.reader = RequestReader(DeskEncryption.load(settings) if settings else None)
+        self.core = Approver(client, settings, retry_max=RETRY_MAX) if client else None
+        self.reader = (self.core.reader if self.core
+                       else RequestReader(DeskEncryption.load(settings) if settings else None))
         """Every screen shows requests through it: encrypted ones decrypted, once each."""
-        self.desk_ensured = False
-        """This approver holds the desk key and the relay serves it: not checked again."""
-        self.mine: set[str] = set()
-        """Requests this approver is closing: their close event is not news."""
-        self.synced = asyncio.Event()
-        self._sync_task: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -76,82 +71,60 @@ class DeskLink:
             raise RelayUnavailableError("Not connected to a relay.")
         return self.client
 
+    def _core(self) -> Approver:
+        if self.core is None:
+            raise RelayUnavailableError("Not connected to a relay.")
+        return self.core
+
     # -- following ----------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Follow events forever (until cancelled); a rejected credential ends it."""
-        client = self._require()
-        stream = client.event_stream()
-        stream.retry_max = RETRY_MAX
-        stream.on_state = self._on_stream_state
+        core = self._core()
         try:
-            async for event in stream:
-                closed = self.state.apply(event)
-                if closed is not None:
-                    elsewhere = closed.id not in self.mine
-                    self.mine.discard(closed.id)
-                    self.post(RequestClosed(closed, elsewhere))
-                if event.request.kind in ("notification", "completion"):
-                    self.post(FeedChanged())
-                if event.type != "request.created":
-                    self.post(HistoryChanged())
-                self.post(QueueChanged())
+            await core.follow(self)
         except HitlError as exc:  # 401/403: the stream gave up; say why
-            self._on_stream_state(StreamState(False, stream.last_seq, exc.message))
-        finally:
-            if self._sync_task is not None:
-                self._sync_task.cancel()
+            last_seq = core.stream.last_seq if core.stream else None
+            self.on_state(StreamState(False, last_seq, exc.message))
 
-    def _on_stream_state(self, state: StreamState) -> None:
+    def on_state(self, state: StreamState) -> None:
+        """The stream connected or dropped: show it (the core loads the snapshot)."""
         self.state.connection = state
         self.post(ConnectionChanged(state.connected, state.last_seq, state.error))
-        if state.connected:
-            if self._sync_task is not None:
-                self._sync_task.cancel()
-            self._sync_task = asyncio.get_running_loop().create_task(self.sync())
 
-    async def sync(self) -> None:
-        """Fetch the pending snapshot, the feed and the keys, and merge them into the state."""
+    def on_event(self, event: Event) -> None:
+        """Apply a live event and say what changed."""
+        closed = self.state.apply(event)
+        if closed is not None:
+            assert self.core is not None
+            self.post(RequestClosed(closed, closed.id not in self.core.mine))
+        if event.request.kind in ("notification", "completion"):
+            self.post(FeedChanged())
+        if event.type != "request.created":
+            self.post(HistoryChanged())
+        self.post(QueueChanged())
+
+    async def on_snapshot(self, snapshot: Snapshot) -> None:
+        """Take the merged queue, then fetch the feed and the keys: the sync is complete."""
+        core = self._core()
+        for request in self.state.load(snapshot.pending):
+            self.post(RequestClosed(request, elsewhere=request.id not in core.mine))
+        if len(self.state.pending) >= FREEZE_AT:
+            gc.freeze()
         client = self._require()
-        self.synced.clear()
-        await self.ensure_desk()
-        self.reader.forget_failures()
-        self.state.begin_sync()
         try:
-            pending = await client.list_requests("pending", limit=PENDING_LIMIT)
             feed = await client.list_requests(kind="notification", limit=FEED_LIMIT, newest_first=True)
             feed += await client.list_requests(kind="completion", limit=FEED_LIMIT, newest_first=True)
             keys = await client.list_api_keys()
-        except HitlError as exc:  # the next reconnect syncs again
+        except HitlError as exc:  # the next reconnect loads them again
             log.info("sync failed: %s", exc.message)
+            self.post(QueueChanged())
             return
-        for request in self.state.finish_sync(pending, feed):
-            self.post(RequestClosed(request, elsewhere=request.id not in self.mine))
+        self.state.merge_feed(feed)  # marks the state synced: QueueChanged may show a wanted request
         self.state.keys, self.state.keys_loaded = keys, True
-        if len(self.state.pending) >= FREEZE_AT:
-            gc.freeze()
         self.post(QueueChanged())
         self.post(FeedChanged())
         self.post(DirectoryChanged())
-        self.synced.set()
-
-    async def ensure_desk(self) -> None:
-        """Make the desk key if no approver has (this is the first) and have the relay serve it.
-
-        Tried on every (re)connect until it worked once: a relay that was down at start gets
-        the key when it is back. Where another approver made the key, this one stays unable to
-        read until it gets the key by pairing (``DeskEncryption.ensure`` makes none then).
-        """
-        if self.settings is None or self.desk_ensured:
-            return
-        client = self._require()
-        try:
-            desk = await DeskEncryption.ensure(client, self.settings)
-        except HitlError as exc:
-            log.warning("desk key not ensured, trying again on the next connect: %s", exc.message)
-            return
-        self.desk_ensured = desk.keys is not None
-        self.reader.use(desk)
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -161,27 +134,11 @@ class DeskLink:
         ``request`` is the one the relay sent: an encrypted request's answer is sealed to its
         agent's key, so the text never reaches the relay.
         """
-        client = self._require()
-        self.mine.add(request.id)
-        try:
-            if not request.encrypted:
-                return await client.answer(request.id, text)
-            if self.reader.desk is None:
-                raise KeyMissingError(NO_DESK_KEY)
-            return await self.reader.desk.answer(client, request, text)
-        except HitlError:
-            self.mine.discard(request.id)
-            raise
+        return await self._core().answer(request, text)
 
     async def cancel(self, request_id: str) -> HitlRequest:
         """Cancel a pending request; the waiting agent gets ``cancelled``."""
-        client = self._require()
-        self.mine.add(request_id)
-        try:
-            return await client.cancel(request_id)
-        except HitlError:
-            self.mine.discard(request_id)
-            raise
+        return await self._core().cancel(request_id)
 
     async def load_history(self) -> None:
         """Fetch answered, expired and cancelled requests."""

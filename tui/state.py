@@ -1,7 +1,7 @@
 """What the approver knows, and how each event changes it (pure: no I/O, no Textual).
 
-Events are applied idempotently by request id, so a snapshot fetched after (re)connecting and
-the events replayed with ``since`` can overlap without double rows or resurrected requests.
+Events are applied idempotently by request id; the snapshot of each (re)connect arrives merged
+with the events replayed meanwhile (``hitl_desk.approver.Snapshot``) and replaces the queue.
 """
 
 from __future__ import annotations
@@ -98,8 +98,6 @@ class DeskState:
     """Arrivals not yet announced with the bell."""
     connection: StreamState = field(default_factory=lambda: StreamState(False, None))
     synced: bool = False
-    _created_in_sync: set[str] = field(default_factory=set)
-    _closed_in_sync: set[str] = field(default_factory=set)
 
     @property
     def first_run(self) -> bool:
@@ -110,17 +108,15 @@ class DeskState:
         """Apply one event; returns the request if it closed a pending one."""
         request = event.request
         if event.type == "request.created":
-            self._created_in_sync.add(request.id)
             if request.kind == "notification":
                 self._add_to_feed(request, live=True)
                 return None
             if request.kind == "completion":
                 self._add_to_feed(request, live=True)
-            if request.id not in self._closed_in_sync and self.pending.upsert(request):
+            if self.pending.upsert(request):
                 self.fresh.add(request.id)
                 self.announce.append(request)
             return None
-        self._closed_in_sync.add(request.id)
         closed = self.pending.remove(request.id)
         self.fresh.discard(request.id)
         self._update_feed(request)
@@ -129,24 +125,20 @@ class DeskState:
             del self.history[HISTORY_LIMIT:]
         return request if closed is not None else None
 
-    def begin_sync(self) -> None:
-        """Start remembering what events do while a snapshot is being fetched."""
-        self._created_in_sync.clear()
-        self._closed_in_sync.clear()
-
-    def finish_sync(self, pending: list[HitlRequest], feed: list[HitlRequest]) -> list[HitlRequest]:
-        """Merge a fetched snapshot with the events seen since ``begin_sync``; returns dropped requests."""
-        live = [self.pending.get(i) for i in self._created_in_sync]
-        merged = {r.id: r for r in pending if r.id not in self._closed_in_sync}
-        merged.update({r.id: r for r in live if r is not None})
+    def load(self, pending: Iterable[HitlRequest]) -> list[HitlRequest]:
+        """Make the queue a merged snapshot (``hitl_desk.approver.merge``); returns dropped requests."""
+        merged = {r.id: r for r in pending}
         dropped = [r for r in self.pending if r.id not in merged]
         self.pending.replace_all(merged.values())
         self.fresh &= set(merged)
+        return dropped
+
+    def merge_feed(self, feed: Iterable[HitlRequest]) -> None:
+        """Add the fetched notifications and reports to the feed: the sync is complete."""
         known = {r.id: r for r in self.feed}
         known.update({r.id: r for r in feed})
         self.feed = sorted(known.values(), key=lambda r: (r.created_at, r.id), reverse=True)[:FEED_LIMIT]
         self.synced = True
-        return dropped
 
     def _add_to_feed(self, request: HitlRequest, *, live: bool) -> None:
         if any(r.id == request.id for r in self.feed[:50]):

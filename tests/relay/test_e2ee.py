@@ -16,6 +16,7 @@ from hitl_desk.crypto import BindingError, bind, DecryptionError, KeyChangedErro
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import InvalidRequestError, KeyMissingError, PermissionDeniedError
 from hitl_desk.models import HitlRequest
+from hitl_desk.reading import RequestReader
 from hitl_desk.settings import Settings
 from tests.conftest import LiveRelay
 
@@ -42,8 +43,10 @@ class EncryptedApprover:
         async for event in self.stream:
             request = event.request
             if event.type == "request.created" and request.status == "pending":
-                readable = self.desk.readable(request)
-                self.seen.append(readable)
+                view = RequestReader(self.desk).view(request)  # as every approver reads it
+                if view.error is not None:
+                    raise view.error
+                self.seen.append(view.request)
                 if self.gate is not None:
                     await self.gate.wait()
                 await self.desk.answer(self.client, request, self.respond)
@@ -155,12 +158,12 @@ async def test_changed_agent_key_is_refused_by_the_approver(relay: LiveRelay, ow
     desk = await DeskEncryption.ensure(owner, relay.settings)
     agent = AgentEncryption(await relay.agent("shifty"), agent_settings(tmp_path, relay))
     first = await agent.notify("first")
-    desk.readable(first)
+    desk.open(first)
     (tmp_path / "agent-home" / "agent.key").unlink()
     agent2 = AgentEncryption(agent.client, agent_settings(tmp_path, relay))
     second = await agent2.notify("second, new key")
     with pytest.raises(KeyChangedError, match="trust-agent"):
-        desk.readable(second)
+        desk.open(second)
     await agent.client.close()
 
 
@@ -171,7 +174,7 @@ async def test_approver_without_the_desk_key_says_it_cannot_read(relay: LiveRela
     sent = await agent.notify("unreadable elsewhere")
     other_desk = DeskEncryption.load(Settings(home=tmp_path / "no-keys"))
     with pytest.raises(KeyMissingError, match="does not have the desk key"):
-        other_desk.readable(sent)
+        other_desk.open(sent)
     await agent.client.close()
 
 

@@ -219,3 +219,13 @@ async def test_a_link_in_a_prompt_is_shown_escaped_and_never_opened(relay: LiveR
         await until(pilot, lambda: any("evil.invalid" in n for n in notes), what="link shown")
     assert opened_urls == []
     assert any(n == "https://evil.invalid/x\\x1b]0;t\\x07" for n in notes), notes
+
+
+async def test_a_tui_started_on_a_request_shows_it_once_the_first_sync_is_complete(
+        relay: LiveRelay, owner: RelayClient) -> None:
+    async with await relay.agent("claude") as agent:
+        created = await agent.create_request("Hold the release?", choices=["Hold", "Ship"])
+        app = HitlDeskApp(owner, url=relay.url, request_id=created.id)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="the request shown")
+            assert isinstance(app.screen, RequestScreen) and app.screen.request_id == created.id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hitl_desk.approver import merge
 from hitl_desk.models import Event, HitlRequest
 from tests.tui.snapshot_data import NOW, request
 from tui.state import DeskState
@@ -50,9 +51,9 @@ def test_a_stale_snapshot_does_not_resurrect_a_request_closed_meanwhile() -> Non
     state = DeskState()
     asked = request(1, "cursor", "answered during the sync", minutes_ago=2)
     state.apply(event(1, "request.created", asked))
-    state.begin_sync()
-    state.apply(event(2, "request.answered", closed(asked)))
-    dropped = state.finish_sync([asked], [])
+    answered = event(2, "request.answered", closed(asked))
+    state.apply(answered)
+    dropped = state.load(merge([asked], [answered]))
     assert len(state.pending) == 0 and dropped == []
 
 
@@ -60,11 +61,11 @@ def test_a_snapshot_keeps_requests_created_after_it_was_taken_and_drops_vanished
     state = DeskState()
     vanished = request(1, "cursor", "expired while away", minutes_ago=20)
     state.apply(event(1, "request.created", vanished))
-    state.begin_sync()
     newer = request(2, "cursor", "created during the sync", minutes_ago=0)
-    state.apply(event(5, "request.created", newer))
+    created = event(5, "request.created", newer)
+    state.apply(created)
     older = request(3, "cursor", "in the snapshot", minutes_ago=3)
-    dropped = state.finish_sync([older], [])
+    dropped = state.load(merge([older], [created]))
     assert [r.id for r in state.pending] == [newer.id, older.id]
     assert [r.id for r in dropped] == [vanished.id]
 

@@ -1,8 +1,8 @@
 """The command line as an approver: ``pending``, ``answer``, ``watch`` and ``keys``.
 
-Encrypted requests are opened here with the desk key (made on first use when no approver has
-made one yet) and answers to them are sealed; a request this machine cannot read is listed as
-such, never answered in plaintext.
+Each command is a view over ``hitl_desk.approver.Approver``: it ensures the desk key (made on
+first use when no approver has made one yet), opens each encrypted request once and seals the
+answers; a request this machine cannot read is listed as such, never answered in plaintext.
 """
 
 from __future__ import annotations
@@ -12,28 +12,31 @@ import sys
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
 
+from hitl_desk.approver import Approver
 from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
 from hitl_desk.display import visible_json, visible_line
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
 from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
-from hitl_desk.reading import LOCK, RequestReader
+from hitl_desk.reading import LOCK
 from hitl_desk.settings import Settings
 
 
 @asynccontextmanager
-async def desk_session(url: str | None) -> AsyncIterator[tuple[RelayClient, DeskEncryption]]:
-    """An owner client and the desk's encryption end (the key is made by the first approver)."""
+async def desk_session(url: str | None) -> AsyncIterator[Approver]:
+    """The approver core on an owner client, the desk key ensured (made by the first approver)."""
     settings = Settings.from_env()
     async with RelayClient.for_owner(settings, url) as client:
-        yield client, await DeskEncryption.ensure(client, settings)
+        approver = Approver(client, settings)
+        await approver.ensure_desk()
+        yield approver
 
 
-def shown(request: HitlRequest, desk: DeskEncryption) -> tuple[HitlRequest, str]:
+def shown(request: HitlRequest, approver: Approver) -> tuple[HitlRequest, str]:
     """The request as an approver shows it, and its marker (``🔒``, a first-use key's
     fingerprint, or why it cannot be read, with the command that fixes it)."""
-    view = RequestReader(desk).view(request)
+    view = approver.view(request)
     if not view.sealed:
         return request, ""
     if view.problem is not None:
@@ -60,8 +63,8 @@ def why_gone(request: HitlRequest) -> str:
 
 async def cmd_pending(args: argparse.Namespace) -> int:
     """List pending requests, decrypted where this machine holds the desk key."""
-    async with desk_session(args.url) as (client, desk):
-        found = [shown(r, desk) for r in await client.list_requests("pending")]
+    async with desk_session(args.url) as approver:
+        found = [shown(r, approver) for r in await approver.client.list_requests("pending")]
     if not found:
         print("no pending requests", file=sys.stderr)  # stdout stays data: empty, or [] with --json
     if args.json:
@@ -74,22 +77,18 @@ async def cmd_pending(args: argparse.Namespace) -> int:
 
 async def cmd_answer(args: argparse.Namespace) -> int:
     """Answer a pending request (sealed for the agent when the request is encrypted)."""
-    async with desk_session(args.url) as (client, desk):
-        request = await client.get_request(args.request_id)
-        if request.encrypted:
-            desk.open(request)  # refuse to answer what this machine cannot read
-            done = await desk.answer(client, request, args.text)
-        else:
-            done = await client.answer(request.id, args.text)
+    async with desk_session(args.url) as approver:
+        request = await approver.client.get_request(args.request_id)
+        done = await approver.answer(request, args.text)  # refuses what this machine cannot read
     print(f"answered {done.id}{' (sealed)' if done.encrypted else ''}", file=sys.stderr)
     return 0
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
     """Print the event stream, one line per event, decrypted where possible."""
-    async with desk_session(args.url) as (client, desk):
-        async for event in client.event_stream(args.since):
-            request, marker = shown(event.request, desk)
+    async with desk_session(args.url) as approver:
+        async for event in approver.client.event_stream(args.since):
+            request, marker = shown(event.request, approver)
             if args.json:
                 print(visible_json({"seq": event.seq, "type": event.type, "marker": marker,
                                     "request": request.model_dump(mode="json")}), flush=True)
