@@ -42,7 +42,8 @@ _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
   </policy>
 </busconfig>
 """
-# The policy of Debian's session.conf; no <servicedir>: nothing is auto-activated, so a test never starts the user's dunst by accident.
+# The policy of Debian's session.conf; no <servicedir>: nothing is auto-activated, so a test never starts
+# the user's dunst by accident.
 
 _DUNSTRC = """[global]
     monitor = 0

@@ -33,6 +33,13 @@ def test_cli_starts_without_importing_servers_or_uis() -> None:
     assert out.strip() == "[]"
 
 
+def test_code_passes_ruff_with_the_projects_rules() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise",
+                             "hitl_desk", "relay", "tui", "tray", "tests", "bench"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_packages_type_check_strictly() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
                              "hitl_desk", "relay", "tui", "tray"],

@@ -25,8 +25,8 @@ async def test_proxy_asks_through_the_relay_with_only_ciphertext_on_the_relay(
         env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
         env.update(HITL_HOME=str(tmp_path / "agent-home"), HITL_SERVER_URL=relay.url,
                    HITL_API_KEY=created.api_key)
-        params = StdioServerParameters(command=sys.executable, args=["-m", "hitl_desk.cli", "proxy", "--progress-interval", "0.05"],
-                                        env=env)
+        params = StdioServerParameters(command=sys.executable,
+                                       args=["-m", "hitl_desk.cli", "proxy", "--progress-interval", "0.05"], env=env)
         progress: list[float] = []
         human_reads_it = asyncio.Event()  # the human answers only once the agent heard progress
 

@@ -41,7 +41,9 @@ async def test_revoked_key_is_refused_at_once(relay: LiveRelay, owner: RelayClie
         await owner.revoke_api_key("mcp_pk_nothing")
 
 
-async def test_key_authenticates_as_x_api_key_and_bearer_and_registers_its_agent(relay: LiveRelay, owner: RelayClient) -> None:
+async def test_key_authenticates_as_x_api_key_and_bearer_and_registers_its_agent(
+    relay: LiveRelay, owner: RelayClient,
+) -> None:
     created = await owner.create_api_key("header-agent")
     async with aiohttp.ClientSession() as http:
         for headers in ({"X-API-Key": created.api_key}, {"Authorization": f"Bearer {created.api_key}"}):

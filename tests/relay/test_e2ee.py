@@ -12,7 +12,7 @@ import pytest
 from nacl.public import PrivateKey
 
 from hitl_desk.client import RelayClient
-from hitl_desk.crypto import BindingError, bind, DecryptionError, KeyChangedError, KeyPair, b64, open_json, seal_json
+from hitl_desk.crypto import BindingError, DecryptionError, KeyChangedError, KeyPair, b64, bind, open_json, seal_json
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import InvalidRequestError, KeyMissingError, PermissionDeniedError
 from hitl_desk.models import HitlRequest

@@ -157,7 +157,8 @@ async def test_sealed_notification_is_confirmed_at_once_and_readable_only_on_the
         relay: LiveRelay, owner: RelayClient, desk: DeskEncryption, mode: str) -> None:
     agent = await new_agent(relay, desk)
     async with mcp_client(relay.url + "/mcp", agent.credential, mode) as client:
-        result = await client.call_tool(NOTIFY, {"encrypted_payload": seal_json(agent.box, {"message": SECRET_MESSAGE})})
+        sealed = seal_json(agent.box, {"message": SECRET_MESSAGE})
+        result = await client.call_tool(NOTIFY, {"encrypted_payload": sealed})
     assert (result.is_error, text_of(result)) == (False, "Notification sent")
     [sent] = await owner.list_requests()
     assert (sent.kind, sent.status, sent.prompt, sent.channel, sent.encrypted) == (

@@ -20,7 +20,7 @@ from Xlib import X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
 from hitl_desk.client import RelayClient
-from hitl_desk.focus import FocusServer, ShowRequest, Shown, ask_to_show, socket_path
+from hitl_desk.focus import FocusServer, Shown, ShowRequest, ask_to_show, socket_path
 from tests.conftest import LiveRelay
 from tests.tray.fake_notifications import FakeNotificationServer
 from tests.tray.test_app import (  # noqa: F401  (terminal: a fixture)

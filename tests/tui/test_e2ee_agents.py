@@ -41,7 +41,7 @@ async def test_cli_e2ee_question_is_answered_from_the_tui(
             env=agent_env(relay, tmp_path / "cli-home", cli_key),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         await until(pilot, lambda: any(CLI_SECRET in t for t in row_texts(app)), what="CLI question")
-        assert any(f"🔒 new key " in t and CLI_SECRET in t for t in row_texts(app))  # first use: fingerprint
+        assert any("🔒 new key " in t and CLI_SECRET in t for t in row_texts(app))  # first use: fingerprint
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="request screen")
         await pilot.press("2")
