@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hitl_desk.crypto import KeyPair
 from tests.conftest import LiveRelay
+from tests.secrecy import assert_relay_kept_none_of
 
 SECRET = "Ship release 9.9 with the unannounced pricing-table-zeta?"
 
@@ -56,9 +57,7 @@ async def test_cli_request_e2ee_is_listed_decrypted_and_answered_sealed(relay: L
     desk_line = next(li for li in fingerprints.splitlines() if li.startswith("this machine's desk key"))
     served_line = next(li for li in fingerprints.splitlines() if li.startswith("desk key served"))
     assert desk_line.split()[-4:] == served_line.split()[-4:]
-    await relay.running.stop()
-    for path in relay.home.glob("relay.db*"):
-        assert SECRET.encode() not in path.read_bytes()
+    await assert_relay_kept_none_of(relay, SECRET)
 
 
 async def test_changed_desk_key_is_refused_with_the_command_to_retrust(relay: LiveRelay, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from hitl_desk.e2ee import DeskEncryption
 from tests.conftest import LiveRelay
 from tests.relay.test_e2ee import EncryptedApprover
+from tests.secrecy import assert_relay_kept_none_of
 
 SECRET = "approve the wire transfer to account 0042-secret?"
 
@@ -50,6 +51,4 @@ async def test_proxy_asks_through_the_relay_with_only_ciphertext_on_the_relay(
         assert approver.seen[0].prompt == SECRET and approver.seen[0].choices == ["yes", "no"]
         stored = await owner.list_requests()
         assert [r.encrypted for r in stored] == [True, True]
-    await relay.running.stop()
-    for path in relay.home.glob("relay.db*"):
-        assert SECRET.encode() not in path.read_bytes()
+    await assert_relay_kept_none_of(relay, SECRET)

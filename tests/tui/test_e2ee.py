@@ -17,6 +17,7 @@ from hitl_desk.e2ee import AgentEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.settings import Settings
 from tests.conftest import LiveRelay, start_relay
+from tests.secrecy import assert_relay_kept_none_of
 from tests.tui.conftest import until
 from tests.tui.test_pilot import row_texts
 from tui.app import HitlDeskApp
@@ -52,17 +53,6 @@ async def desk_key_made(app: HitlDeskApp, pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: app.link.reader.has_desk_key and app.state.synced, what="desk key ensured")
 
 
-async def assert_relay_files_hold_none_of(relay: LiveRelay, *secrets: str) -> None:
-    """Stop the relay (everything flushed) and search its database files, WAL included."""
-    await relay.running.stop()
-    files = list(relay.home.glob("relay.db*"))
-    assert files
-    for path in files:
-        data = path.read_bytes()
-        for secret in secrets:
-            assert secret.encode() not in data, f"{secret!r} found in {path.name}"
-
-
 async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted_and_a_number_key_seals_that_choice(
         relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
     app = desk_app(owner, relay)
@@ -90,7 +80,7 @@ async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted
             assert await asked == SECRET_CHOICES[1]
         await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
         await until(pilot, lambda: not app.state.pending, what="row gone")
-    await assert_relay_files_hold_none_of(relay, SECRET_PROMPT, *SECRET_CHOICES)
+    await assert_relay_kept_none_of(relay, SECRET_PROMPT, *SECRET_CHOICES)
 
 
 async def test_free_text_answer_to_an_encrypted_question_reaches_the_agent_and_never_the_relay(
@@ -113,7 +103,7 @@ async def test_free_text_answer_to_an_encrypted_question_reaches_the_agent_and_n
         assert isinstance(history, HistoryScreen)
         await until(pilot, lambda: len(history.rows) == 1, what="history row")
         assert (history.rows[0].prompt, history.rows[0].response) == (SECRET_QUESTION, SECRET_TEXT)
-    await assert_relay_files_hold_none_of(relay, SECRET_QUESTION, SECRET_TEXT, "a codename")
+    await assert_relay_kept_none_of(relay, SECRET_QUESTION, SECRET_TEXT, "a codename")
 
 
 async def test_approver_without_the_desk_key_says_it_cannot_read_offers_no_answer_and_can_cancel(
