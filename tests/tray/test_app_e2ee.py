@@ -26,9 +26,10 @@ from hitl_desk.reading import LOCK
 from hitl_desk.settings import Settings
 from tests import desktop
 from tests.conftest import LiveRelay
+from tests.deadline import until
 from tests.secrecy import assert_relay_kept_none_of
 from tests.tray.fake_notifications import FakeNotificationServer, NotifyCall
-from tests.tray.test_app import TIMEOUT, launched, terminal, until
+from tests.tray.test_app import TIMEOUT, launched, terminal
 from tests.tray.test_app_icon import labels, pystray_icon, shows, xorg
 from tray.app import TrayApp
 from tray.notifier import OPEN_LABEL

@@ -14,8 +14,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay
-from tests.tui.conftest import until
-from tests.tui.test_e2ee import SIZE, assert_relay_files_hold_none_of, desk_app, desk_key_made
+from tests.deadline import until
+from tests.secrecy import assert_relay_kept_none_of
+from tests.tui.test_e2ee import SIZE, desk_app, desk_key_made
 from tests.tui.test_pilot import row_texts
 from tui.screens.request import RequestScreen
 
@@ -40,14 +41,14 @@ async def test_cli_e2ee_question_is_answered_from_the_tui(
             "--choice", "deploy", "--choice", "postpone",
             env=agent_env(relay, tmp_path / "cli-home", cli_key),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        await until(pilot, lambda: any(CLI_SECRET in t for t in row_texts(app)), what="CLI question")
+        await until(lambda: any(CLI_SECRET in t for t in row_texts(app)), what="CLI question", pilot=pilot)
         assert any("🔒 new key " in t and CLI_SECRET in t for t in row_texts(app))  # first use: fingerprint
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="request screen")
+        await until(lambda: isinstance(app.screen, RequestScreen), what="request screen", pilot=pilot)
         await pilot.press("2")
         out, err = await asyncio.wait_for(cli.communicate(), 30)
         assert (cli.returncode, out.decode()) == (0, "postpone\n"), err.decode()
-    await assert_relay_files_hold_none_of(relay, CLI_SECRET, "postpone")
+    await assert_relay_kept_none_of(relay, CLI_SECRET, "postpone")
 
 
 async def test_proxy_question_is_answered_from_the_tui(relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
@@ -59,11 +60,11 @@ async def test_proxy_question_is_answered_from_the_tui(relay: LiveRelay, owner: 
                                        env=agent_env(relay, tmp_path / "proxy-home", proxy_key))
         async with Client(stdio_client(params)) as proxy:
             call = asyncio.create_task(proxy.call_tool("request_human_input", {"prompt": PROXY_SECRET}))
-            await until(pilot, lambda: any(PROXY_SECRET in t for t in row_texts(app)), what="proxy question")
+            await until(lambda: any(PROXY_SECRET in t for t in row_texts(app)), what="proxy question", pilot=pilot)
             await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="request screen")
+            await until(lambda: isinstance(app.screen, RequestScreen), what="request screen", pilot=pilot)
             await pilot.pause()
             await pilot.press(*"paid-in-full-walrus", "enter")
             result = await asyncio.wait_for(call, 30)
         assert not result.is_error and result.content[0].text == "paid-in-full-walrus"  # type: ignore[union-attr]
-    await assert_relay_files_hold_none_of(relay, PROXY_SECRET, "paid-in-full-walrus")
+    await assert_relay_kept_none_of(relay, PROXY_SECRET, "paid-in-full-walrus")
