@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from hitl_desk.crypto import KeyPair
 from tests.conftest import LiveRelay
 from tests.secrecy import assert_relay_kept_none_of
@@ -30,6 +32,7 @@ def env_for(home: Path, url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # 3.6 s of CLI processes
 async def test_cli_request_e2ee_is_listed_decrypted_and_answered_sealed(relay: LiveRelay, tmp_path: Path) -> None:
     desk_env = env_for(relay.home, relay.url)
     code, out, err = await hitl_desk("pending", env=desk_env)  # the first approver makes the desk key

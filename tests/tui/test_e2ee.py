@@ -84,6 +84,7 @@ async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted
     await assert_relay_kept_none_of(relay, SECRET_PROMPT, *SECRET_CHOICES)
 
 
+@pytest.mark.slow  # 3.2 s
 async def test_free_text_answer_to_an_encrypted_question_reaches_the_agent_and_never_the_relay(
         relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
     app = desk_app(owner, relay)

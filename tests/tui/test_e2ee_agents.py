@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -51,6 +52,7 @@ async def test_cli_e2ee_question_is_answered_from_the_tui(
     await assert_relay_kept_none_of(relay, CLI_SECRET, "postpone")
 
 
+@pytest.mark.slow  # 3.9 s: a proxy process and an MCP session
 async def test_proxy_question_is_answered_from_the_tui(relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
     app = desk_app(owner, relay)
     proxy_key = (await owner.create_api_key("proxy-agent")).api_key
