@@ -170,9 +170,7 @@ async def test_a_socket_left_by_a_crashed_tui_is_replaced_and_a_live_one_is_neve
     os.close(alias)  # the socket is closed and its file stays: nothing accepts on it
     assert path.exists() and await ask_to_show(home, None, timeout=TIMEOUT) is None
     first = asyncio.create_task(FocusServer(home, answer_shown).serve())
-    async with asyncio.timeout(TIMEOUT):
-        while (shown := await ask_to_show(home, "r1")) is None:
-            await asyncio.sleep(0.02)
+    shown = await until(lambda: ask_to_show(home, "r1"), "the new server answering", timeout=TIMEOUT)
     assert shown == Shown(shown=True, window=None)
     assert path.stat().st_mode & 0o777 == 0o600
     second = FocusServer(home, answer_shown)
