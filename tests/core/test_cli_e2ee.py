@@ -12,6 +12,7 @@ import pytest
 
 from hitl_desk.crypto import KeyPair
 from tests.conftest import LiveRelay
+from tests.deadline import until
 from tests.secrecy import assert_relay_kept_none_of
 
 SECRET = "Ship release 9.9 with the unannounced pricing-table-zeta?"
@@ -42,13 +43,15 @@ async def test_cli_request_e2ee_is_listed_decrypted_and_answered_sealed(relay: L
     agent_env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
     asking = asyncio.create_task(hitl_desk("request", "--e2ee", "--prompt", SECRET, "--choice", "ship",
                                            "--choice", "hold", env=agent_env))
-    async with asyncio.timeout(20):
-        while True:
-            code, listing, err = await hitl_desk("pending", env=desk_env)
-            if SECRET in listing:
-                break
-            assert not asking.done(), asking.result()
-            await asyncio.sleep(0.05)  # polling the approver listing under the deadline
+
+    async def listed() -> str:
+        _, listing, _ = await hitl_desk("pending", env=desk_env)
+        if SECRET in listing:
+            return listing
+        assert not asking.done(), asking.result()
+        return ""
+
+    listing = await until(listed, "the sealed request in the approver's listing", timeout=20, interval=0.05)
     line = next(li for li in listing.splitlines() if SECRET in li)
     assert "🔒" in line and "ship | hold" in line
     request_id = line.split()[0]
