@@ -186,7 +186,8 @@ async def bench_round_trip(quick: bool) -> None:
             ours = await round_trips(rurl, token, {"X-API-Key": key}, concurrency, rounds)
             ratio = pct(ours, 0.5) / pct(base, 0.5)
             print(f"{concurrency:>7} {'bare':>6} {len(base):>6} {pct(base, .5):>8.2f} {pct(base, .99):>8.2f} {'':>10}")
-            print(f"{concurrency:>7} {'relay':>6} {len(ours):>6} {pct(ours, .5):>8.2f} {pct(ours, .99):>8.2f} {ratio:>9.2f}x")
+            print(f"{concurrency:>7} {'relay':>6} {len(ours):>6} {pct(ours, .5):>8.2f} {pct(ours, .99):>8.2f} "
+                  f"{ratio:>9.2f}x")
     finally:
         for proc in (relay, bare):
             proc.terminate()

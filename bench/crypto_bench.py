@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hitl_desk.client import RelayClient  # noqa: E402
-from hitl_desk.crypto import KeyPair, bind, check_binding, open_json, seal_json  # noqa: E402
-from hitl_desk.e2ee import AgentEncryption, DeskEncryption  # noqa: E402
-from hitl_desk.settings import Settings  # noqa: E402
-from relay.app import RunningRelay  # noqa: E402
-from relay.context import RelayConfig  # noqa: E402
+from hitl_desk.client import RelayClient
+from hitl_desk.crypto import KeyPair, bind, check_binding, open_json, seal_json
+from hitl_desk.e2ee import AgentEncryption, DeskEncryption
+from hitl_desk.settings import Settings
+from relay.app import RunningRelay
+from relay.context import RelayConfig
 
 PROMPT = "Deploy build 4711 to production? " + "Context line. " * 60  # about 1 KiB
 

@@ -162,7 +162,8 @@ async def relay_process() -> AsyncIterator[tuple[str, str, str, subprocess.Popen
     env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
     env["HITL_HOME"] = str(home)
     # --max-pending 0: one bench agent has a thousand calls waiting at once.
-    process = subprocess.Popen([sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port), "--max-pending", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "hitl_desk.cli", "relay", "--port", str(port),
+                                "--max-pending", "0"],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

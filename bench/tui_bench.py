@@ -25,14 +25,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textual import events  # noqa: E402
-from textual.pilot import Pilot  # noqa: E402
+from textual import events
+from textual.pilot import Pilot
 
-from hitl_desk.client import RelayClient  # noqa: E402
-from relay.app import RunningRelay  # noqa: E402
-from relay.context import RelayConfig  # noqa: E402
-from tui.app import HitlDeskApp  # noqa: E402
-from tui.widgets.request_table import RequestTable  # noqa: E402
+from hitl_desk.client import RelayClient
+from relay.app import RunningRelay
+from relay.context import RelayConfig
+from tui.app import HitlDeskApp
+from tui.widgets.request_table import RequestTable
 
 SIZE = (120, 40)
 

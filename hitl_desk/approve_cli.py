@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from hitl_desk.approver import Approver
 from hitl_desk.client import RelayClient

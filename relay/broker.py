@@ -190,7 +190,8 @@ class Broker:
                      cancel_reason: CancelReason | None = None) -> HitlRequest:
         closed = await self.store.close_request(request_id, status, response, by, self.clock(),
                                                 encrypted_response=encrypted_response,
-                                                encrypted=None if status != "answered" else encrypted_response is not None,
+                                                encrypted=(None if status != "answered"
+                                                           else encrypted_response is not None),
                                                 cancel_reason=cancel_reason)
         if closed is None:
             current = await self.store.get_request(request_id)

@@ -24,15 +24,15 @@ from hitl_desk.models import (
     DevicePublicKeys,
     EncryptedCreate,
     HitlRequest,
-    Kind,
     KeyRegister,
     KeyRegistered,
+    Kind,
     NotifyResult,
     UserKey,
 )
+from relay.api import WaitFlag, wait_attended
 from relay.broker import DESK_KEY_ID
 from relay.context import AUTH, BROKER, STORE, principal_of
-from relay.api import WaitFlag, wait_attended
 from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 

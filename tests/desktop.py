@@ -6,7 +6,6 @@ under a deadline, and kills it on exit. Nothing reads the user's own configurati
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import select
@@ -14,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +23,10 @@ from Xlib import X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 from Xlib.protocol import event as xevent  # type: ignore[import-untyped]
 
+from tests.deadline import until_blocking
+
 READY_TIMEOUT = 10.0
 """Seconds a service gets to become ready before the helper gives up."""
-
-POLL_INTERVAL = 0.02
 
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -42,7 +41,8 @@ _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
   </policy>
 </busconfig>
 """
-# The policy of Debian's session.conf; no <servicedir>: nothing is auto-activated, so a test never starts the user's dunst by accident.
+# The policy of Debian's session.conf; no <servicedir>: nothing is auto-activated, so a test never starts
+# the user's dunst by accident.
 
 _DUNSTRC = """[global]
     monitor = 0
@@ -74,28 +74,6 @@ grep -F -- "$(cat "{dir}/choice")" "{dir}/menu.txt" | head -n 1
 
 class DesktopServiceError(RuntimeError):
     """A desktop service failed to start or died."""
-
-
-def wait_until(
-    predicate: Callable[[], bool], *, what: str, timeout: float = READY_TIMEOUT
-) -> None:
-    """Poll ``predicate`` until it is true, or raise ``TimeoutError`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout:.1f} s")
-        time.sleep(POLL_INTERVAL)
-
-
-async def async_wait_until(
-    predicate: Callable[[], bool], *, what: str, timeout: float = READY_TIMEOUT
-) -> None:
-    """Like ``wait_until`` but yields to the event loop between polls."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached after {timeout:.1f} s")
-        await asyncio.sleep(POLL_INTERVAL)
 
 
 def _log_tail(path: Path, limit: int = 2000) -> str:
@@ -136,7 +114,7 @@ def _stop_pid(pid: int, timeout: float = 5.0) -> None:
     """Terminate a daemon that forked away from us, by its pid."""
     try:
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: _pid_gone(pid), what=f"exit of pid {pid}", timeout=timeout)
+        until_blocking(lambda: _pid_gone(pid), what=f"exit of pid {pid}", timeout=timeout)
     except ProcessLookupError:
         return
     except TimeoutError:
@@ -177,7 +155,7 @@ def session_bus() -> Iterator[str]:
         address, pid_text = started.stdout.split()[:2]
         pid = int(pid_text)
         try:
-            wait_until(lambda: _bus_answers(address), what="dbus-daemon")
+            until_blocking(lambda: _bus_answers(address), what="dbus-daemon")
             yield address
         finally:
             _stop_pid(pid)
@@ -267,7 +245,7 @@ def tray_host(display: str) -> Iterator[TrayHost]:
                 _check_alive(proc, "trayer", log)
                 return tray_selection_owner(display) != 0
 
-            wait_until(owned, what="trayer")
+            until_blocking(owned, what="trayer")
             # trayer owns the selection a moment before it handles dock requests, and drops
             # the ones that come too early: wait until it really docks a probe icon.
             _probe_dock(display)
@@ -300,7 +278,7 @@ def _probe_dock(display: str, timeout: float = READY_TIMEOUT) -> None:
                 conn.flush()
             return False
 
-        wait_until(docked, what="tray host docking a probe icon", timeout=timeout)
+        until_blocking(docked, what="tray host docking a probe icon", timeout=timeout)
         probe.destroy()
         conn.sync()
     finally:
@@ -348,13 +326,13 @@ class Dunst:
         menu.unlink(missing_ok=True)
         (self.menu_dir / "choice").write_text(f"#{label} (")
         self.ctl("context")
-        wait_until(menu.exists, what="dunst context menu")
+        until_blocking(menu.exists, what="dunst context menu")
         return menu.read_text().splitlines()
 
     def reset(self) -> None:
         """Close every notification and wait until none is displayed or waiting."""
         self.ctl("close-all")
-        wait_until(lambda: self.count("displayed") + self.count("waiting") == 0,
+        until_blocking(lambda: self.count("displayed") + self.count("waiting") == 0,
                    what="dunst close-all")
 
     def log_text(self) -> str:
@@ -389,7 +367,7 @@ def dunst(display: str, bus_address: str) -> Iterator[Dunst]:
                     return False
                 return True
 
-            wait_until(answers, what="dunst")
+            until_blocking(answers, what="dunst")
             yield daemon
         finally:
             _stop(proc)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hitl_desk.focus import FocusServer, ShowRequest, Shown
+from hitl_desk.focus import FocusServer, Shown, ShowRequest
 from tui.screens.request import RequestScreen
 
 if TYPE_CHECKING:

@@ -137,8 +137,8 @@ class Desk:
 
     async def complete(self, ctx: Context, body: CompletionCreate) -> str:
         """Report a finished task and return the human's reply."""
-        return answer_text(await self.ask_with(ctx, body.agent_name,
-                                               lambda broker, agent: broker.create_completion(agent, body, attended=True)))
+        return answer_text(await self.ask_with(
+            ctx, body.agent_name, lambda broker, agent: broker.create_completion(agent, body, attended=True)))
 
     async def notify(self, ctx: Context, body: NotificationCreate) -> str:
         """Deliver a notification."""

@@ -8,8 +8,12 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from hitl_desk.crypto import KeyPair
 from tests.conftest import LiveRelay
+from tests.deadline import until
+from tests.secrecy import assert_relay_kept_none_of
 
 SECRET = "Ship release 9.9 with the unannounced pricing-table-zeta?"
 
@@ -29,6 +33,7 @@ def env_for(home: Path, url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # 3.6 s of CLI processes
 async def test_cli_request_e2ee_is_listed_decrypted_and_answered_sealed(relay: LiveRelay, tmp_path: Path) -> None:
     desk_env = env_for(relay.home, relay.url)
     code, out, err = await hitl_desk("pending", env=desk_env)  # the first approver makes the desk key
@@ -38,13 +43,15 @@ async def test_cli_request_e2ee_is_listed_decrypted_and_answered_sealed(relay: L
     agent_env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
     asking = asyncio.create_task(hitl_desk("request", "--e2ee", "--prompt", SECRET, "--choice", "ship",
                                            "--choice", "hold", env=agent_env))
-    async with asyncio.timeout(20):
-        while True:
-            code, listing, err = await hitl_desk("pending", env=desk_env)
-            if SECRET in listing:
-                break
-            assert not asking.done(), asking.result()
-            await asyncio.sleep(0.05)  # polling the approver listing under the deadline
+
+    async def listed() -> str:
+        _, listing, _ = await hitl_desk("pending", env=desk_env)
+        if SECRET in listing:
+            return listing
+        assert not asking.done(), asking.result()
+        return ""
+
+    listing = await until(listed, "the sealed request in the approver's listing", timeout=20, interval=0.05)
     line = next(li for li in listing.splitlines() if SECRET in li)
     assert "🔒" in line and "ship | hold" in line
     request_id = line.split()[0]
@@ -56,9 +63,7 @@ async def test_cli_request_e2ee_is_listed_decrypted_and_answered_sealed(relay: L
     desk_line = next(li for li in fingerprints.splitlines() if li.startswith("this machine's desk key"))
     served_line = next(li for li in fingerprints.splitlines() if li.startswith("desk key served"))
     assert desk_line.split()[-4:] == served_line.split()[-4:]
-    await relay.running.stop()
-    for path in relay.home.glob("relay.db*"):
-        assert SECRET.encode() not in path.read_bytes()
+    await assert_relay_kept_none_of(relay, SECRET)
 
 
 async def test_changed_desk_key_is_refused_with_the_command_to_retrust(relay: LiveRelay, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from hitl_desk.e2ee import DeskEncryption
 from tests.conftest import LiveRelay
 from tests.relay.test_e2ee import EncryptedApprover
+from tests.secrecy import assert_relay_kept_none_of
 
 SECRET = "approve the wire transfer to account 0042-secret?"
 
@@ -25,8 +26,8 @@ async def test_proxy_asks_through_the_relay_with_only_ciphertext_on_the_relay(
         env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")}
         env.update(HITL_HOME=str(tmp_path / "agent-home"), HITL_SERVER_URL=relay.url,
                    HITL_API_KEY=created.api_key)
-        params = StdioServerParameters(command=sys.executable, args=["-m", "hitl_desk.cli", "proxy", "--progress-interval", "0.05"],
-                                        env=env)
+        params = StdioServerParameters(command=sys.executable,
+                                       args=["-m", "hitl_desk.cli", "proxy", "--progress-interval", "0.05"], env=env)
         progress: list[float] = []
         human_reads_it = asyncio.Event()  # the human answers only once the agent heard progress
 
@@ -50,6 +51,4 @@ async def test_proxy_asks_through_the_relay_with_only_ciphertext_on_the_relay(
         assert approver.seen[0].prompt == SECRET and approver.seen[0].choices == ["yes", "no"]
         stored = await owner.list_requests()
         assert [r.encrypted for r in stored] == [True, True]
-    await relay.running.stop()
-    for path in relay.home.glob("relay.db*"):
-        assert SECRET.encode() not in path.read_bytes()
+    await assert_relay_kept_none_of(relay, SECRET)

@@ -76,7 +76,7 @@ async def spawn_relay(home: Path, port: int, *options: str, keep_stderr: bool = 
             except Exception:
                 if proc.returncode is not None:
                     said = (await proc.stderr.read()).decode() if proc.stderr is not None else ""
-                    raise AssertionError(f"relay exited at start: {said}")
+                    raise AssertionError(f"relay exited at start: {said}") from None
                 await asyncio.sleep(0.05)  # polling for the port to open, under the deadline above
 
 

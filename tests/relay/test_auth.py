@@ -10,6 +10,7 @@ import pytest
 from hitl_desk.client import RelayClient
 from hitl_desk.errors import ApiKeyNotFoundError, AuthenticationError, PermissionDeniedError
 from tests.conftest import LiveRelay
+from tests.secrecy import assert_relay_kept_none_of
 
 
 async def test_owner_credential_and_secret_are_private_files(relay: LiveRelay) -> None:
@@ -24,9 +25,7 @@ async def test_api_keys_are_stored_hashed_and_shown_once(relay: LiveRelay, owner
     listed = await owner.list_api_keys()
     assert [k.prefix for k in listed] == [created.prefix]
     assert "api_key" not in listed[0].model_dump()
-    secret_part = created.api_key[len(created.prefix):].encode()
-    for path in relay.home.glob("relay.db*"):
-        assert secret_part not in path.read_bytes(), f"key found in {path.name}"
+    await assert_relay_kept_none_of(relay, created.api_key[len(created.prefix):])
 
 
 async def test_revoked_key_is_refused_at_once(relay: LiveRelay, owner: RelayClient) -> None:
@@ -41,7 +40,9 @@ async def test_revoked_key_is_refused_at_once(relay: LiveRelay, owner: RelayClie
         await owner.revoke_api_key("mcp_pk_nothing")
 
 
-async def test_key_authenticates_as_x_api_key_and_bearer_and_registers_its_agent(relay: LiveRelay, owner: RelayClient) -> None:
+async def test_key_authenticates_as_x_api_key_and_bearer_and_registers_its_agent(
+    relay: LiveRelay, owner: RelayClient,
+) -> None:
     created = await owner.create_api_key("header-agent")
     async with aiohttp.ClientSession() as http:
         for headers in ({"X-API-Key": created.api_key}, {"Authorization": f"Bearer {created.api_key}"}):

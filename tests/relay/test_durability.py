@@ -6,6 +6,8 @@ import asyncio
 import signal
 from pathlib import Path
 
+import pytest
+
 from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
@@ -21,6 +23,7 @@ async def spawn_relay(home: Path, port: int, *options: str) -> asyncio.subproces
     return await spawn_startup_relay(home, port, *options, keep_stderr=False)
 
 
+@pytest.mark.slow  # 3.5 s: two relay processes
 async def test_pending_requests_survive_sigkill_and_every_waiter_gets_its_own_answer(tmp_path: Path) -> None:
     home, port = tmp_path / "home", free_port()
     url = f"http://127.0.0.1:{port}"

@@ -12,13 +12,14 @@ import pytest
 from nacl.public import PrivateKey
 
 from hitl_desk.client import RelayClient
-from hitl_desk.crypto import BindingError, bind, DecryptionError, KeyChangedError, KeyPair, b64, open_json, seal_json
+from hitl_desk.crypto import BindingError, DecryptionError, KeyChangedError, KeyPair, b64, bind, open_json, seal_json
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import InvalidRequestError, KeyMissingError, PermissionDeniedError
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import RequestReader
 from hitl_desk.settings import Settings
 from tests.conftest import LiveRelay
+from tests.secrecy import assert_relay_kept_none_of
 
 SECRET_PROMPT = "Rotate the prod database password to hunter2-zebra?"
 SECRET_CHOICE = "yes-rotate-now"
@@ -77,13 +78,7 @@ async def test_encrypted_question_round_trips_and_the_relay_keeps_no_plaintext(
     assert approver.seen[0].prompt == SECRET_PROMPT and approver.seen[0].choices == [SECRET_CHOICE, "no"]
     stored = await owner.list_requests()
     assert all(r.encrypted and r.prompt == "" and r.response is None for r in stored)
-    await relay.running.stop()  # flush everything to the files before reading their bytes
-    for path in relay.home.glob("relay.db*"):
-        data = path.read_bytes()
-        for secret in (SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER):
-            assert secret.encode() not in data, f"{secret!r} found in {path.name}"
-    for secret in (SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER):
-        assert secret not in caplog.text
+    await assert_relay_kept_none_of(relay, SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER, logs=caplog)
 
 
 async def test_envelope_replayed_into_another_request_is_refused(relay: LiveRelay, owner: RelayClient,

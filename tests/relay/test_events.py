@@ -9,6 +9,7 @@ import aiohttp
 from hitl_desk.client import RelayClient
 from hitl_desk.models import Event
 from tests.conftest import LiveRelay
+from tests.deadline import until
 
 
 async def collect(stream_iter: object, count: int) -> list[Event]:
@@ -53,15 +54,11 @@ async def test_stream_resumes_by_itself_after_the_relay_restarts(relay: LiveRela
         async with asyncio.timeout(10):
             await stream.ready.wait()
         await relay.running.stop()
-        async with asyncio.timeout(10):
-            while stream.state.connected:
-                await asyncio.sleep(0.01)  # polling the stream's state under the deadline
+        await until(lambda: not stream.state.connected, "the stream to see the relay go")
         relay.running = await start_relay(relay.home, port)
         async with relay.owner() as agent:
             created = await agent.create_request("after restart")
-        async with asyncio.timeout(10):
-            while not got:
-                await asyncio.sleep(0.01)  # polling for the replayed event under the deadline
+        await until(lambda: got, "the replayed event")
         task.cancel()
     assert got[0].request.id == created.id
 

@@ -19,17 +19,10 @@ from hitl_desk.client import RelayClient
 from relay.context import RelayConfig
 from relay.limits import FD_RESERVE, GATE
 from tests.conftest import LiveRelay, start_relay
+from tests.deadline import until
 
 FD_LIMIT = 1024
 IDLE_SOCKETS = 1100
-
-
-async def _until(condition: object, deadline: float = 10.0) -> None:
-    """Poll a zero-argument callable until it is true, under a deadline."""
-    assert callable(condition)
-    async with asyncio.timeout(deadline):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 def _closed_by_peer(sock: socket.socket) -> bool:
@@ -81,7 +74,7 @@ async def test_1100_idle_sockets_at_ulimit_1024_neither_stop_serving_nor_flood_t
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(IDLE_SOCKETS)]
         try:
             # The relay has taken in the whole flood once most of the flood has been closed again.
-            await _until(lambda: sum(_closed_by_peer(s) for s in idle) >= IDLE_SOCKETS - FD_LIMIT + 200, 30)
+            await until(lambda: sum(_closed_by_peer(s) for s in idle) >= IDLE_SOCKETS - FD_LIMIT + 200, timeout=30)
             token = (home / "owner.token").read_text().strip()
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"{url}/healthz") as resp:
@@ -106,8 +99,8 @@ async def test_failed_accepts_past_the_fd_limit_log_one_line_and_the_relay_recov
         port = int(url.rsplit(":", 1)[1])
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(IDLE_SOCKETS)]
         try:
-            await _until(lambda: "accepting a connection failed" in log.read_text(), 30)
-            await _until(lambda: sum(_closed_by_peer(s) for s in idle) >= FD_LIMIT - FD_RESERVE, 30)
+            await until(lambda: "accepting a connection failed" in log.read_text(), timeout=30)
+            await until(lambda: sum(_closed_by_peer(s) for s in idle) >= FD_LIMIT - FD_RESERVE, timeout=30)
         finally:
             for sock in idle:
                 sock.close()
@@ -219,7 +212,7 @@ async def test_past_the_cap_the_longest_idle_connection_makes_room_for_a_new_one
     gate = small_relay.running.app[GATE]
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(gate.soft_limit)]
     try:
-        await _until(lambda: gate.open_connections == gate.soft_limit)
+        await until(lambda: gate.open_connections == gate.soft_limit)
         statuses: list[int] = []
         async with asyncio.timeout(10):  # a connection must be idle a moment before it is displaced
             while not statuses or statuses[-1] != 200:
@@ -242,14 +235,14 @@ async def test_when_every_connection_is_busy_only_the_owner_gets_in_then_all_are
         pending = await agent.create_request("Hold on")
     busy = [await _long_poll(port, pending.id, key) for _ in range(gate.soft_limit)]
     try:
-        await _until(lambda: (gate.open_connections, gate.idle_connections) == (gate.soft_limit, 0))
+        await until(lambda: (gate.open_connections, gate.idle_connections) == (gate.soft_limit, 0))
         status, body = await _get(port, "/api/v1/agents", key)
         assert (status, body["error"]["code"]) == (503, "too_many_connections")  # type: ignore[index]
         status, _ = await _get(port, "/api/v1/agents", small_relay.owner_token)
         assert status == 200
         busy += [await _long_poll(port, pending.id, small_relay.owner_token)
                  for _ in range(gate.limit - gate.soft_limit)]
-        await _until(lambda: (gate.open_connections, gate.idle_connections) == (gate.limit, 0))
+        await until(lambda: (gate.open_connections, gate.idle_connections) == (gate.limit, 0))
         status, body = await _get(port, "/api/v1/agents", small_relay.owner_token)
         assert (status, body["error"]["code"]) == (503, "too_many_connections")  # type: ignore[index]
     finally:

@@ -64,7 +64,7 @@ def test_claude_desktop_goes_through_the_mcp_remote_bridge_with_the_key_in_its_e
     server = parsed("claude-desktop")["mcpServers"]["hitl-desk"]
     assert server["command"] == "npx"
     assert server["args"][:3] == ["-y", "mcp-remote", URL]
-    assert ["--header", "X-API-Key:${HITL_API_KEY}"] == server["args"][3:5]
+    assert server["args"][3:5] == ["--header", "X-API-Key:${HITL_API_KEY}"]
     assert server["env"] == {"HITL_API_KEY": KEY}
     assert KEY not in " ".join(server["args"])
 

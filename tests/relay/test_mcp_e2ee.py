@@ -33,6 +33,7 @@ from tests.relay.test_mcp import (
     relay,
     text_of,
 )
+from tests.secrecy import assert_relay_kept_none_of
 
 __all__ = ["relay"]  # the fixture, with its short progress interval
 
@@ -157,7 +158,8 @@ async def test_sealed_notification_is_confirmed_at_once_and_readable_only_on_the
         relay: LiveRelay, owner: RelayClient, desk: DeskEncryption, mode: str) -> None:
     agent = await new_agent(relay, desk)
     async with mcp_client(relay.url + "/mcp", agent.credential, mode) as client:
-        result = await client.call_tool(NOTIFY, {"encrypted_payload": seal_json(agent.box, {"message": SECRET_MESSAGE})})
+        sealed = seal_json(agent.box, {"message": SECRET_MESSAGE})
+        result = await client.call_tool(NOTIFY, {"encrypted_payload": sealed})
     assert (result.is_error, text_of(result)) == (False, "Notification sent")
     [sent] = await owner.list_requests()
     assert (sent.kind, sent.status, sent.prompt, sent.channel, sent.encrypted) == (
@@ -182,13 +184,8 @@ async def test_relay_keeps_no_plaintext_of_sealed_mcp_calls(
     assert agent.opened(answered) == SECRET_ANSWER
     stored = await owner.list_requests()
     assert len(stored) == 2 and all(r.encrypted and r.prompt == "" and r.response is None for r in stored)
-    await relay.running.stop()  # flush everything to the files before reading their bytes
-    files = list(relay.home.glob("relay.db*"))
-    assert files
-    for secret in (SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER, SECRET_MESSAGE):
-        for path in files:
-            assert secret.encode() not in path.read_bytes(), f"{secret!r} found in {path.name}"
-        assert secret not in caplog.text
+    await assert_relay_kept_none_of(relay, SECRET_PROMPT, SECRET_CHOICE, SECRET_ANSWER, SECRET_MESSAGE,
+                                    logs=caplog)
 
 
 # -- errors ------------------------------------------------------------------------------------

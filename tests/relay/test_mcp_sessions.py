@@ -15,6 +15,7 @@ from relay.context import RelayConfig
 from relay.mcp import MCP_SESSIONS
 from relay.mcp.sessions import IDLE_GRACE
 from tests.conftest import LiveRelay, start_relay
+from tests.deadline import until
 from tests.relay.test_mcp import INIT, SSE_ACCEPT, mcp_client, text_of
 
 PER_KEY = 3
@@ -62,9 +63,10 @@ async def session_status(http: aiohttp.ClientSession, url: str, credential: str,
 async def until_reaped(http: aiohttp.ClientSession, url: str, credential: str, session_id: str) -> None:
     """Poll until the session is gone; each probe is a request, so probes are further apart than
     the idle timeout (0.3 s) or they would keep it alive."""
-    async with asyncio.timeout(DEADLINE):
-        while await session_status(http, url, credential, session_id) != 404:
-            await asyncio.sleep(0.6)
+    async def gone() -> bool:
+        return await session_status(http, url, credential, session_id) == 404
+
+    await until(gone, f"session {session_id} reaped", timeout=DEADLINE, interval=0.6)
 
 
 async def test_a_keys_session_past_the_cap_ends_its_longest_idle_one(relay: LiveRelay) -> None:
@@ -115,9 +117,8 @@ async def test_a_session_whose_call_waits_for_the_human_is_neither_reaped_nor_en
         clock = running.app[MCP_SESSIONS].clock = Clock(0.0)
         async with mcp_client(f"{live.url}/mcp", key, "legacy") as client, live.owner() as owner:
             call = asyncio.create_task(client.call_tool("request_human_input", {"prompt": "Deploy?"}))
-            async with asyncio.timeout(DEADLINE):
-                while not (pending := await owner.list_requests("pending")):
-                    await asyncio.sleep(0.02)
+            pending = await until(lambda: owner.list_requests("pending"), "the call's request stored",
+                                  timeout=DEADLINE)
             async with aiohttp.ClientSession() as http:
                 for _ in range(3):  # the same key opens more sessions: room is made, but not from the busy one
                     clock.now += IDLE_GRACE

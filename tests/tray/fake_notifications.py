@@ -59,7 +59,7 @@ class NotifyCall:
     @property
     def buttons(self) -> dict[str, str]:
         """Map action key to label (includes ``default`` and ``inline-reply`` when sent)."""
-        return dict(zip(self.actions[::2], self.actions[1::2]))
+        return dict(zip(self.actions[::2], self.actions[1::2], strict=False))
 
     def key_for(self, label: str) -> str:
         """Return the action key of the button labelled ``label``."""

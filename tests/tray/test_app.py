@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pytest
 from hitl_desk.client import RelayClient
 from hitl_desk.errors import AuthenticationError
 from tests.conftest import LiveRelay
-from tests.desktop import async_wait_until
+from tests.deadline import until
 from tests.tray.fake_notifications import (
     NO_REPLY_CAPABILITIES,
     FakeNotificationServer,
@@ -81,11 +81,6 @@ async def agent(relay: LiveRelay) -> AsyncIterator[RelayClient]:
     """An agent's client with its own API key, named "claude"."""
     async with await relay.agent("claude") as client:
         yield client
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    """Wait for a condition on the app, polling under the test deadline."""
-    await async_wait_until(predicate, what=what, timeout=TIMEOUT)
 
 
 async def notified(server: FakeNotificationServer, body: str) -> NotifyCall:

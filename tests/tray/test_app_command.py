@@ -15,6 +15,7 @@ import pytest
 from hitl_desk.cli import main
 from tests import desktop
 from tests.conftest import LiveRelay
+from tests.deadline import until_blocking
 from tests.tray.fake_notifications import FakeNotificationServer
 from tests.tray.test_icon import icon_window
 from tray.terminal import (
@@ -86,7 +87,7 @@ def test_spawn_detached_really_starts_the_terminal(tmp_path: Path) -> None:
     launcher = TuiLauncher("http://127.0.0.1:8765", env={"TERMINAL": str(term)},
                            spawn=spawn_detached)
     command = launcher.launch()
-    desktop.wait_until(out.exists, what="terminal started", timeout=TIMEOUT)
+    until_blocking(out.exists, what="terminal started", timeout=TIMEOUT)
     assert out.read_text().splitlines() == ["-e", *tui_command("http://127.0.0.1:8765")]
     assert command[0] == str(term)
 
@@ -124,14 +125,14 @@ async def test_hitl_desk_tray_docks_notifies_and_stops_cleanly_on_sigterm(
             window = icon_window(display)
             return bool(window and window.viewable and window.name == name)
 
-        await asyncio.to_thread(desktop.wait_until, lambda: named("hitl-desk: nothing waiting"),
+        await asyncio.to_thread(until_blocking, lambda: named("hitl-desk: nothing waiting"),
                                 what="tray icon synced", timeout=TIMEOUT)
         async with await relay.agent("claude") as agent:
             await agent.create_request("From the CLI tray?", choices=["Yes"])
         call = await notification_server.wait_for_notify(
             lambda c: c.body == "From the CLI tray?", TIMEOUT)
         await asyncio.to_thread(
-            desktop.wait_until,
+            until_blocking,
             lambda: named("hitl-desk: 1 request waiting\nclaude: From the CLI tray?"),
             what="badge 1", timeout=TIMEOUT)
         proc.send_signal(signal.SIGTERM)

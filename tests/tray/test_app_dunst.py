@@ -11,7 +11,8 @@ import pytest
 from hitl_desk.client import RelayClient
 from tests import desktop
 from tests.conftest import LiveRelay
-from tests.tray.test_app import TIMEOUT, agent, launched, recording_launcher, synced_tray, terminal, until
+from tests.deadline import until
+from tests.tray.test_app import TIMEOUT, agent, launched, recording_launcher, synced_tray, terminal
 from tray.app import TrayApp
 from tray.terminal import tui_command
 

@@ -26,8 +26,10 @@ from hitl_desk.reading import LOCK
 from hitl_desk.settings import Settings
 from tests import desktop
 from tests.conftest import LiveRelay
+from tests.deadline import until
+from tests.secrecy import assert_relay_kept_none_of
 from tests.tray.fake_notifications import FakeNotificationServer, NotifyCall
-from tests.tray.test_app import TIMEOUT, launched, terminal, until
+from tests.tray.test_app import TIMEOUT, launched, terminal
 from tests.tray.test_app_icon import labels, pystray_icon, shows, xorg
 from tray.app import TrayApp
 from tray.notifier import OPEN_LABEL
@@ -115,17 +117,8 @@ async def assert_relay_kept_no_plaintext(app: TrayApp, relay: LiveRelay,
                                          caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
     """Stop the tray and the relay, then search the database files and our logs for plaintext."""
     await app.stop()
-    await relay.running.stop()  # everything flushed to the files before their bytes are read
-    files = sorted(relay.home.glob("relay.db*"))
-    assert files
-    for path in files:
-        data = path.read_bytes()
-        for secret in secrets:
-            assert secret.encode() not in data, f"{secret!r} found in {path.name}"
-    ours = [r.getMessage() for r in caplog.records
-            if r.name.split(".")[0] in ("relay", "hitl_desk", "tray", "aiohttp")]
-    for secret in secrets:
-        assert not any(secret in message for message in ours), f"{secret!r} logged"
+    await assert_relay_kept_none_of(relay, *secrets, logs=caplog,
+                                    loggers=("relay", "hitl_desk", "tray", "aiohttp"))
 
 
 async def test_the_tray_as_first_approver_makes_and_registers_the_desk_key(

@@ -20,8 +20,9 @@ from PIL import Image, ImageChops
 from hitl_desk.client import RelayClient
 from tests import desktop
 from tests.conftest import LiveRelay
+from tests.deadline import until, until_blocking
 from tests.tray.fake_notifications import FakeNotificationServer
-from tests.tray.test_app import TIMEOUT, agent, launched, recording_launcher, synced_tray, terminal, until
+from tests.tray.test_app import TIMEOUT, agent, launched, recording_launcher, synced_tray, terminal
 from tests.tray.test_icon import docked_window, icon_window
 from tests.tray.xtree import window_pixels
 from tray.app import TrayApp
@@ -68,7 +69,7 @@ async def shows(app: TrayApp, display: str, pending: int, *, dnd: bool = False) 
         return bool(window and window.name == app.view.tooltip and same_image(image, expected))
 
     await until(lambda: app.view.badge == pending, f"badge {pending}")
-    await asyncio.to_thread(desktop.wait_until, current, what=f"icon showing {pending}",
+    await asyncio.to_thread(until_blocking, current, what=f"icon showing {pending}",
                             timeout=TIMEOUT)
 
 
@@ -160,5 +161,5 @@ async def test_quit_from_the_menu_removes_the_icon(
         quit_item = next(item for item in icon.menu.items if item.text == "Quit")
         await asyncio.to_thread(quit_item, icon)
         await asyncio.wait_for(running, TIMEOUT)
-    await asyncio.to_thread(desktop.wait_until, lambda: icon_window(xorg) is None,
+    await asyncio.to_thread(until_blocking, lambda: icon_window(xorg) is None,
                             what="icon window gone", timeout=TIMEOUT)

@@ -9,8 +9,9 @@ import pytest
 
 from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay, start_relay
+from tests.deadline import until
 from tests.tray.fake_notifications import FakeNotificationServer
-from tests.tray.test_app import TIMEOUT, agent, notified, popped_up, synced_tray, until
+from tests.tray.test_app import TIMEOUT, agent, notified, popped_up, synced_tray
 from tray.app import OFFLINE_NOTE, TrayApp
 
 __all__ = ["agent"]  # a fixture used here

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hitl_desk.cli import main
-from tests.desktop import wait_until
+from tests.deadline import until_blocking
 from tray import autostart
 from tray.terminal import hitl_desk_command
 
@@ -66,7 +66,7 @@ def test_the_entry_runs_its_command_with_every_argument_intact(tmp_path: Path) -
     entry.write_text(autostart.desktop_entry([str(recorder), *args]))
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     subprocess.run([gio, "launch", str(entry)], env=env, check=True, timeout=TIMEOUT)
-    wait_until(out.exists, what="the launched command's output", timeout=TIMEOUT)
+    until_blocking(out.exists, what="the launched command's output", timeout=TIMEOUT)
     assert out.read_text().splitlines() == args
 
 

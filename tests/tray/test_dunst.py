@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests import desktop
+from tests.deadline import until
 from tests.tray.test_notifier import TIMEOUT, Calls, calls, make_request
 from tray.notifier import RequestNotifier
 
@@ -23,7 +24,7 @@ async def notifier(dunst: desktop.Dunst, calls: Calls) -> AsyncIterator[RequestN
 
 async def on_screen(dunst: desktop.Dunst, count: int = 1) -> None:
     """Wait until dunst displays ``count`` notifications."""
-    await desktop.async_wait_until(lambda: dunst.count("displayed") == count,
+    await until(lambda: dunst.count("displayed") == count,
                                    what=f"{count} notification(s) on screen", timeout=TIMEOUT)
 
 

@@ -20,8 +20,9 @@ from Xlib import X  # type: ignore[import-untyped]
 from Xlib import display as xdisplay
 
 from hitl_desk.client import RelayClient
-from hitl_desk.focus import FocusServer, ShowRequest, Shown, ask_to_show, socket_path
+from hitl_desk.focus import FocusServer, Shown, ShowRequest, ask_to_show, socket_path
 from tests.conftest import LiveRelay
+from tests.deadline import until
 from tests.tray.fake_notifications import FakeNotificationServer
 from tests.tray.test_app import (  # noqa: F401  (terminal: a fixture)
     TIMEOUT,
@@ -29,9 +30,8 @@ from tests.tray.test_app import (  # noqa: F401  (terminal: a fixture)
     recording_launcher,
     synced_tray,
     terminal,
-    until,
 )
-from tests.tui.conftest import until as pilot_until
+from tests.tui.sync import first_sync
 from tests.tui.test_tmux import Tmux, poll, tmux  # noqa: F401  (tmux: a fixture)
 from tray.app import TrayApp
 from tray.state import OPEN_TUI
@@ -100,13 +100,13 @@ async def test_a_notification_click_opens_the_request_in_the_running_tui_and_rai
 ) -> None:
     desk = tui(relay, owner)
     async with await relay.agent("claude") as agent, desk.run_test(size=SIZE) as pilot:
-        await pilot_until(pilot, lambda: desk.state.synced, what="first sync")
-        await pilot_until(pilot, lambda: socket_path(relay.home).exists(), what="TUI listening")
+        await first_sync(desk, pilot)
+        await until(lambda: socket_path(relay.home).exists(), what="TUI listening", pilot=pilot)
         await desk.run_action("section('history')")  # the human is elsewhere in the TUI
         created = await agent.create_request("Deploy to prod?", choices=["Yes", "No"])
         call = await popped_up(tray, notification_server, "Deploy to prod?")
         notification_server.invoke_action(call.id, "default")  # a click on the body
-        await pilot_until(pilot, lambda: isinstance(desk.screen, RequestScreen), what="request shown")
+        await until(lambda: isinstance(desk.screen, RequestScreen), what="request shown", pilot=pilot)
         assert isinstance(desk.screen, RequestScreen) and desk.screen.request_id == created.id
         assert desk.current_mode == "queue"
         await until(terminal_window.activated, "the TUI's window activated")
@@ -129,7 +129,7 @@ async def test_without_a_tui_a_click_opens_one_terminal_on_the_request_and_the_n
     second = asyncio.create_task(tray.open_request(created.id))  # before the TUI listens
     desk = tui(relay, owner, request_id=created.id)  # what `hitl-desk tui --request ID` runs
     async with desk.run_test(size=SIZE) as pilot:
-        await pilot_until(pilot, lambda: isinstance(desk.screen, RequestScreen), what="opened on it")
+        await until(lambda: isinstance(desk.screen, RequestScreen), what="opened on it", pilot=pilot)
         assert isinstance(desk.screen, RequestScreen) and desk.screen.request_id == created.id
         assert await asyncio.wait_for(second, TIMEOUT) is None
     assert len(launched) == 1
@@ -144,11 +144,11 @@ async def test_a_request_no_longer_pending_is_not_opened_and_the_tui_says_so(
             size=SIZE, message_hook=lambda m: notes.append(str(getattr(m, "notification", "")))) as pilot:
         created = await agent.create_request("Gone soon?")
         await agent.cancel(created.id)
-        await pilot_until(pilot, lambda: desk.state.synced and socket_path(relay.home).exists(),
-                          what="TUI listening")
+        await until(lambda: desk.state.synced and socket_path(relay.home).exists(),
+                          what="TUI listening", pilot=pilot)
         shown = await ask_to_show(relay.home, created.id)
         assert shown is not None and not shown.shown
-        await pilot_until(pilot, lambda: any(GONE in note for note in notes), what="the note")
+        await until(lambda: any(GONE in note for note in notes), what="the note", pilot=pilot)
         assert not isinstance(desk.screen, RequestScreen)
     assert launched == []
 
@@ -170,9 +170,7 @@ async def test_a_socket_left_by_a_crashed_tui_is_replaced_and_a_live_one_is_neve
     os.close(alias)  # the socket is closed and its file stays: nothing accepts on it
     assert path.exists() and await ask_to_show(home, None, timeout=TIMEOUT) is None
     first = asyncio.create_task(FocusServer(home, answer_shown).serve())
-    async with asyncio.timeout(TIMEOUT):
-        while (shown := await ask_to_show(home, "r1")) is None:
-            await asyncio.sleep(0.02)
+    shown = await until(lambda: ask_to_show(home, "r1"), "the new server answering", timeout=TIMEOUT)
     assert shown == Shown(shown=True, window=None)
     assert path.stat().st_mode & 0o777 == 0o600
     second = FocusServer(home, answer_shown)

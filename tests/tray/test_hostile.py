@@ -19,9 +19,10 @@ import pytest
 from hitl_desk.display import UNSAFE, visible, visible_line
 from tests import desktop
 from tests.conftest import LiveRelay
+from tests.deadline import until, until_blocking
 from tests.hostile import FORBIDDEN, HOSTILE
 from tests.tray.fake_notifications import FULL_CAPABILITIES, FakeNotificationServer, NotifyCall
-from tests.tray.test_app import TIMEOUT, synced_tray, until
+from tests.tray.test_app import TIMEOUT, synced_tray
 from tests.tray.test_icon import icon_window
 from tray.app import TrayApp
 from tray.icon import TrayIcon
@@ -128,7 +129,7 @@ async def test_the_real_icon_shows_hostile_text_escaped_in_its_window_name_and_m
             return bool(window and window.name == tray.view.tooltip
                         and len(pystray_icon.menu.items) == len(CORPUS) + 5)
 
-        await asyncio.to_thread(desktop.wait_until, synced, what="icon updated", timeout=TIMEOUT)
+        await asyncio.to_thread(until_blocking, synced, what="icon updated", timeout=TIMEOUT)
         window = icon_window(display)
         assert window is not None and CORPUS["title"][:5] in window.name
         assert not FORBIDDEN.search(window.name), window.name

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from tests import desktop
+from tests.deadline import until_blocking
 from tests.tray.xtree import XWindow, window_pixels, x_windows
 from tray.icon import TrayIcon, badge_text, build_menu, render_icon
 from tray.state import OPEN_TUI, TOGGLE_DND, Action, MenuEntry, Separator, TrayState
@@ -104,7 +105,7 @@ def docked_window(display: str) -> XWindow:
         return False
 
     try:
-        desktop.wait_until(docked, what="icon docked in trayer", timeout=TIMEOUT)
+        until_blocking(docked, what="icon docked in trayer", timeout=TIMEOUT)
     except TimeoutError as exc:
         seen = [w for w in x_windows(display) if w.wm_class]
         raise AssertionError(f"icon never docked; X windows: {seen}") from exc
@@ -157,8 +158,8 @@ def test_update_redraws_the_docked_icon_and_its_tooltip(
         current = icon_window(xorg)
         return bool(current and current.name == "hitl-desk: 5 requests waiting")
 
-    desktop.wait_until(redrawn, what="tooltip update", timeout=TIMEOUT)
-    desktop.wait_until(lambda: window_pixels(xorg, window.id) != before,
+    until_blocking(redrawn, what="tooltip update", timeout=TIMEOUT)
+    until_blocking(lambda: window_pixels(xorg, window.id) != before,
                        what="badge redraw", timeout=TIMEOUT)
     after = icon_window(xorg)
     assert after is not None and after.ancestors == window.ancestors  # redrawn, not re-embedded
@@ -189,7 +190,7 @@ def test_stop_removes_the_icon_window_promptly(
     icon.stop()
     assert time.monotonic() - started < 2.0
     assert not icon.running
-    desktop.wait_until(lambda: icon_window(xorg) is None, what="icon window gone",
+    until_blocking(lambda: icon_window(xorg) is None, what="icon window gone",
                        timeout=TIMEOUT)
 
 
@@ -221,7 +222,7 @@ def test_without_a_tray_host_the_xorg_icon_logs_failed_to_dock(
             icon.start()
             try:
                 assert not icon.docked
-                desktop.wait_until(lambda: "Failed to dock icon" in messages.messages,
+                until_blocking(lambda: "Failed to dock icon" in messages.messages,
                                    what="dock failure log", timeout=TIMEOUT)
             finally:
                 icon.stop()
@@ -243,7 +244,7 @@ def test_a_tooltip_beyond_latin_1_reaches_the_window_and_the_menu_still_updates(
         current = icon_window(xorg)
         return bool(current and current.name.startswith("hitl-desk: 1 request waiting"))
 
-    desktop.wait_until(updated, what="tooltip update", timeout=TIMEOUT)
+    until_blocking(updated, what="tooltip update", timeout=TIMEOUT)
     current = icon_window(xorg)
     assert current is not None and current.name == tooltip
     icon = tray_icon.icon

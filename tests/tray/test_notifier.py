@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hitl_desk.models import HitlRequest
-from tests.desktop import async_wait_until
+from tests.deadline import until
 from tests.tray.fake_notifications import (
     NO_REPLY_CAPABILITIES,
     REASON_EXPIRED,
@@ -106,7 +106,7 @@ async def test_a_notification_the_server_closed_is_forgotten_and_can_be_shown_ag
     call = await shown(notification_server)
     assert notifier.shown == {"r1"}
     notification_server.close(call.id, REASON_EXPIRED)
-    await async_wait_until(lambda: not notifier.shown, what="forget closed notification")
+    await until(lambda: not notifier.shown, what="forget closed notification")
     await notifier.show(make_request())
     assert len(notification_server.notifies) == 2
 
@@ -203,7 +203,7 @@ async def test_withdraw_after_the_user_dismissed_it_does_nothing(
     call = await shown(notification_server)
     notification_server.invoke_action(call.id, call.key_for("Yes"))
     await calls.next()
-    await async_wait_until(lambda: not notifier.shown, what="NotificationClosed handled")
+    await until(lambda: not notifier.shown, what="NotificationClosed handled")
     assert not await notifier.withdraw("r1")
     assert notification_server.record.closes == []
 

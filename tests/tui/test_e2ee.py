@@ -17,7 +17,9 @@ from hitl_desk.e2ee import AgentEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.settings import Settings
 from tests.conftest import LiveRelay, start_relay
-from tests.tui.conftest import until
+from tests.deadline import until
+from tests.secrecy import assert_relay_kept_none_of
+from tests.tui.sync import first_sync
 from tests.tui.test_pilot import row_texts
 from tui.app import HitlDeskApp
 from tui.screens.history import HistoryScreen
@@ -49,18 +51,7 @@ async def encrypted_agent(relay: LiveRelay, tmp_path: Path, name: str) -> AgentE
 
 async def desk_key_made(app: HitlDeskApp, pilot: Pilot[Any]) -> None:
     """Wait until the TUI made (or loaded) the desk key and synced."""
-    await until(pilot, lambda: app.link.reader.has_desk_key and app.state.synced, what="desk key ensured")
-
-
-async def assert_relay_files_hold_none_of(relay: LiveRelay, *secrets: str) -> None:
-    """Stop the relay (everything flushed) and search its database files, WAL included."""
-    await relay.running.stop()
-    files = list(relay.home.glob("relay.db*"))
-    assert files
-    for path in files:
-        data = path.read_bytes()
-        for secret in secrets:
-            assert secret.encode() not in data, f"{secret!r} found in {path.name}"
+    await until(lambda: app.link.reader.has_desk_key and app.state.synced, what="desk key ensured", pilot=pilot)
 
 
 async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted_and_a_number_key_seals_that_choice(
@@ -74,7 +65,7 @@ async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted
         assert app.link.reader.desk is not None and app.link.reader.desk.keys is not None
         assert await owner.desk_public_key() == app.link.reader.desk.keys.public_key
         asked = asyncio.create_task(agent.ask(SECRET_PROMPT, choices=SECRET_CHOICES))
-        await until(pilot, lambda: any(SECRET_PROMPT in t for t in row_texts(app)), what="decrypted row")
+        await until(lambda: any(SECRET_PROMPT in t for t in row_texts(app)), what="decrypted row", pilot=pilot)
         row = next(t for t in row_texts(app) if SECRET_PROMPT in t)
         # The agent's first request pins its key: the row shows the fingerprint that was trusted.
         assert f"🔒 new key {fingerprint(agent.keys.public_key)} · {SECRET_PROMPT}" in row
@@ -88,11 +79,12 @@ async def test_first_tui_makes_the_desk_key_shows_an_encrypted_request_decrypted
         await pilot.press("2")
         async with asyncio.timeout(10):
             assert await asked == SECRET_CHOICES[1]
-        await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
-        await until(pilot, lambda: not app.state.pending, what="row gone")
-    await assert_relay_files_hold_none_of(relay, SECRET_PROMPT, *SECRET_CHOICES)
+        await until(lambda: not isinstance(app.screen, RequestScreen), what="screen closed", pilot=pilot)
+        await until(lambda: not app.state.pending, what="row gone", pilot=pilot)
+    await assert_relay_kept_none_of(relay, SECRET_PROMPT, *SECRET_CHOICES)
 
 
+@pytest.mark.slow  # 3.2 s
 async def test_free_text_answer_to_an_encrypted_question_reaches_the_agent_and_never_the_relay(
         relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
     app = desk_app(owner, relay)
@@ -100,20 +92,20 @@ async def test_free_text_answer_to_an_encrypted_question_reaches_the_agent_and_n
     async with agent.client, app.run_test(size=SIZE) as pilot:
         await desk_key_made(app, pilot)
         asked = asyncio.create_task(agent.ask(SECRET_QUESTION, placeholder="a codename"))
-        await until(pilot, lambda: any(SECRET_QUESTION in t for t in row_texts(app)), what="decrypted row")
+        await until(lambda: any(SECRET_QUESTION in t for t in row_texts(app)), what="decrypted row", pilot=pilot)
         await pilot.press("enter")
         field = app.screen.query_one("#answer-text", Input)
         assert field.has_focus and field.placeholder == "a codename"
         await pilot.press(*SECRET_TEXT, "enter")
         async with asyncio.timeout(10):
             assert await asked == SECRET_TEXT
-        await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="screen closed")
+        await until(lambda: not isinstance(app.screen, RequestScreen), what="screen closed", pilot=pilot)
         await pilot.press("h")
         history = app.screen
         assert isinstance(history, HistoryScreen)
-        await until(pilot, lambda: len(history.rows) == 1, what="history row")
+        await until(lambda: len(history.rows) == 1, what="history row", pilot=pilot)
         assert (history.rows[0].prompt, history.rows[0].response) == (SECRET_QUESTION, SECRET_TEXT)
-    await assert_relay_files_hold_none_of(relay, SECRET_QUESTION, SECRET_TEXT, "a codename")
+    await assert_relay_kept_none_of(relay, SECRET_QUESTION, SECRET_TEXT, "a codename")
 
 
 async def test_approver_without_the_desk_key_says_it_cannot_read_offers_no_answer_and_can_cancel(
@@ -126,10 +118,10 @@ async def test_approver_without_the_desk_key_says_it_cannot_read_offers_no_answe
     laptop = desk_app(owner, relay, home=laptop_home)
     agent = await encrypted_agent(relay, tmp_path, "secret-agent")
     async with agent.client, laptop.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: laptop.state.synced, what="first sync")
+        await first_sync(laptop, pilot)
         asked = asyncio.create_task(agent.ask(SECRET_PROMPT, choices=SECRET_CHOICES))
-        await until(pilot, lambda: any("🔒 cannot read: no desk key on this approver" in t
-                                       for t in row_texts(laptop)), what="cannot-read row")
+        await until(lambda: any("🔒 cannot read: no desk key on this approver" in t
+                                       for t in row_texts(laptop)), what="cannot-read row", pilot=pilot)
         assert not any(SECRET_PROMPT in t for t in row_texts(laptop))
         assert not (laptop_home / "desk.key").exists()
         assert await owner.desk_public_key() == desk_key  # a second approver never replaces the key
@@ -158,10 +150,10 @@ async def test_desk_key_is_made_when_the_relay_comes_back_after_being_down_at_st
         async with RelayClient(live.url, token) as owner:
             app = HitlDeskApp(owner, url=live.url, settings=live.settings)
             async with app.run_test(size=SIZE) as pilot:
-                await until(pilot, lambda: app.state.connection.error is not None, what="a failed connect")
+                await until(lambda: app.state.connection.error is not None, what="a failed connect", pilot=pilot)
                 assert not app.link.reader.has_desk_key
                 running = await start_relay(home, port)
-                await until(pilot, lambda: app.link.reader.has_desk_key, what="desk key made on connect")
+                await until(lambda: app.link.reader.has_desk_key, what="desk key made on connect", pilot=pilot)
                 assert app.link.reader.desk is not None and app.link.reader.desk.keys is not None
                 assert await owner.desk_public_key() == app.link.reader.desk.keys.public_key
     finally:

@@ -9,13 +9,15 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from hitl_desk.client import RelayClient
 from tests.conftest import LiveRelay
-from tests.tui.conftest import until
-from tests.tui.test_e2ee import SIZE, assert_relay_files_hold_none_of, desk_app, desk_key_made
+from tests.deadline import until
+from tests.secrecy import assert_relay_kept_none_of
+from tests.tui.test_e2ee import SIZE, desk_app, desk_key_made
 from tests.tui.test_pilot import row_texts
 from tui.screens.request import RequestScreen
 
@@ -40,16 +42,17 @@ async def test_cli_e2ee_question_is_answered_from_the_tui(
             "--choice", "deploy", "--choice", "postpone",
             env=agent_env(relay, tmp_path / "cli-home", cli_key),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        await until(pilot, lambda: any(CLI_SECRET in t for t in row_texts(app)), what="CLI question")
-        assert any(f"🔒 new key " in t and CLI_SECRET in t for t in row_texts(app))  # first use: fingerprint
+        await until(lambda: any(CLI_SECRET in t for t in row_texts(app)), what="CLI question", pilot=pilot)
+        assert any("🔒 new key " in t and CLI_SECRET in t for t in row_texts(app))  # first use: fingerprint
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="request screen")
+        await until(lambda: isinstance(app.screen, RequestScreen), what="request screen", pilot=pilot)
         await pilot.press("2")
         out, err = await asyncio.wait_for(cli.communicate(), 30)
         assert (cli.returncode, out.decode()) == (0, "postpone\n"), err.decode()
-    await assert_relay_files_hold_none_of(relay, CLI_SECRET, "postpone")
+    await assert_relay_kept_none_of(relay, CLI_SECRET, "postpone")
 
 
+@pytest.mark.slow  # 3.9 s: a proxy process and an MCP session
 async def test_proxy_question_is_answered_from_the_tui(relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
     app = desk_app(owner, relay)
     proxy_key = (await owner.create_api_key("proxy-agent")).api_key
@@ -59,11 +62,11 @@ async def test_proxy_question_is_answered_from_the_tui(relay: LiveRelay, owner: 
                                        env=agent_env(relay, tmp_path / "proxy-home", proxy_key))
         async with Client(stdio_client(params)) as proxy:
             call = asyncio.create_task(proxy.call_tool("request_human_input", {"prompt": PROXY_SECRET}))
-            await until(pilot, lambda: any(PROXY_SECRET in t for t in row_texts(app)), what="proxy question")
+            await until(lambda: any(PROXY_SECRET in t for t in row_texts(app)), what="proxy question", pilot=pilot)
             await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="request screen")
+            await until(lambda: isinstance(app.screen, RequestScreen), what="request screen", pilot=pilot)
             await pilot.pause()
             await pilot.press(*"paid-in-full-walrus", "enter")
             result = await asyncio.wait_for(call, 30)
         assert not result.is_error and result.content[0].text == "paid-in-full-walrus"  # type: ignore[union-attr]
-    await assert_relay_files_hold_none_of(relay, PROXY_SECRET, "paid-in-full-walrus")
+    await assert_relay_kept_none_of(relay, PROXY_SECRET, "paid-in-full-walrus")

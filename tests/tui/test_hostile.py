@@ -20,8 +20,9 @@ from textual.widgets import Button, DataTable, Input
 from hitl_desk.client import RelayClient
 from hitl_desk.display import visible_line
 from tests.conftest import LiveRelay
+from tests.deadline import until
 from tests.hostile import FORBIDDEN, HOSTILE
-from tests.tui.conftest import until
+from tests.tui.sync import first_sync
 from tui.app import HitlDeskApp
 from tui.screens.agents import AgentsScreen
 from tui.screens.modals import ConfirmModal
@@ -69,15 +70,15 @@ async def test_every_hostile_string_is_shown_escaped_on_every_screen_and_answers
 
     app = HitlDeskApp(owner, url=relay.url)
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
-        await until(pilot, lambda: app.state.synced, what="first sync")
+        await first_sync(app, pilot)
         for name, text in HOSTILE.items():
             async with await relay.agent(text) as agent:
                 await agent.notify(f"note {text}")
                 created = await agent.create_request(f"**{name}** {text}", choices=[text, f"no {text}"],
                                                      placeholder_text=text)
                 waiter = asyncio.create_task(agent.wait_for_answer(created.id))
-                await until(pilot, lambda: created.id in app.state.pending and not app.state.announce,
-                            what=f"{name} listed and announced")
+                await until(lambda: created.id in app.state.pending and not app.state.announce,
+                            what=f"{name} listed and announced", pilot=pilot)
                 await pilot.pause()
                 assert_clean(app, f"the queue with {name}")
                 assert visible_line(text) in drawn(app), f"{name} is not shown escaped in the queue"
@@ -93,13 +94,13 @@ async def test_every_hostile_string_is_shown_escaped_on_every_screen_and_answers
                 await pilot.press("1")
                 done = await asyncio.wait_for(waiter, 10)
                 assert done.response == text, name  # shown escaped, answered exactly as sent
-                await until(pilot, lambda: not isinstance(app.screen, RequestScreen), what="back to queue")
+                await until(lambda: not isinstance(app.screen, RequestScreen), what="back to queue", pilot=pilot)
         for key, section in (("n", "feed"), ("h", "history"), ("a", "agents"), ("k", "keys")):
             await pilot.press(key)
-            await until(pilot, lambda: app.current_mode == section, what=section)
+            await until(lambda: app.current_mode == section, what=section, pilot=pilot)
             await pilot.pause()
-            await until(pilot, lambda: all(w.is_finished for w in app.workers if w.group in ("history", "directory")),
-                        what=f"{section} loaded")
+            await until(lambda: all(w.is_finished for w in app.workers if w.group in ("history", "directory")),
+                        what=f"{section} loaded", pilot=pilot)
             await pilot.pause()
             assert_clean(app, section)
         assert isinstance(app.screen, AgentsScreen) or app.current_mode == "keys"
@@ -115,9 +116,9 @@ async def test_agents_screen_opens_with_a_hostile_agent_name_and_makes_its_key(r
     await owner.create_agent(name)
     app = HitlDeskApp(owner, url=relay.url)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.synced, what="first sync")
+        await first_sync(app, pilot)
         await pilot.press("a")
-        await until(pilot, lambda: any(a.name == name for a in app.state.agents), what="agents loaded")
+        await until(lambda: any(a.name == name for a in app.state.agents), what="agents loaded", pilot=pilot)
         await pilot.pause()
         assert_clean(app, "the agents screen")
         assert visible_line(name) in held(app)
@@ -126,11 +127,11 @@ async def test_agents_screen_opens_with_a_hostile_agent_name_and_makes_its_key(r
         await pilot.pause()
         assert_clean(app, "the new-key dialog")
         await pilot.press("enter")
-        await until(pilot, lambda: any(k.agent_name == name for k in app.state.keys), what="key made")
+        await until(lambda: any(k.agent_name == name for k in app.state.keys), what="key made", pilot=pilot)
         await pilot.pause()
         assert_clean(app, "the new key")
         await pilot.press("escape", "k")
-        await until(pilot, lambda: app.current_mode == "keys", what="keys")
+        await until(lambda: app.current_mode == "keys", what="keys", pilot=pilot)
         await pilot.press("d")  # revoking asks, naming the agent
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
@@ -146,9 +147,9 @@ async def test_html_entities_in_a_markdown_prompt_are_shown_as_sent_not_decoded(
     prompt = "Deploy **now**? &#x1b;]0;pwned&#7; &rlm;gnirts"
     app = HitlDeskApp(owner, url=relay.url)
     async with await relay.agent("entity-agent") as agent, app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.synced, what="first sync")
+        await first_sync(app, pilot)
         created = await agent.create_request(prompt)
-        await until(pilot, lambda: created.id in app.state.pending, what="listed")
+        await until(lambda: created.id in app.state.pending, what="listed", pilot=pilot)
         await pilot.pause()
         assert "Deploy now? &#x1b;]0;pwned&#7; &rlm;gnirts" in drawn(app)  # the row: plain, not decoded
         await pilot.press("enter")

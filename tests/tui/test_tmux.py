@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 from hitl_desk.client import RelayClient
 from hitl_desk.display import visible_line
 from hitl_desk.settings import Settings
+from tests.deadline import until_blocking
 from tests.hostile import FORBIDDEN, HOSTILE
 
 DEADLINE = 20.0
@@ -41,13 +41,9 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def poll(condition: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:
-    """Check ``condition`` until it holds; fail after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(POLL_INTERVAL)  # poll interval of a deadline-bounded wait, not a fixed delay
+def poll(condition: Callable[[], object], what: str) -> None:
+    """``until_blocking`` at tmux's pace: each check is a capture-pane subprocess."""
+    until_blocking(condition, what, timeout=DEADLINE, interval=POLL_INTERVAL)
 
 
 def hitl_desk_command() -> list[str]:

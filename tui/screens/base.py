@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
-from textual.app import ComposeResult, SystemCommand
 from textual import work
+from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
+
 def key_rows(screen: Screen[object]) -> list[tuple[str, str]]:
     """(keys, what they do) for every binding active on ``screen``: the footer's first, then the
     rest, each in the order Textual tries them.
