@@ -228,5 +228,5 @@ async def test_a_tui_started_on_a_request_shows_it_once_the_first_sync_is_comple
         created = await agent.create_request("Hold the release?", choices=["Hold", "Ship"])
         app = HitlDeskApp(owner, url=relay.url, request_id=created.id)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, RequestScreen), what="the request shown")
+            await until(lambda: isinstance(app.screen, RequestScreen), what="the request shown", pilot=pilot)
             assert isinstance(app.screen, RequestScreen) and app.screen.request_id == created.id
