@@ -13,10 +13,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import aiohttp
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from hitl_desk.errors import (
     AuthenticationError,
@@ -30,21 +30,38 @@ from hitl_desk.errors import (
 from hitl_desk.models import (
     MAX_PAGE_SIZE,
     Agent,
+    AgentCreate,
+    AnswerCreate,
+    ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyInfo,
     ApiKeyList,
     CancelChoice,
+    CancelCreate,
+    CompletionCreate,
+    EncryptedCreate,
     Event,
     EventFrame,
+    Health,
     HitlRequest,
+    InputRequestCreate,
+    KeyRegister,
+    KeyRegistered,
+    NotificationCreate,
     NotifyResult,
     OwnerTokenRotated,
+    ReadyFrame,
     RequestPage,
+    UserKey,
 )
 from hitl_desk.settings import Settings
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+USER_KEYS = TypeAdapter(list[UserKey])
+AGENTS = TypeAdapter(list[Agent])
+SERVER_FRAME: TypeAdapter[ReadyFrame | EventFrame] = TypeAdapter(
+    Annotated[ReadyFrame | EventFrame, Field(discriminator="type")])
 POLL_CHUNK = 30.0
 RESUME_GRACE = 60.0
 
@@ -96,10 +113,12 @@ class RelayClient:
         await self.close()
 
     async def _call(self, method: str, path: str, model: type[M] | None = None, *,
-                    body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                    body: BaseModel | None = None, params: dict[str, Any] | None = None,
                     timeout: float | None = None) -> Any:
         query = {k: _q(v) for k, v in (params or {}).items() if v is not None}
-        data = None if body is None else {k: v for k, v in body.items() if v is not None}
+        # Bodies are built with model_construct: the relay is the edge that validates them, and
+        # answers a misfit with its catalog error (the client must not pre-empt it with its own).
+        data = None if body is None else body.model_dump(mode="json", exclude_none=True)
         try:
             async with self.session.request(
                 method, self.base_url + path, json=data, params=query,
@@ -121,18 +140,19 @@ class RelayClient:
                              placeholder_text: str | None = None, timeout_seconds: float | None = None,
                              default_answer: str | None = None, agent_name: str | None = None) -> HitlRequest:
         """Put a question to the human; returns the pending request at once."""
-        body = {"prompt": prompt, "choices": choices or None, "placeholder_text": placeholder_text,
-                "timeout_seconds": timeout_seconds, "default_answer": default_answer,
-                "agent_name": agent_name, "wait": False}
+        body = InputRequestCreate.model_construct(
+            prompt=prompt, choices=choices or None, placeholder_text=placeholder_text,
+            timeout_seconds=timeout_seconds, default_answer=default_answer, agent_name=agent_name, wait=False)
         return await self._ask("/api/v1/hitl/request", body)
 
     async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
                                 agent_name: str | None = None) -> HitlRequest:
         """Report a finished task; returns the pending request at once."""
-        body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        body = CompletionCreate.model_construct(summary=summary, timeout_seconds=timeout_seconds,
+                                                agent_name=agent_name, wait=False)
         return await self._ask("/api/v1/hitl/complete", body)
 
-    async def _ask(self, path: str, body: dict[str, Any]) -> HitlRequest:
+    async def _ask(self, path: str, body: BaseModel) -> HitlRequest:
         """POST a question; a caller cancelled mid-POST never learns the id, so the question is
         taken back here once the relay has answered (approvers see it go at once)."""
         posted = asyncio.ensure_future(self._call("POST", path, HitlRequest, body=body))
@@ -149,7 +169,8 @@ class RelayClient:
     async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
         """Send a fire-and-forget notification."""
         result: NotifyResult = await self._call("POST", "/api/v1/hitl/notify", NotifyResult,
-                                                body={"message": message, "agent_name": agent_name})
+                                                body=NotificationCreate.model_construct(message=message,
+                                                                                        agent_name=agent_name))
         return result.request
 
     async def get_request(self, request_id: str, *, wait: float = 0) -> HitlRequest:
@@ -189,18 +210,19 @@ class RelayClient:
 
     async def desk_public_key(self, *, missing_ok: bool = False) -> str:
         """The desk's public key as the relay serves it (``KeyMissingError`` when none)."""
-        keys = await self._call("GET", "/api/v1/keys/user")
+        keys = USER_KEYS.validate_python(await self._call("GET", "/api/v1/keys/user"))
         if keys:
-            return str(keys[0]["public_key"])
+            return keys[0].public_key
         if missing_ok:
             return ""
         raise KeyMissingError("No desk key is registered yet: open an approver (hitl-desk tui) once.")
 
-    async def register_key(self, entity_type: str, entity_id: str | None, public_key: str) -> dict[str, Any]:
+    async def register_key(self, entity_type: Literal["agent", "user"], entity_id: str | None,
+                           public_key: str) -> KeyRegistered:
         """Register a public key (``agent``: this caller's agent or a named one; ``user``: the desk)."""
-        result: dict[str, Any] = await self._call(
-            "POST", "/api/v1/keys/register",
-            body={"entity_type": entity_type, "entity_id": entity_id, "public_key": public_key})
+        result: KeyRegistered = await self._call(
+            "POST", "/api/v1/keys/register", KeyRegistered,
+            body=KeyRegister.model_construct(entity_type=entity_type, entity_id=entity_id, public_key=public_key))
         return result
 
     async def create_encrypted(self, kind: str, encrypted_payload: str, *, request_id: str | None = None,
@@ -208,17 +230,18 @@ class RelayClient:
                                agent_name: str | None = None) -> HitlRequest:
         """Send a sealed request (``input``, ``completion`` or ``notification``); returns at once."""
         path = {"input": "request", "completion": "complete", "notification": "notify"}[kind]
-        body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
-                "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        body = EncryptedCreate.model_construct(encrypted_payload=encrypted_payload, request_id=request_id,
+                                               timeout_seconds=timeout_seconds, agent_name=agent_name, wait=False)
         if kind != "notification":
             return await self._ask(f"/api/v1/hitl/{path}/e2ee", body)
-        payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
-        return HitlRequest.model_validate(payload["request"])
+        sent: NotifyResult = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", NotifyResult, body=body)
+        return sent.request
 
     async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
         """Answer an encrypted request with a sealed response."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
-                                               HitlRequest, body={"encrypted_response": encrypted_response})
+                                               HitlRequest,
+                                               body=AnswerCreate.model_construct(encrypted_response=encrypted_response))
         return result
 
     # -- approving ----------------------------------------------------------------------------
@@ -260,13 +283,14 @@ class RelayClient:
     async def answer(self, request_id: str, response: str) -> HitlRequest:
         """Answer a pending request."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
-                                               HitlRequest, body={"response": response})
+                                               HitlRequest, body=AnswerCreate.model_construct(response=response))
         return result
 
     async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
         """Cancel a pending request (the relay words the reason from the credential when none is given)."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
-                                               body=None if reason is None else {"reason": reason}, timeout=10)
+                                               body=None if reason is None else CancelCreate.model_construct(reason=reason),
+                                               timeout=10)
         return result
 
     async def withdraw(self, request_id: str) -> bool:
@@ -286,18 +310,18 @@ class RelayClient:
 
     async def list_agents(self) -> list[Agent]:
         """Every registered agent."""
-        payload = await self._call("GET", "/api/v1/agents")
-        return [Agent.model_validate(a) for a in payload]
+        return AGENTS.validate_python(await self._call("GET", "/api/v1/agents"))
 
     async def create_agent(self, name: str) -> Agent:
         """Register an agent."""
-        result: Agent = await self._call("POST", "/api/v1/agents", Agent, body={"name": name})
+        result: Agent = await self._call("POST", "/api/v1/agents", Agent, body=AgentCreate.model_construct(name=name))
         return result
 
     async def create_api_key(self, agent_name: str, label: str | None = None) -> ApiKeyCreated:
         """Mint a key for the agent; the only time the key is shown."""
-        result: ApiKeyCreated = await self._call("POST", "/api/v1/api-keys", ApiKeyCreated,
-                                                 body={"agent_name": agent_name, "label": label})
+        result: ApiKeyCreated = await self._call(
+            "POST", "/api/v1/api-keys", ApiKeyCreated,
+            body=ApiKeyCreate.model_construct(agent_name=agent_name, label=label))
         return result
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:
@@ -315,10 +339,10 @@ class RelayClient:
         result: OwnerTokenRotated = await self._call("POST", "/api/v1/owner-token/rotate", OwnerTokenRotated)
         return result
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         """The relay's health answer."""
-        payload: dict[str, Any] = await self._call("GET", "/healthz", timeout=5)
-        return payload
+        result: Health = await self._call("GET", "/healthz", Health, timeout=5)
+        return result
 
 
 @dataclass
@@ -380,17 +404,20 @@ class EventStream:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
-                data = json.loads(msg.data)
-                if data.get("type") == "ready":
+                try:
+                    frame = SERVER_FRAME.validate_json(msg.data)
+                except ValidationError as exc:  # a frame of a newer relay: skip it, keep following
+                    log.warning("skipped a frame this client does not read: %s", exc.errors()[0]["msg"])
+                    continue
+                if isinstance(frame, ReadyFrame):
                     if self.last_seq is None:
-                        self.last_seq = int(data["last_seq"])
+                        self.last_seq = frame.last_seq
                     self._set_state(True)
-                elif data.get("type") == "event":
-                    frame = EventFrame.model_validate(data)
+                elif isinstance(frame, EventFrame):
                     if self.last_seq is not None and frame.seq <= self.last_seq:
                         continue
                     self.last_seq = frame.seq
-                    yield frame.event
+                    yield frame.to_event()
 
 
 def _q(value: Any) -> str:
