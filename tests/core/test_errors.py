@@ -35,6 +35,12 @@ def test_every_catalog_class_lives_in_errors_and_is_exported() -> None:
         assert cls.__name__ in errors.__all__ or cls is HitlError
 
 
+def test_the_tree_in_the_catalog_docstring_names_every_class_and_code() -> None:
+    doc = errors.__doc__ or ""
+    missing = [cls.__name__ for cls in CATALOG[1:] if not re.search(rf"{cls.__name__}\s+\S+ {cls.code}\b", doc)]
+    assert missing == []
+
+
 def test_crypto_errors_are_catalog_errors() -> None:
     for name in ("DecryptionError", "BindingError", "KeyChangedError", "AgentNameConflictError"):
         assert getattr(crypto, name) is getattr(errors, name)
