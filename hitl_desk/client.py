@@ -284,9 +284,9 @@ class RelayClient:
 
     async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
         """Cancel a pending request (the relay words the reason from the credential when none is given)."""
+        body = None if reason is None else CancelCreate.model_construct(reason=reason)
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
-                                               body=None if reason is None else CancelCreate.model_construct(reason=reason),
-                                               timeout=10)
+                                               body=body, timeout=10)
         return result
 
     async def withdraw(self, request_id: str) -> bool:

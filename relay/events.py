@@ -1,11 +1,11 @@
 """The approvers' WebSocket, ``GET /api/v1/events?since=SEQ``.
 
 Frames out: ``{"type": "ready", "last_seq"}`` once subscribed, then ``{"type": "event", "seq",
-"event"}`` for every event after ``since`` (replayed from the store, then live).  Frames in:
-``{"id", "type": "cancel" | "ping", ...}``, each answered by
-``{"id", "type": "result", "ok", "result" | "error"}`` (approvers answer over REST).  One writer task per socket drains the
-subscription's bounded queue; a socket that falls behind is closed (code 4008) and must resume
-with ``since``.
+"event"}`` (``seq`` once, on the frame) for every event after ``since`` (replayed from the
+store, then live).  Frames in: ``{"id", "type": "cancel" | "ping", ...}``, each answered by
+``{"id", "type": "result", "ok", "result" | "error"}`` (approvers answer over REST).  One
+writer task per socket drains the subscription's bounded queue; a socket that falls behind is
+closed (code 4008) and must resume with ``since``.
 """
 
 from __future__ import annotations
