@@ -314,7 +314,8 @@ class ResultFrame(BaseModel):
     id: int | str | None
     type: Literal["result"] = "result"
     ok: bool
-    result: Any = None
+    result: HitlRequest | Literal["pong"] | None = Field(
+        default=None, description="The cancelled request, or pong for a ping.")
     error: ErrorBody | None = None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
@@ -89,7 +89,7 @@ class _Socket:
             log.exception("websocket command failed")
             await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody.of(InternalError())))
 
-    async def run(self, command: CommandFrame) -> Any:
+    async def run(self, command: CommandFrame) -> HitlRequest | Literal["pong"]:
         if command.type == "ping":
             return "pong"
         if not command.request_id:
@@ -97,7 +97,7 @@ class _Socket:
         done: HitlRequest = await self.request.app[BROKER].cancel(
             command.request_id, self.principal.label,
             "dismissed" if self.principal.agent is None else "agent_cancelled")
-        return done.model_dump(mode="json")
+        return done
 
 
 @routes.route("GET", "/api/v1/events", summary="WebSocket event stream for approvers (owner only).",
