@@ -1,7 +1,7 @@
 """Relay core benchmarks; prints tables.
 
 1. Round trip on loopback — agent POSTs a blocking question, the approver receives the event on
-   the WebSocket and answers over it, the agent gets the answer — with 1 and 100 concurrent
+   the WebSocket and answers over REST (as the TUI and tray do), the agent gets the answer — with 1 and 100 concurrent
    agents, against the relay and against a bare aiohttp app doing the same choreography with no
    store and no auth (the floor), both as separate processes, measured in the same run.
 2. 10,000 requests pending at once: the relay's peak RSS and the time to answer them all.
@@ -38,7 +38,7 @@ def free_port() -> int:
 # -- the floor: the same choreography with nothing in between ---------------------------------
 
 def bare_app() -> web.Application:
-    """POST /ask holds a future, the WebSocket hears of it and answers it; nothing else."""
+    """POST /ask holds a future, the WebSocket hears of it, POST .../answer answers it; nothing else."""
     waiting: dict[str, asyncio.Future[str]] = {}
     sockets: set[web.WebSocketResponse] = set()
     counter = iter(range(10**9))
@@ -60,16 +60,20 @@ def bare_app() -> web.Application:
         await ws.prepare(request)
         sockets.add(ws)
         await ws.send_str(json.dumps({"type": "ready", "last_seq": 0}))
-        async for msg in ws:
-            data = json.loads(msg.data)
-            waiting.pop(data["request_id"]).set_result(data["response"])
-            await ws.send_str(json.dumps({"id": data["id"], "type": "result", "ok": True}))
+        async for _ in ws:  # approvers send no commands here
+            pass
         sockets.discard(ws)
         return ws
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json()
+        waiting.pop(request.match_info["rid"]).set_result(body["response"])
+        return web.json_response({"id": request.match_info["rid"], "status": "answered"})
 
     app = web.Application()
     app.router.add_post("/api/v1/hitl/request", ask)
     app.router.add_get("/api/v1/events", events)
+    app.router.add_post("/api/v1/hitl/requests/{rid}/answer", answer)
     return app
 
 
@@ -112,7 +116,7 @@ def peak_rss_mb(pid: int) -> float:
 # -- the choreography -------------------------------------------------------------------------
 
 class Approver:
-    """Answers every created request over the WebSocket as soon as it hears of it."""
+    """Answers every created request over REST as soon as the WebSocket tells of it."""
 
     def __init__(self, http: aiohttp.ClientSession, url: str, token: str | None) -> None:
         self.http, self.url, self.token = http, url, token
@@ -120,17 +124,24 @@ class Approver:
 
     async def run(self, ready: asyncio.Event) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        answering: set[asyncio.Task[None]] = set()
+
+        async def answer(rid: str, response: str) -> None:
+            async with self.http.post(f"{self.url}/api/v1/hitl/requests/{rid}/answer",
+                                      json={"response": response}, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+            self.answered += 1
+
         async with self.http.ws_connect(self.url + "/api/v1/events", headers=headers) as ws:
-            n = 0
             async for msg in ws:
                 data = json.loads(msg.data)
                 if data["type"] == "ready":
                     ready.set()
                 elif data["type"] == "event" and data["event"]["type"] == "request.created":
                     req = data["event"]["request"]
-                    n += 1
-                    await ws.send_str(json.dumps({"id": n, "type": "answer", "request_id": req["id"],
-                                                  "response": "echo:" + req["prompt"]}))
+                    task = asyncio.create_task(answer(req["id"], "echo:" + req["prompt"]))
+                    answering.add(task)
+                    task.add_done_callback(answering.discard)
 
 
 async def round_trips(url: str, token: str | None, agent_headers: dict[str, str], concurrency: int,
@@ -176,7 +187,7 @@ async def bench_round_trip(quick: bool) -> None:
             async with http.post(rurl + "/api/v1/api-keys", json={"agent_name": "bench"},
                                  headers={"Authorization": f"Bearer {token}"}) as resp:
                 key = (await resp.json())["api_key"]
-        print("\n## Round trip: agent POST → approver event → WS answer → agent has the answer")
+        print("\n## Round trip: agent POST → approver event → REST answer → agent has the answer")
         print(f"{'agents':>7} {'server':>6} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10}")
         for concurrency, rounds in ((1, 200 if quick else 1000), (100, 5 if quick else 20)):
             warm = 20
@@ -220,16 +231,13 @@ async def bench_many_pending(count: int) -> None:
                 pending = (await resp.json())["pending"]
             rss_pending = peak_rss_mb(relay.pid)
             t0 = time.perf_counter()
-            async with http.ws_connect(url + "/api/v1/events") as ws:
-                await ws.receive_json()
-                for n, rid in enumerate(ids):
-                    await ws.send_str(json.dumps({"id": n, "type": "answer", "request_id": rid, "response": "a"}))
-                ok = 0
-                while ok < count:
-                    frame = await ws.receive_json()
-                    if frame["type"] == "result":
-                        assert frame["ok"], frame
-                        ok += 1
+
+            async def answer(rid: str) -> None:
+                async with sem, http.post(f"{url}/api/v1/hitl/requests/{rid}/answer",
+                                          json={"response": "a"}) as resp:
+                    assert resp.status == 200, await resp.text()
+
+            await asyncio.gather(*(answer(rid) for rid in ids))
             answered_s = time.perf_counter() - t0
             answered, cursor = 0, None
             t0 = time.perf_counter()

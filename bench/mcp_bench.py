@@ -181,7 +181,7 @@ async def relay_process() -> AsyncIterator[tuple[str, str, str, subprocess.Popen
 
 
 class RelayApprover:
-    """Follows the relay's event stream from the start and answers each question over the same socket."""
+    """Follows the relay's event stream from the start and answers each question over REST, as the TUI does."""
 
     def __init__(self, url: str, token: str) -> None:
         self.url, self.token = url, token
@@ -189,19 +189,27 @@ class RelayApprover:
         self.answered = 0
 
     async def run(self) -> None:
-        async with aiohttp.ClientSession() as http, http.ws_connect(
-                self.url + "/api/v1/events?since=0", headers={"Authorization": f"Bearer {self.token}"}) as ws:
-            async for msg in ws:
-                data = json.loads(msg.data)
-                if data["type"] == "ready":
-                    self.ready.set()
-                elif data["type"] == "event" and data["event"]["type"] == "request.created":
-                    request = data["event"]["request"]
-                    if request["status"] == "pending":
-                        self.answered += 1
-                        await ws.send_str(json.dumps({"id": self.answered, "type": "answer",
-                                                      "request_id": request["id"],
-                                                      "response": "echo:" + request["prompt"]}))
+        headers = {"Authorization": f"Bearer {self.token}"}
+        answering: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession(headers=headers) as http:
+
+            async def answer(rid: str, response: str) -> None:
+                async with http.post(f"{self.url}/api/v1/hitl/requests/{rid}/answer",
+                                     json={"response": response}) as resp:
+                    assert resp.status == 200, await resp.text()
+
+            async with http.ws_connect(self.url + "/api/v1/events?since=0") as ws:
+                async for msg in ws:
+                    data = json.loads(msg.data)
+                    if data["type"] == "ready":
+                        self.ready.set()
+                    elif data["type"] == "event" and data["event"]["type"] == "request.created":
+                        request = data["event"]["request"]
+                        if request["status"] == "pending":
+                            self.answered += 1
+                            task = asyncio.create_task(answer(request["id"], "echo:" + request["prompt"]))
+                            answering.add(task)
+                            task.add_done_callback(answering.discard)
 
 
 def run_approver(url: str, token: str) -> None:

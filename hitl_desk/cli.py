@@ -98,7 +98,6 @@ def _say_if_capped(asked: float | None, created: HitlRequest) -> None:
 async def cmd_request(args: argparse.Namespace) -> int:
     """Ask the human; print only the answer."""
     from hitl_desk.client import RelayClient, answer_deadline
-    from hitl_desk.sdk import answer_of
 
     if args.choice and args.default_answer is not None and args.default_answer not in args.choice:
         print(f"hitl-desk: --default-answer {args.default_answer!r} is not one of the --choice values",
@@ -120,19 +119,10 @@ async def cmd_request(args: argparse.Namespace) -> int:
         done = await withdrawn_on_interrupt(client, created, ask())
     if args.json:
         _print_json(done.model_dump(mode="json"))
-        return 0 if done.status == "answered" else _exit_code(_closed_error(done))
-    print(answer_of(done))
+        failure = done.failure()
+        return 0 if done.status == "answered" or failure is None else _exit_code(failure)
+    print(done.outcome())
     return 0
-
-
-def _closed_error(request: Any) -> HitlError:
-    from hitl_desk.sdk import answer_of
-
-    try:
-        answer_of(request)
-    except HitlError as exc:
-        return exc
-    return HitlError()
 
 
 async def cmd_notify(args: argparse.Namespace) -> int:
@@ -155,7 +145,6 @@ async def cmd_notify(args: argparse.Namespace) -> int:
 async def cmd_notify_completion(args: argparse.Namespace) -> int:
     """Report a finished task; print the human's reply."""
     from hitl_desk.client import RelayClient, answer_deadline
-    from hitl_desk.sdk import answer_of
 
     if _e2ee(args):
         return await _ask_sealed(args, args.summary, kind="completion", timeout_seconds=args.timeout)
@@ -169,7 +158,7 @@ async def cmd_notify_completion(args: argparse.Namespace) -> int:
             return await client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
 
         done = await withdrawn_on_interrupt(client, created, ask())
-    print(answer_of(done))
+    print(done.outcome())
     return 0
 
 

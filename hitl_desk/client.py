@@ -10,13 +10,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from hitl_desk.errors import (
     AuthenticationError,
@@ -30,21 +29,35 @@ from hitl_desk.errors import (
 from hitl_desk.models import (
     MAX_PAGE_SIZE,
     Agent,
+    AgentCreate,
+    AnswerCreate,
+    ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyInfo,
     ApiKeyList,
     CancelChoice,
-    Event,
-    EventFrame,
+    CancelCreate,
+    CompletionCreate,
+    EncryptedCreate,
+    Health,
     HitlRequest,
+    InputRequestCreate,
+    KeyRegister,
+    KeyRegistered,
+    NotificationCreate,
     NotifyResult,
     OwnerTokenRotated,
     RequestPage,
+    UserKey,
 )
 from hitl_desk.settings import Settings
+from hitl_desk.stream import EventStream as EventStream  # re-exported: approvers import it from the client
+from hitl_desk.stream import StreamState as StreamState
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+USER_KEYS = TypeAdapter(list[UserKey])
+AGENTS = TypeAdapter(list[Agent])
 POLL_CHUNK = 30.0
 RESUME_GRACE = 60.0
 
@@ -96,10 +109,12 @@ class RelayClient:
         await self.close()
 
     async def _call(self, method: str, path: str, model: type[M] | None = None, *,
-                    body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                    body: BaseModel | None = None, params: dict[str, Any] | None = None,
                     timeout: float | None = None) -> Any:
         query = {k: _q(v) for k, v in (params or {}).items() if v is not None}
-        data = None if body is None else {k: v for k, v in body.items() if v is not None}
+        # Bodies are built with model_construct: the relay is the edge that validates them, and
+        # answers a misfit with its catalog error (the client must not pre-empt it with its own).
+        data = None if body is None else body.model_dump(mode="json", exclude_none=True)
         try:
             async with self.session.request(
                 method, self.base_url + path, json=data, params=query,
@@ -121,18 +136,19 @@ class RelayClient:
                              placeholder_text: str | None = None, timeout_seconds: float | None = None,
                              default_answer: str | None = None, agent_name: str | None = None) -> HitlRequest:
         """Put a question to the human; returns the pending request at once."""
-        body = {"prompt": prompt, "choices": choices or None, "placeholder_text": placeholder_text,
-                "timeout_seconds": timeout_seconds, "default_answer": default_answer,
-                "agent_name": agent_name, "wait": False}
+        body = InputRequestCreate.model_construct(
+            prompt=prompt, choices=choices or None, placeholder_text=placeholder_text,
+            timeout_seconds=timeout_seconds, default_answer=default_answer, agent_name=agent_name, wait=False)
         return await self._ask("/api/v1/hitl/request", body)
 
     async def create_completion(self, summary: str, *, timeout_seconds: float | None = None,
                                 agent_name: str | None = None) -> HitlRequest:
         """Report a finished task; returns the pending request at once."""
-        body = {"summary": summary, "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        body = CompletionCreate.model_construct(summary=summary, timeout_seconds=timeout_seconds,
+                                                agent_name=agent_name, wait=False)
         return await self._ask("/api/v1/hitl/complete", body)
 
-    async def _ask(self, path: str, body: dict[str, Any]) -> HitlRequest:
+    async def _ask(self, path: str, body: BaseModel) -> HitlRequest:
         """POST a question; a caller cancelled mid-POST never learns the id, so the question is
         taken back here once the relay has answered (approvers see it go at once)."""
         posted = asyncio.ensure_future(self._call("POST", path, HitlRequest, body=body))
@@ -149,7 +165,8 @@ class RelayClient:
     async def notify(self, message: str, *, agent_name: str | None = None) -> HitlRequest:
         """Send a fire-and-forget notification."""
         result: NotifyResult = await self._call("POST", "/api/v1/hitl/notify", NotifyResult,
-                                                body={"message": message, "agent_name": agent_name})
+                                                body=NotificationCreate.model_construct(message=message,
+                                                                                        agent_name=agent_name))
         return result.request
 
     async def get_request(self, request_id: str, *, wait: float = 0) -> HitlRequest:
@@ -189,18 +206,19 @@ class RelayClient:
 
     async def desk_public_key(self, *, missing_ok: bool = False) -> str:
         """The desk's public key as the relay serves it (``KeyMissingError`` when none)."""
-        keys = await self._call("GET", "/api/v1/keys/user")
+        keys = USER_KEYS.validate_python(await self._call("GET", "/api/v1/keys/user"))
         if keys:
-            return str(keys[0]["public_key"])
+            return keys[0].public_key
         if missing_ok:
             return ""
         raise KeyMissingError("No desk key is registered yet: open an approver (hitl-desk tui) once.")
 
-    async def register_key(self, entity_type: str, entity_id: str | None, public_key: str) -> dict[str, Any]:
+    async def register_key(self, entity_type: Literal["agent", "user"], entity_id: str | None,
+                           public_key: str) -> KeyRegistered:
         """Register a public key (``agent``: this caller's agent or a named one; ``user``: the desk)."""
-        result: dict[str, Any] = await self._call(
-            "POST", "/api/v1/keys/register",
-            body={"entity_type": entity_type, "entity_id": entity_id, "public_key": public_key})
+        result: KeyRegistered = await self._call(
+            "POST", "/api/v1/keys/register", KeyRegistered,
+            body=KeyRegister.model_construct(entity_type=entity_type, entity_id=entity_id, public_key=public_key))
         return result
 
     async def create_encrypted(self, kind: str, encrypted_payload: str, *, request_id: str | None = None,
@@ -208,17 +226,18 @@ class RelayClient:
                                agent_name: str | None = None) -> HitlRequest:
         """Send a sealed request (``input``, ``completion`` or ``notification``); returns at once."""
         path = {"input": "request", "completion": "complete", "notification": "notify"}[kind]
-        body = {"encrypted_payload": encrypted_payload, "request_id": request_id,
-                "timeout_seconds": timeout_seconds, "agent_name": agent_name, "wait": False}
+        body = EncryptedCreate.model_construct(encrypted_payload=encrypted_payload, request_id=request_id,
+                                               timeout_seconds=timeout_seconds, agent_name=agent_name, wait=False)
         if kind != "notification":
             return await self._ask(f"/api/v1/hitl/{path}/e2ee", body)
-        payload = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", body=body)
-        return HitlRequest.model_validate(payload["request"])
+        sent: NotifyResult = await self._call("POST", f"/api/v1/hitl/{path}/e2ee", NotifyResult, body=body)
+        return sent.request
 
     async def answer_encrypted(self, request_id: str, encrypted_response: str) -> HitlRequest:
         """Answer an encrypted request with a sealed response."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
-                                               HitlRequest, body={"encrypted_response": encrypted_response})
+                                               HitlRequest,
+                                               body=AnswerCreate.model_construct(encrypted_response=encrypted_response))
         return result
 
     # -- approving ----------------------------------------------------------------------------
@@ -260,13 +279,14 @@ class RelayClient:
     async def answer(self, request_id: str, response: str) -> HitlRequest:
         """Answer a pending request."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
-                                               HitlRequest, body={"response": response})
+                                               HitlRequest, body=AnswerCreate.model_construct(response=response))
         return result
 
     async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
         """Cancel a pending request (the relay words the reason from the credential when none is given)."""
+        body = None if reason is None else CancelCreate.model_construct(reason=reason)
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/cancel", HitlRequest,
-                                               body=None if reason is None else {"reason": reason}, timeout=10)
+                                               body=body, timeout=10)
         return result
 
     async def withdraw(self, request_id: str) -> bool:
@@ -286,18 +306,18 @@ class RelayClient:
 
     async def list_agents(self) -> list[Agent]:
         """Every registered agent."""
-        payload = await self._call("GET", "/api/v1/agents")
-        return [Agent.model_validate(a) for a in payload]
+        return AGENTS.validate_python(await self._call("GET", "/api/v1/agents"))
 
     async def create_agent(self, name: str) -> Agent:
         """Register an agent."""
-        result: Agent = await self._call("POST", "/api/v1/agents", Agent, body={"name": name})
+        result: Agent = await self._call("POST", "/api/v1/agents", Agent, body=AgentCreate.model_construct(name=name))
         return result
 
     async def create_api_key(self, agent_name: str, label: str | None = None) -> ApiKeyCreated:
         """Mint a key for the agent; the only time the key is shown."""
-        result: ApiKeyCreated = await self._call("POST", "/api/v1/api-keys", ApiKeyCreated,
-                                                 body={"agent_name": agent_name, "label": label})
+        result: ApiKeyCreated = await self._call(
+            "POST", "/api/v1/api-keys", ApiKeyCreated,
+            body=ApiKeyCreate.model_construct(agent_name=agent_name, label=label))
         return result
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:
@@ -315,82 +335,10 @@ class RelayClient:
         result: OwnerTokenRotated = await self._call("POST", "/api/v1/owner-token/rotate", OwnerTokenRotated)
         return result
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         """The relay's health answer."""
-        payload: dict[str, Any] = await self._call("GET", "/healthz", timeout=5)
-        return payload
-
-
-@dataclass
-class StreamState:
-    """Where an event stream stands: connected or not, and the last sequence number seen."""
-
-    connected: bool
-    last_seq: int | None
-    error: str | None = None
-
-
-class EventStream:
-    """Async iterator over events; reconnects and resumes with ``since`` after any drop."""
-
-    def __init__(self, client: RelayClient, since: int | None = None) -> None:
-        self.client = client
-        self.last_seq = since
-        self.state = StreamState(False, since)
-        self.ready = asyncio.Event()
-        self.on_state: Callable[[StreamState], None] | None = None
-        self.retry_max = 2.0
-
-    def _set_state(self, connected: bool, error: str | None = None) -> None:
-        self.state = StreamState(connected, self.last_seq, error)
-        if connected:
-            self.ready.set()
-        else:
-            self.ready.clear()
-        if self.on_state is not None:
-            self.on_state(self.state)
-
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        delay = 0.05
-        while True:
-            try:
-                async for event in self._connect_once():
-                    delay = 0.05
-                    yield event
-                error = "closed by the relay"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                error = f"{exc.__class__.__name__}: {exc}"
-            except HitlError as exc:
-                if exc.status in (401, 403):
-                    self._set_state(False, exc.message)
-                    raise
-                error = exc.message
-            self._set_state(False, error)
-            await asyncio.sleep(delay)  # back-off between reconnection attempts
-            delay = min(delay * 2, self.retry_max)
-
-    async def _connect_once(self) -> AsyncIterator[Event]:
-        params = {} if self.last_seq is None else {"since": str(self.last_seq)}
-        try:
-            ws = await self.client.session.ws_connect(
-                self.client.base_url + "/api/v1/events", params=params, heartbeat=30)
-        except aiohttp.WSServerHandshakeError as exc:
-            raise error_from_payload(exc.status, None) from exc
-        async with ws:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    break
-                data = json.loads(msg.data)
-                if data.get("type") == "ready":
-                    if self.last_seq is None:
-                        self.last_seq = int(data["last_seq"])
-                    self._set_state(True)
-                elif data.get("type") == "event":
-                    frame = EventFrame.model_validate(data)
-                    if self.last_seq is not None and frame.seq <= self.last_seq:
-                        continue
-                    self.last_seq = frame.seq
-                    yield frame.event
+        result: Health = await self._call("GET", "/healthz", Health, timeout=5)
+        return result
 
 
 def _q(value: Any) -> str:

@@ -20,45 +20,17 @@ from typing import Any
 from nacl.exceptions import CryptoError
 from nacl.public import Box, PrivateKey, PublicKey
 
-from hitl_desk.errors import HitlError
+# The crypto errors live in the one catalog; re-exported here for the modules that import them from crypto.
+from hitl_desk.errors import AgentNameConflictError as AgentNameConflictError
+from hitl_desk.errors import BindingError as BindingError
+from hitl_desk.errors import DecryptionError as DecryptionError
+from hitl_desk.errors import KeyChangedError as KeyChangedError
 
 ENVELOPE_VERSION = 1
 MAX_CLOCK_SKEW = 300.0
 PAD_BUCKET = 256
 """Our JSON plaintexts are padded to a multiple of this many bytes, so a ciphertext's length
 tells the relay only the bucket ("yes" and "no" look the same)."""
-
-
-class DecryptionError(HitlError):
-    """A ciphertext could not be opened: wrong key, tampered with, or not an envelope."""
-
-    code = "decryption_failed"
-    status = 422
-    default_message = "The encrypted message could not be decrypted (wrong key or tampered)."
-
-
-class BindingError(HitlError):
-    """A decrypted message belongs to another request or is stale: refused as a replay or swap."""
-
-    code = "envelope_mismatch"
-    status = 422
-    default_message = "The encrypted message belongs to another request (replayed or swapped)."
-
-
-class KeyChangedError(HitlError):
-    """The peer's public key differs from the pinned one."""
-
-    code = "key_changed"
-    status = 409
-    default_message = "The peer's public key changed since it was trusted."
-
-
-class AgentNameConflictError(HitlError):
-    """A new agent id carries the name of a trusted agent but another key: a possible impersonation."""
-
-    code = "agent_name_conflict"
-    status = 409
-    default_message = "A different key for a known agent name."
 
 
 def b64(data: bytes) -> str:

@@ -19,8 +19,6 @@ from nacl.public import Box
 
 from hitl_desk.client import RelayClient, answer_deadline
 from hitl_desk.crypto import (
-    DecryptionError,
-    KeyChangedError,
     KeyPair,
     bind,
     check_binding,
@@ -31,7 +29,7 @@ from hitl_desk.crypto import (
     seal,
     seal_json,
 )
-from hitl_desk.errors import KeyMissingError
+from hitl_desk.errors import DecryptionError, KeyChangedError, KeyMissingError
 from hitl_desk.keyring import (
     TrustStore,
     agent_key_path,
@@ -40,7 +38,6 @@ from hitl_desk.keyring import (
     load_or_create_keypair,
 )
 from hitl_desk.models import HitlRequest
-from hitl_desk.sdk import answer_of
 from hitl_desk.settings import Settings
 
 BOUND_CACHE_LIMIT = 10_000
@@ -97,8 +94,8 @@ class AgentEncryption:
         if on_created is not None:
             on_created(created)
         done = await self.client.wait_for_answer(created.id, deadline=answer_deadline(created))
+        done.outcome()  # an expired or cancelled request raises its catalog error here
         if done.status != "answered" or done.encrypted_response is None:
-            answer_of(done)  # raises the expired/cancelled error
             raise DecryptionError("The answer came back without its envelope.")
         reply = check_binding(open_json(box, done.encrypted_response), request_id,
                               not_before=created.created_at.timestamp())

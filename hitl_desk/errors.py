@@ -1,7 +1,8 @@
 """The one error catalog: every failure the relay reports, with a stable code and HTTP status.
 
-The relay raises these; one middleware turns them into JSON
-``{"error": {"code", "message"}, "detail": message}``; the client turns that JSON back into
+The relay raises these; one builder (``hitl_desk.models.ErrorBody.of``) turns them into the
+JSON of an HTTP answer ``{"error": {"code", "message"}, "detail": message}`` and of a WebSocket
+result's ``error``; the client turns that JSON back into
 the same class (``error_from_payload``).  The tree::
 
     HitlError
@@ -25,6 +26,10 @@ the same class (``error_from_payload``).  The tree::
     ├── AgentExistsError             409 agent_exists
     ├── RequestExistsError           409 request_exists
     ├── KeyMissingError              409 key_missing
+    ├── KeyChangedError              409 key_changed
+    ├── AgentNameConflictError       409 agent_name_conflict
+    ├── DecryptionError              422 decryption_failed
+    ├── BindingError                 422 envelope_mismatch
     ├── RateLimitedError             429 rate_limited
     ├── TooManyConnectionsError      503 too_many_connections
     ├── TooManyPendingError          429 too_many_pending
@@ -41,15 +46,19 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AgentExistsError",
+    "AgentNameConflictError",
     "AlreadyAnsweredError",
     "ApiKeyNotFoundError",
     "AuthenticationError",
+    "BindingError",
+    "DecryptionError",
     "DefaultAnswerNotAChoiceError",
     "HitlError",
     "HostNotAllowedError",
     "InternalError",
     "InvalidRequestError",
     "JsonTooDeepError",
+    "KeyChangedError",
     "KeyMissingError",
     "MalformedJsonError",
     "MethodNotAllowedError",
@@ -84,13 +93,6 @@ class HitlError(Exception):
         self.message = message or self.default_message
         self.details = details
         super().__init__(self.message)
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body the relay answers with."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            error["details"] = self.details
-        return {"error": error, "detail": self.message}
 
 
 class InvalidRequestError(HitlError):
@@ -247,6 +249,38 @@ class KeyMissingError(HitlError):
     default_message = "No public key is registered for end-to-end encryption."
 
 
+class KeyChangedError(HitlError):
+    """The peer's public key differs from the pinned one."""
+
+    code = "key_changed"
+    status = 409
+    default_message = "The peer's public key changed since it was trusted."
+
+
+class AgentNameConflictError(HitlError):
+    """A new agent id carries the name of a trusted agent but another key: a possible impersonation."""
+
+    code = "agent_name_conflict"
+    status = 409
+    default_message = "A different key for a known agent name."
+
+
+class DecryptionError(HitlError):
+    """A ciphertext could not be opened: wrong key, tampered with, or not an envelope."""
+
+    code = "decryption_failed"
+    status = 422
+    default_message = "The encrypted message could not be decrypted (wrong key or tampered)."
+
+
+class BindingError(HitlError):
+    """A decrypted message belongs to another request or is stale: refused as a replay or swap."""
+
+    code = "envelope_mismatch"
+    status = 422
+    default_message = "The encrypted message belongs to another request (replayed or swapped)."
+
+
 class RateLimitedError(HitlError):
     """Too many failed attempts; try again later."""
 
@@ -261,6 +295,8 @@ class TooManyConnectionsError(HitlError):
     code = "too_many_connections"
     status = 503
     default_message = "The relay is at its connection limit; try again in a few seconds."
+
+
 class TooManyPendingError(HitlError):
     """The agent has as many requests pending as the relay allows (``--max-pending``): wait for
     answers, or cancel some, before asking more."""

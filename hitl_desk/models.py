@@ -10,7 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hitl_desk.errors import DefaultAnswerNotAChoiceError
+from hitl_desk.errors import (
+    DefaultAnswerNotAChoiceError,
+    HitlError,
+    RequestCancelledError,
+    RequestExpiredError,
+)
 
 MAX_PROMPT_CHARS = 20_000
 MAX_CHOICES = 20
@@ -200,6 +205,24 @@ class HitlRequest(BaseModel):
         """True once the request left ``pending``."""
         return self.status in FINAL_STATUSES
 
+    def failure(self) -> HitlError | None:
+        """The catalog error an asking caller gets for this request, None when it has an answer
+        (the human's, or the default answer an expired request fell back to)."""
+        if self.status == "answered" or (self.status == "expired" and self.response is not None):
+            return None
+        if self.status == "expired":
+            return RequestExpiredError(f"Nobody answered request {self.id} before it expired.")
+        if self.status == "cancelled":
+            return RequestCancelledError(f"Request {self.id} was cancelled.")
+        return RequestExpiredError(f"Request {self.id} is still {self.status}; gave up waiting.")
+
+    def outcome(self) -> str:
+        """What the asking caller gets: the answer text, or ``failure()`` raised (expired, cancelled)."""
+        error = self.failure()
+        if error is not None:
+            raise error
+        return self.response or ""
+
 
 class RequestPage(BaseModel):
     """Answer of ``GET /api/v1/hitl/requests``: one page, and the cursor of the next one."""
@@ -226,39 +249,63 @@ class NotifyResult(BaseModel):
     request: HitlRequest
 
 
-class Event(BaseModel):
-    """One entry of the event log; ``seq`` increases by one source of truth, the store."""
+class EventBody(BaseModel):
+    """What happened, as an event frame carries it (its ``seq`` is the frame's)."""
 
-    seq: int
     type: EventType
     at: datetime
     request: HitlRequest
 
 
+class Event(EventBody):
+    """One entry of the event log; ``seq`` increases by one source of truth, the store."""
+
+    seq: int
+
+
+class ReadyFrame(BaseModel):
+    """First WebSocket frame: the subscription is live; ``last_seq`` is the newest event."""
+
+    type: Literal["ready"] = "ready"
+    last_seq: int
+
+
 class EventFrame(BaseModel):
-    """WebSocket frame carrying an event: ``{"type": "event", "seq", "event"}``."""
+    """WebSocket frame carrying an event: ``{"type": "event", "seq", "event"}``, ``seq`` once."""
 
     type: Literal["event"] = "event"
     seq: int
-    event: Event
+    event: EventBody
+
+    @classmethod
+    def of(cls, event: Event) -> EventFrame:
+        """The frame for an event; serialised through the ``EventBody`` field, so ``seq`` is not repeated."""
+        return cls(seq=event.seq, event=event)
+
+    def to_event(self) -> Event:
+        """The event the frame carries, with its ``seq`` back in place."""
+        return Event(seq=self.seq, type=self.event.type, at=self.event.at, request=self.event.request)
 
 
 class CommandFrame(WireModel):
-    """WebSocket frame from an approver: ``answer`` or ``cancel`` a request, or ``ping``."""
+    """WebSocket frame from an approver: ``cancel`` a request, or ``ping`` (answers go over REST)."""
 
     id: int | str
-    type: Literal["answer", "cancel", "ping"]
+    type: Literal["cancel", "ping"]
     request_id: str | None = None
-    response: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)] | None = None
-    encrypted_response: Envelope | None = None
 
 
 class ErrorBody(BaseModel):
-    """The ``error`` member of an error answer."""
+    """The ``error`` member of an error answer, HTTP and WebSocket alike."""
 
     code: str
     message: str
-    details: Any = None
+    details: Any = Field(default=None, exclude_if=lambda details: details is None)
+
+    @classmethod
+    def of(cls, error: HitlError) -> ErrorBody:
+        """The one builder of an error's wire body, from the catalog error itself."""
+        return cls(code=error.code, message=error.message, details=error.details)
 
 
 class ResultFrame(BaseModel):
@@ -267,7 +314,8 @@ class ResultFrame(BaseModel):
     id: int | str | None
     type: Literal["result"] = "result"
     ok: bool
-    result: Any = None
+    result: HitlRequest | Literal["pong"] | None = Field(
+        default=None, description="The cancelled request, or pong for a ping.")
     error: ErrorBody | None = None
 
 
@@ -276,6 +324,11 @@ class ErrorResponse(BaseModel):
 
     error: ErrorBody
     detail: str
+
+    @classmethod
+    def of(cls, error: HitlError) -> ErrorResponse:
+        """The HTTP error answer for a catalog error (its ``error`` built by ``ErrorBody.of``)."""
+        return cls(error=ErrorBody.of(error), detail=error.message)
 
 
 class Agent(BaseModel):

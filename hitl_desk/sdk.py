@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hitl_desk.client import RelayClient, answer_deadline
-from hitl_desk.errors import HitlError, RequestCancelledError, RequestExpiredError
+from hitl_desk.errors import HitlError
 from hitl_desk.models import HitlRequest
 from hitl_desk.settings import Settings
 
@@ -22,19 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def answer_of(request: HitlRequest) -> str:
-    """The human's answer, or the default answer of an expired request; else a typed error."""
-    if request.status == "answered":
-        return request.response or ""
-    if request.status == "expired":
-        if request.response is not None:
-            return request.response
-        raise RequestExpiredError(f"Nobody answered request {request.id} before it expired.")
-    if request.status == "cancelled":
-        raise RequestCancelledError(f"Request {request.id} was cancelled.")
-    raise RequestExpiredError(f"Request {request.id} is still {request.status}; gave up waiting.")
 
 
 class HITL:
@@ -73,7 +60,7 @@ class HITL:
                 default_answer=default_answer, agent_name=self.agent_name))
             return await self.client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
 
-        return answer_of(await self._withdrawn_if_cancelled(created, ask()))
+        return (await self._withdrawn_if_cancelled(created, ask())).outcome()
 
     async def notify_completion(self, summary: str, *, timeout: float | None = None) -> str:
         """Report a finished task and return the human's reply."""
@@ -87,7 +74,7 @@ class HITL:
                                                                agent_name=self.agent_name))
             return await self.client.wait_for_answer(created[0].id, deadline=answer_deadline(created[0]))
 
-        return answer_of(await self._withdrawn_if_cancelled(created, ask()))
+        return (await self._withdrawn_if_cancelled(created, ask())).outcome()
 
     async def _withdrawn_if_cancelled(self, created: list[HitlRequest], work: Awaitable[T]) -> T:
         """``work``'s result; if the caller cancels it, the question it asked (appended to

@@ -1,24 +1,24 @@
 """The approvers' WebSocket, ``GET /api/v1/events?since=SEQ``.
 
 Frames out: ``{"type": "ready", "last_seq"}`` once subscribed, then ``{"type": "event", "seq",
-"event"}`` for every event after ``since`` (replayed from the store, then live).  Frames in:
-``{"id", "type": "answer" | "cancel" | "ping", ...}``, each answered by
-``{"id", "type": "result", "ok", "result" | "error"}``.  One writer task per socket drains the
-subscription's bounded queue; a socket that falls behind is closed (code 4008) and must resume
-with ``since``.
+"event"}`` (``seq`` once, on the frame) for every event after ``since`` (replayed from the
+store, then live).  Frames in: ``{"id", "type": "cancel" | "ping", ...}``, each answered by
+``{"id", "type": "result", "ok", "result" | "error"}`` (approvers answer over REST).  One
+writer task per socket drains the subscription's bounded queue; a socket that falls behind is
+closed (code 4008) and must resume with ``since``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
 from hitl_desk.errors import HitlError, InternalError, InvalidRequestError
-from hitl_desk.models import CommandFrame, ErrorBody, EventFrame, HitlRequest, ResultFrame
+from hitl_desk.models import CommandFrame, ErrorBody, EventFrame, HitlRequest, ReadyFrame, ResultFrame
 from relay.auth import Principal
 from relay.bus import SubscriberLagged
 from relay.context import BROKER, BUS, STORE, owner_of
@@ -40,13 +40,6 @@ class EventsQuery(BaseModel):
     since: int | None = Field(default=None, ge=0)
 
 
-class ReadyFrame(BaseModel):
-    """First frame on the socket: the subscription is live; ``last_seq`` is the newest event."""
-
-    type: str = "ready"
-    last_seq: int
-
-
 class _Socket:
     """One approver connection: a writer task for events, a reader loop for commands."""
 
@@ -64,7 +57,7 @@ class _Socket:
         sub = self.request.app[BUS].subscribe(since)
         try:
             async for event in sub.events():
-                await self.send(EventFrame(seq=event.seq, event=event))
+                await self.send(EventFrame.of(event))
         except ConnectionError:
             log.debug("approver went away while events were being sent")
         except SubscriberLagged:
@@ -86,33 +79,25 @@ class _Socket:
                 frame_id = data.get("id") if isinstance(data.get("id"), (int, str)) else None
             command = validate(CommandFrame, data)
             result = await self.run(command)
-            await asyncio.sleep(0)  # let the agent waiting on this answer be answered first
+            await asyncio.sleep(0)  # let the agent waiting on this request hear of it first
             await self.send(ResultFrame(id=command.id, ok=True, result=result))
         except HitlError as exc:
-            await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody(code=exc.code, message=exc.message)))
+            await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody.of(exc)))
         except ConnectionError:
             raise
         except Exception:  # loop boundary: one bad command must not end the approver's stream
             log.exception("websocket command failed")
-            error = InternalError()
-            await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody(code=error.code, message=error.message)))
+            await self.send(ResultFrame(id=frame_id, ok=False, error=ErrorBody.of(InternalError())))
 
-    async def run(self, command: CommandFrame) -> Any:
+    async def run(self, command: CommandFrame) -> HitlRequest | Literal["pong"]:
         if command.type == "ping":
             return "pong"
         if not command.request_id:
             raise InvalidRequestError("This command needs a request_id.")
-        broker = self.request.app[BROKER]
-        done: HitlRequest
-        if command.type == "answer":
-            if (command.response is None) == (command.encrypted_response is None):
-                raise InvalidRequestError("An answer needs a response or an encrypted_response.")
-            done = await broker.answer(command.request_id, command.response, self.principal.label,
-                                       encrypted_response=command.encrypted_response)
-        else:
-            done = await broker.cancel(command.request_id, self.principal.label,
-                                       "dismissed" if self.principal.agent is None else "agent_cancelled")
-        return done.model_dump(mode="json")
+        done: HitlRequest = await self.request.app[BROKER].cancel(
+            command.request_id, self.principal.label,
+            "dismissed" if self.principal.agent is None else "agent_cancelled")
+        return done
 
 
 @routes.route("GET", "/api/v1/events", summary="WebSocket event stream for approvers (owner only).",

@@ -30,6 +30,7 @@ from hitl_desk.errors import (
     OriginNotAllowedError,
     PayloadTooLargeError,
 )
+from hitl_desk.models import ErrorResponse
 from relay.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def json_response(model: BaseModel | Sequence[BaseModel], status: int = 200) -> 
 
 
 def error_response(error: HitlError) -> web.Response:
-    """The JSON answer for a catalog error."""
-    response = web.json_response(error.to_payload(), status=error.status)
+    """The JSON answer for a catalog error (its body from the one builder, ``ErrorResponse.of``)."""
+    response = json_response(ErrorResponse.of(error), status=error.status)
     if isinstance(error, AuthenticationError):
         response.headers["WWW-Authenticate"] = 'Bearer realm="hitl-desk"'
     return response

@@ -35,7 +35,6 @@ from hitl_desk.models import (
     InputRequestCreate,
     NotificationCreate,
 )
-from hitl_desk.sdk import answer_of
 from relay.auth import Principal
 from relay.broker import Broker
 from relay.context import AUTH, BROKER, CONFIG
@@ -234,7 +233,7 @@ def client_name(ctx: Context) -> str | None:
 def answer_text(request: HitlRequest) -> str:
     """The human's answer (or the default answer); expiry and dismissal are tool errors."""
     try:
-        return answer_of(request)
+        return request.outcome()
     except RequestExpiredError:
         raise ToolError(
             f"Nobody answered before the request expired (request {request.id}). There is no answer: do not "

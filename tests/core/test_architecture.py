@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,11 @@ def test_packages_type_check_strictly() -> None:
                              "hitl_desk", "relay", "tui", "tray"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_has_no_import_cycles() -> None:
+    graph = grimp.build_graph("hitl_desk")  # function-level and TYPE_CHECKING imports count too
+    modules = sorted(graph.modules)
+    cycles = [(a, b) for i, a in enumerate(modules) for b in modules[i + 1:]
+              if graph.chain_exists(importer=a, imported=b) and graph.chain_exists(importer=b, imported=a)]
+    assert cycles == []

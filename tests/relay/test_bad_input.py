@@ -74,7 +74,7 @@ async def test_openapi_document_describes_every_route(relay: LiveRelay) -> None:
 
 async def test_health_and_metrics_report_counts(relay: LiveRelay, owner: RelayClient) -> None:
     await owner.create_request("counted")
-    assert (await owner.health())["pending"] == 1
+    assert (await owner.health()).pending == 1
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{relay.url}/metrics") as resp:
             text = await resp.text()

@@ -221,7 +221,7 @@ async def test_key_registration_rules(relay: LiveRelay, owner: RelayClient) -> N
     with pytest.raises(PermissionDeniedError):
         await agent.register_key("agent", "agt_someone_else", other)
     result = await agent.register_key("agent", None, other)
-    assert result["entity_type"] == "agent" and len(result["fingerprint"]) == 19
+    assert result.entity_type == "agent" and len(result.fingerprint) == 19
     with pytest.raises(KeyMissingError):
         await agent.create_encrypted("input", seal_json(KeyPair.generate().box(other), {"prompt": "no desk"}))
     async with aiohttp.ClientSession() as http:

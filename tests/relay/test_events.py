@@ -1,4 +1,4 @@
-"""The approvers' event stream: ordered, replayable with since, and a command channel."""
+"""The approvers' event stream: ordered, replayable with since, and a command channel (cancel, ping)."""
 
 from __future__ import annotations
 
@@ -63,21 +63,49 @@ async def test_stream_resumes_by_itself_after_the_relay_restarts(relay: LiveRela
     assert got[0].request.id == created.id
 
 
-async def test_websocket_commands_answer_and_report_errors(relay: LiveRelay, owner: RelayClient) -> None:
+async def test_websocket_commands_cancel_and_report_errors(relay: LiveRelay, owner: RelayClient) -> None:
     created = await owner.create_request("via socket")
     headers = {"Authorization": f"Bearer {relay.owner_token}"}
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{relay.url}/api/v1/events", headers=headers) as ws:
             assert (await ws.receive_json())["type"] == "ready"
-            await ws.send_json({"id": 1, "type": "answer", "request_id": created.id, "response": "ok"})
-            await ws.send_json({"id": 2, "type": "answer", "request_id": created.id, "response": "again"})
+            await ws.send_json({"id": 1, "type": "cancel", "request_id": created.id})
+            await ws.send_json({"id": 2, "type": "cancel", "request_id": created.id})
             await ws.send_str("{not json")
             frames = [await ws.receive_json() for _ in range(4)]
     results = {f.get("id"): f for f in frames if f["type"] == "result"}
-    assert results[1]["ok"] is True and results[1]["result"]["response"] == "ok"
-    assert results[2]["error"]["code"] == "already_answered"
+    assert results[1]["ok"] is True and results[1]["result"]["cancel_reason"] == "dismissed"
+    assert results[2]["error"]["code"] == "request_cancelled"
     assert results[None]["error"]["code"] == "malformed_json"
-    assert any(f["type"] == "event" and f["event"]["type"] == "request.answered" for f in frames)
+    assert any(f["type"] == "event" and f["event"]["type"] == "request.cancelled" for f in frames)
+
+
+async def test_answering_over_the_websocket_is_refused_approvers_answer_over_rest(
+        relay: LiveRelay, owner: RelayClient) -> None:
+    created = await owner.create_request("answer me over REST")
+    headers = {"Authorization": f"Bearer {relay.owner_token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{relay.url}/api/v1/events", headers=headers) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            await ws.send_json({"id": 1, "type": "answer", "request_id": created.id, "response": "ok"})
+            result = await ws.receive_json()
+    assert (result["id"], result["ok"], result["error"]["code"]) == (1, False, "invalid_request")
+    assert result["error"]["details"][0]["loc"] == ["type"]
+    assert (await owner.get_request(created.id)).status == "pending"
+
+
+async def test_event_frame_carries_seq_once_and_the_client_puts_it_back(relay: LiveRelay, owner: RelayClient) -> None:
+    headers = {"Authorization": f"Bearer {relay.owner_token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{relay.url}/api/v1/events?since=0", headers=headers) as ws:
+            ready = await ws.receive_json()
+            created = await owner.create_request("count my seq")
+            frame = await ws.receive_json()
+    assert set(ready) == {"type", "last_seq"}
+    assert set(frame) == {"type", "seq", "event"} and "seq" not in frame["event"]
+    assert frame["event"]["request"]["id"] == created.id
+    replay = await collect(owner.event_stream(since=frame["seq"] - 1), 1)
+    assert (replay[0].seq, replay[0].request.id) == (frame["seq"], created.id)
 
 
 async def test_event_stream_refuses_agents_and_anonymous_callers(relay: LiveRelay) -> None:

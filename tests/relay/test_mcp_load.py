@@ -55,7 +55,7 @@ async def test_thousand_concurrent_tool_calls_wait_at_once_and_each_gets_its_own
         calls = [asyncio.create_task(ask_many(i, mode, count)) for i, (mode, count) in enumerate(CLIENTS)]
         created = lambda a: sum(e.type == "request.created" for e in a.events) >= CALLS  # noqa: E731
         await approver.wait_for(created, timeout=60)
-        assert (await owner.health())["pending"] == CALLS
+        assert (await owner.health()).pending == CALLS
         assert not any(call.done() for call in calls)
         ready.set()
         pending = [e.request for e in approver.events if e.type == "request.created"]

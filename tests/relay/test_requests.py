@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 
@@ -106,6 +107,19 @@ async def test_expired_request_without_default_raises_request_expired(relay: Liv
     async with HITL(relay.url, relay.owner_token) as hitl:
         with pytest.raises(RequestExpiredError):
             await hitl.request_input("Quick?", timeout=0.2)
+
+
+async def test_cli_request_that_expires_to_its_default_answer_succeeds_with_and_without_json(
+        relay: LiveRelay) -> None:
+    code, out, err = await run_cli(relay, "request", "--prompt", "Soon?", "--timeout", "0.2",
+                                   "--default-answer", "no reply")
+    assert (code, out) == (0, "no reply\n"), err
+    code, out, err = await run_cli(relay, "request", "--prompt", "Soon?", "--timeout", "0.2",
+                                   "--default-answer", "no reply", "--json")
+    assert code == 0, err  # the same outcome as without --json: the default answer is an answer
+    assert (json.loads(out)["status"], json.loads(out)["response"]) == ("expired", "no reply")
+    code, out, err = await run_cli(relay, "request", "--prompt", "Soon?", "--timeout", "0.2", "--json")
+    assert code == 3 and json.loads(out)["status"] == "expired", err
 
 
 async def test_cli_exits_3_on_expiry_and_4_on_cancel(relay: LiveRelay, owner: RelayClient) -> None:
