@@ -108,24 +108,36 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024)
     if not ws.can_prepare(request).ok:
         raise InvalidRequestError("This route speaks WebSocket only.")
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:  # the approver reset the connection before the upgrade was answered
+        log.debug("approver went away during the WebSocket handshake")
+        # A plain response for aiohttp to finish: its write fails quietly on the dead connection
+        # (the unprepared socket would raise instead). 499: nginx's "client closed request".
+        return web.Response(status=499)
     last_seq = await request.app[STORE].last_seq()
     since = last_seq if query.since is None else query.since
     socket = _Socket(request, ws, principal)
     metrics = request.app[METRICS]
     metrics.subscribers.inc()
     request.app[SOCKETS].add(ws)
-    await socket.send(ReadyFrame(last_seq=last_seq))
-    writer = asyncio.create_task(socket.pump(since))
+    writer: asyncio.Task[None] | None = None
     try:
+        try:
+            await socket.send(ReadyFrame(last_seq=last_seq))
+        except ConnectionError:  # the approver hung up during the handshake: nothing to serve
+            log.debug("approver went away before its ready frame")
+            return ws
+        writer = asyncio.create_task(socket.pump(since))
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await socket.handle(msg.data)
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
         metrics.subscribers.dec()
         request.app[SOCKETS].discard(ws)
     return ws

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
+import pytest
 
 from hitl_desk.client import RelayClient
 from hitl_desk.models import Event
@@ -116,3 +118,23 @@ async def test_event_stream_refuses_agents_and_anonymous_callers(relay: LiveRela
         async with http.get(f"{relay.url}/api/v1/events") as resp:
             assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
     await agent.close()
+
+
+async def test_approvers_hanging_up_during_the_handshake_are_no_server_error(
+        relay: LiveRelay, caplog: pytest.LogCaptureFixture) -> None:
+    """A socket reset right after the upgrade request must not reach the error middleware (a 500)."""
+    host, port = relay.url.removeprefix("http://").rsplit(":", 1)
+    upgrade = (f"GET /api/v1/events HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {relay.owner_token}\r\n\r\n").encode()
+    for _ in range(30):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(upgrade)
+        await writer.drain()
+        writer.transport.abort()  # RST at once, as a killed approver would
+        await asyncio.sleep(0)
+    async with aiohttp.ClientSession() as http:  # the relay still serves approvers
+        async with http.ws_connect(f"{relay.url}/api/v1/events",
+                                   headers={"Authorization": f"Bearer {relay.owner_token}"}) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
