@@ -12,7 +12,6 @@ from hitl_desk.settings import DEFAULT_HOST, DEFAULT_PORT
 from relay.auth import Auth, Principal
 from relay.broker import Broker
 from relay.bus import Bus
-from relay.store import Store
 
 
 @dataclass
@@ -37,6 +36,10 @@ class RelayConfig:
     leave_grace: float = 30.0
     """Seconds a request whose blocked caller hung up (or was cut off by a relay restart) stays
     pending for that caller to come back by id before it is withdrawn as ``agent_left``."""
+    timer_lease: float = 10.0
+    """Seconds a relay's claim on its requests' expiry timers lasts unrenewed.  Relays sharing a
+    store each expire only the requests they hold the lease for; after a crash the requests a
+    relay held expire at most this late (the restarted relay, or another one, claims them)."""
     hangup_poll: float = 0.25
     """Seconds between checks for blocked REST callers that hung up (aiohttp does not cancel
     handlers on disconnect)."""
@@ -58,7 +61,6 @@ class RelayConfig:
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
-STORE: web.AppKey[Store] = web.AppKey("store", Store)
 BUS: web.AppKey[Bus] = web.AppKey("bus", Bus)
 BROKER: web.AppKey[Broker] = web.AppKey("broker", Broker)
 AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)
