@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from hitl_desk.errors import RequestClosedError
+from hitl_desk.errors import RequestClosedError, StorageFullError
 from hitl_desk.models import HitlRequest
 from relay.store import ClaimedTimer, Store
 
@@ -92,6 +92,8 @@ class ExpiryTimers:
             await asyncio.sleep(self.lease / 3)  # a period, not a wait for a condition
             try:
                 await self._sweep()
+            except StorageFullError:  # /healthz reports it; the lease lapses if it lasts
+                log.warning("the disk is full: the timer lease was not renewed")
             except Exception:  # loop boundary: a failed renewal is retried next period
                 log.exception("renewing the timer lease failed")
 
