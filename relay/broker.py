@@ -40,12 +40,12 @@ from hitl_desk.models import (
     CancelReason,
     CompletionCreate,
     EncryptedCreate,
+    Event,
     HitlRequest,
     InputRequestCreate,
     Kind,
     NotificationCreate,
 )
-from hitl_desk.models import Event
 from relay.bus import Bus
 from relay.expiry import DEFAULT_TIMER_LEASE, ExpiryTimers
 from relay.metrics import Metrics
