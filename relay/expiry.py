@@ -5,13 +5,20 @@ timer belongs to the relay that created it while that relay's lease is live; onc
 lapses (a crash) or is released (a clean stop), any relay claims the orphaned timers with one
 conditional UPDATE.  Whoever fires, the closing UPDATE changes a request's state exactly once,
 and every relay learns of it from the bus.
+
+A relay's id names its host and process, so a relay restarted after a crash (SIGKILL) need not
+wait out its predecessor's lease: at start it ends the leases of relays of this host whose
+process is gone.  (A wrong guess, say two hosts of one name, only arms a second timer; the
+closing UPDATE still expires the request once.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -26,8 +33,22 @@ expire at most this late (the restarted relay, or another one, claims them)."""
 
 
 def new_relay_id() -> str:
-    """A fresh id for one run of one relay (the owner named in its timer lease)."""
-    return "rly_" + secrets.token_hex(8)
+    """A fresh id for one run of one relay (the owner named in its timer lease): host/pid/random."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
+def gone_from_this_host(relay_id: str) -> bool:
+    """Whether the relay of that id ran on this host in a process that no longer exists."""
+    host, _, rest = relay_id.rpartition("/")[0].rpartition("/")
+    if host != socket.gethostname() or not rest.isdigit():
+        return False
+    try:
+        os.kill(int(rest), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
 
 
 class ExpiryTimers:
@@ -48,6 +69,10 @@ class ExpiryTimers:
 
     async def start(self) -> None:
         """Take the lease, claim the orphaned timers (all of them after a restart), keep sweeping."""
+        for holder in await self.store.live_leases(self.clock()):
+            if gone_from_this_host(holder):  # crashed here: its lease would outlive it for nothing
+                log.info("taking over the timers of %s, which is gone", holder)
+                await self.store.release_timers(holder)
         await self._sweep()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 

@@ -168,6 +168,10 @@ class Store(EventLog, Protocol):
         lapsed; one conditional change, so two relays never claim the same request."""
         ...
 
+    async def live_leases(self, now: float) -> list[str]:
+        """The ids of the relays whose lease is live at ``now``."""
+        ...
+
     async def release_timers(self, relay_id: str) -> None:
         """Give up the relay's lease and its requests' timers (another relay claims them)."""
         ...

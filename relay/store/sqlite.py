@@ -39,8 +39,11 @@ _REQUEST_COLUMNS = (
 )
 
 
-def _request(row: sqlite3.Row) -> HitlRequest:
+def _request(row: sqlite3.Row, *extra: str) -> HitlRequest:
+    """The request of a row that holds ``_REQUEST_COLUMNS`` and the ``extra`` ones."""
     data = dict(row)
+    for column in extra:
+        del data[column]
     data["choices"] = json.loads(data["choices"])
     return HitlRequest.model_validate(data)
 
@@ -326,13 +329,7 @@ class SqliteStore:
         rows = await self._all(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        found = []
-        for row in rows:
-            data = dict(row)
-            data.pop("row_key")
-            data["choices"] = json.loads(data["choices"])
-            found.append(HitlRequest.model_validate(data))
-        return found, int(rows[-1]["row_key"]) if more else None
+        return [_request(r, "row_key") for r in rows], int(rows[-1]["row_key"]) if more else None
 
     async def mark_attended(self, request_id: str) -> None:
         """Record that a caller blocks on this request."""
@@ -375,15 +372,14 @@ class SqliteStore:
                 "OR timer_owner NOT IN (SELECT relay_id FROM timer_leases WHERE until >= ?)) "
                 f"RETURNING {_REQUEST_COLUMNS}, attended", (relay_id, now)).fetchall()
             db.execute("DELETE FROM timer_leases WHERE until < ?", (now,))
-            claimed = []
-            for row in rows:
-                data = dict(row)
-                attended = bool(data.pop("attended"))
-                data["choices"] = json.loads(data["choices"])
-                claimed.append(ClaimedTimer(HitlRequest.model_validate(data), attended))
-            return claimed
+            return [ClaimedTimer(_request(r, "attended"), bool(r["attended"])) for r in rows]
 
         return await self._write(claim)
+
+    async def live_leases(self, now: float) -> list[str]:
+        """The ids of the relays whose lease is live at ``now``."""
+        rows = await self._all("SELECT relay_id FROM timer_leases WHERE until >= ? ORDER BY relay_id", (now,))
+        return [str(r["relay_id"]) for r in rows]
 
     async def release_timers(self, relay_id: str) -> None:
         """Give up the relay's lease and its requests' timers (another relay claims them)."""

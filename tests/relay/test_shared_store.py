@@ -5,18 +5,25 @@ an answer given on one relay wakes the agent waiting on the other."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
+from tests.conftest import start_relay
 from relay.app import RunningRelay
 from relay.bus import Bus
 from relay.bus.local import InProcessBus
 from relay.context import BROKER, RelayConfig
 from relay.store.sqlite import SqliteStore
+from tests.relay.test_store_contract import question
 
 LEASE = 0.6
 """Short, so a stopped relay's timers pass to the other within a second."""
@@ -104,3 +111,28 @@ async def test_an_answer_on_one_relay_wakes_the_agent_waiting_on_the_other(tmp_p
     finally:
         await log.close()
     assert (done.status, done.response) == ("answered", "yes")
+
+
+async def test_a_relay_restarted_after_a_crash_takes_over_its_predecessors_timers_at_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    crashed = f"{socket.gethostname()}/{int(gone.stdout)}/dead"  # a relay of this host whose process ended
+    store = SqliteStore(home / "relay.db")
+    await store.open()
+    try:
+        agent = await store.create_agent("agt_1", "asker", time.time(), exist_ok=False)
+        past = datetime.fromtimestamp(time.time() - 60, UTC)
+        overdue = question(agent, 1).model_copy(update={"created_at": past, "expires_at": past})  # due already
+        await store.insert_request(overdue, time.time(), timer_owner=crashed)
+        await store.renew_lease(crashed, time.time() + 3600)  # its lease would hold the timer an hour
+    finally:
+        await store.close()
+    relay = await start_relay(home)
+    try:
+        async with RelayClient(relay.url, (home / "owner.token").read_text()) as owner:
+            done = await all_final(owner, [overdue.id])
+    finally:
+        await relay.stop()
+    assert done[0].status == "expired"

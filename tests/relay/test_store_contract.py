@@ -171,7 +171,8 @@ async def test_timers_nobody_owns_are_claimed_once_with_their_attended_flag(stor
     await store.renew_lease("rly_a", NOW + 10)
     claimed = await store.claim_timers("rly_a", NOW)
     assert sorted((c.request.id, c.attended) for c in claimed) == [("req_1", True), ("req_2", True)]
-    await store.renew_lease("rly_b", NOW + 10)
+    await store.renew_lease("rly_b", NOW + 5)
+    assert await store.live_leases(NOW) == ["rly_a", "rly_b"] and await store.live_leases(NOW + 6) == ["rly_a"]
     assert await store.claim_timers("rly_b", NOW) == []  # rly_a's lease is live
     assert await store.claim_timers("rly_a", NOW) == []  # nor is a claim repeated
 
