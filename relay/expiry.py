@@ -27,9 +27,9 @@ from hitl_desk.models import HitlRequest
 from relay.store import ClaimedTimer, Store
 
 log = logging.getLogger(__name__)
-DEFAULT_TIMER_LEASE = 10.0
-"""Seconds a relay's claim on its timers lasts unrenewed: after a crash, the requests it owned
-expire at most this late (the restarted relay, or another one, claims them)."""
+DEFAULT_TIMER_LEASE = 30.0
+"""Seconds a relay's claim on its timers lasts unrenewed: after a crash, another relay claims the
+requests it owned at most this late (a relay restarted on the same host, at once)."""
 
 
 def new_relay_id() -> str:
