@@ -47,7 +47,7 @@ from hitl_desk.models import (
 from hitl_desk.settings import Settings
 from relay.auth import Principal
 from relay.broker import Broker
-from relay.context import AUTH, BROKER, CONFIG, STORE, owner_of, principal_of
+from relay.context import AUTH, BROKER, CONFIG, owner_of, principal_of
 from relay.departure import HANGUPS
 from relay.events import CLOSE_REVOKED, close_sockets
 from relay.http import METRICS, json_response, parse_body, parse_query
@@ -189,7 +189,7 @@ async def create_notification(request: web.Request) -> web.Response:
 async def list_requests(request: web.Request) -> web.Response:
     principal = await principal_of(request)
     query = parse_query(request, RequestListQuery)
-    found, last = await request.app[STORE].page_requests(
+    found, last = await request.app[BROKER].page(
         query.status, kind=query.kind, limit=query.limit, after=_row_key(query.cursor),
         newest_first=query.order == "newest", agent_id=principal.agent.id if principal.agent else None)
     return json_response(RequestPage(requests=found, next_cursor=_cursor(last)))
@@ -236,7 +236,7 @@ async def cancel_request(request: web.Request) -> web.Response:
               tags=("agents",))
 async def list_agents(request: web.Request) -> web.Response:
     await principal_of(request)
-    return json_response(await request.app[STORE].list_agents())
+    return json_response(await request.app[AUTH].list_agents())
 
 
 @routes.route("POST", "/api/v1/agents", summary="Register an agent.", body=AgentCreate, response=Agent,
@@ -244,10 +244,7 @@ async def list_agents(request: web.Request) -> web.Response:
 async def create_agent(request: web.Request) -> web.Response:
     await principal_of(request)
     body = await parse_body(request, AgentCreate)
-    auth = request.app[AUTH]
-    if await auth.store.agent_by_name(body.name) is not None:
-        raise AgentExistsError(f"An agent named {body.name!r} exists already.")
-    return json_response(await auth.ensure_agent(body.name), status=201)
+    return json_response(await request.app[AUTH].register_agent(body.name), status=201)
 
 
 @routes.route("POST", "/api/v1/api-keys", summary="Mint an API key for an agent (shown once).",
@@ -262,7 +259,7 @@ async def create_api_key(request: web.Request) -> web.Response:
               auth="owner", tags=("api-keys",))
 async def list_api_keys(request: web.Request) -> web.Response:
     await owner_of(request)
-    return json_response(ApiKeyList(api_keys=await request.app[STORE].list_api_keys()))
+    return json_response(ApiKeyList(api_keys=await request.app[AUTH].list_api_keys()))
 
 
 @routes.route("DELETE", "/api/v1/api-keys/{prefix}", summary="Revoke an API key.", response=ApiKeyInfo,
@@ -287,9 +284,9 @@ async def rotate_owner_token(request: web.Request) -> web.Response:
 @routes.route("GET", "/healthz", summary="Liveness and the pending count.", response=Health, auth=None,
               tags=("meta",))
 async def health(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    pending = await store.count_requests("pending")
-    if store.storage_full and not await store.probe_storage():  # recovers once space returns
+    broker = request.app[BROKER]
+    pending = await broker.pending_count()
+    if not await broker.storage_ok():  # recovers once space returns
         return json_response(Health(status="degraded", version=__version__, pending=pending, storage="full"))
     return json_response(Health(version=__version__, pending=pending))
 

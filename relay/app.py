@@ -19,7 +19,8 @@ from relay import api, e2ee, events
 from relay.auth import Auth
 from relay.broker import Broker
 from relay.bus import Bus
-from relay.context import AUTH, BROKER, BUS, CONFIG, STORE, RelayConfig
+from relay.bus.local import InProcessBus
+from relay.context import AUTH, BROKER, BUS, CONFIG, RelayConfig
 from relay.departure import HANGUPS, HangupWatch
 from relay.http import METRICS, error_middleware, host_guard
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
@@ -27,19 +28,27 @@ from relay.mcp import setup_mcp
 from relay.metrics import Metrics
 from relay.openapi import RouteTable
 from relay.startup import prepare_home
-from relay.store import Store
+from relay.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
 
-def make_app(config: RelayConfig) -> web.Application:
-    """The relay as an aiohttp application; the store opens when the app starts."""
+SHARED_BUS: web.AppKey[Bus | None] = web.AppKey("shared_bus")
+"""A bus handed in from outside (relays in one process sharing one bus); None: a bus of its own."""
+
+
+def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
+    """The relay as an aiohttp application; the store opens when the app starts.
+
+    ``bus``: share one with other relay apps of this process (their store must be shared too);
+    by default each relay has an in-process bus of its own.
+    """
     gate = ConnectionGate(config)
     app = web.Application(
         middlewares=[error_middleware, gate.middleware, host_guard(config.allowed_hosts)],
         client_max_size=MAX_BODY_BYTES,
     )
-    app[CONFIG], app[GATE] = config, gate
+    app[CONFIG], app[GATE], app[SHARED_BUS] = config, gate, bus
     app[METRICS] = Metrics()
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
@@ -58,15 +67,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     database = config.database or settings.database_path
     prepare_home(config.home, database)
     secret = Auth.load_secret(settings)
-    store = Store(database)
+    store = SqliteStore(database)
     await store.open()
     try:
         auth = Auth(store, app[METRICS], secret)
         await auth.ensure_owner_token(settings)
-        bus = Bus(store)
+        bus = app[SHARED_BUS] or InProcessBus(store)
         broker = Broker(store, bus, app[METRICS], max_timeout=config.max_timeout,
-                        max_pending=config.max_pending, leave_grace=config.leave_grace)
-        app[STORE], app[AUTH], app[BUS], app[BROKER] = store, auth, bus, broker
+                        max_pending=config.max_pending, leave_grace=config.leave_grace,
+                        timer_lease=config.timer_lease)
+        app[AUTH], app[BUS], app[BROKER] = auth, bus, broker
         await broker.start()
     except BaseException:
         await store.close()  # its reader thread would otherwise keep the process alive
@@ -81,9 +91,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 class RunningRelay:
     """A relay serving on a TCP port until the context exits (port 0 picks a free one)."""
 
-    def __init__(self, config: RelayConfig) -> None:
+    def __init__(self, config: RelayConfig, *, bus: Bus | None = None) -> None:
         self.config = config
-        self.app = make_app(config)
+        self.app = make_app(config, bus=bus)
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0, **handler_options(config))
         self.port = config.port
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 import jwt
 
-from hitl_desk.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+from hitl_desk.errors import AgentExistsError, AuthenticationError, PermissionDeniedError, RateLimitedError
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo
 from hitl_desk.settings import Settings, write_private
 from relay.metrics import Metrics
@@ -212,6 +212,25 @@ class Auth:
         if found is not None:
             return found
         return await self.store.create_agent(new_agent_id(), name, self.clock(), exist_ok=True)
+
+    async def register_agent(self, name: str) -> Agent:
+        """Register a new agent (``AgentExistsError`` when the name is taken)."""
+        if await self.store.agent_by_name(name) is not None:
+            raise AgentExistsError(f"An agent named {name!r} exists already.")
+        return await self.ensure_agent(name)
+
+    async def agent_by_id_or_name(self, ref: str | None, fallback: str) -> Agent:
+        """The agent with the id ``ref``, else the one named ``ref`` (or ``fallback``), created if new."""
+        found = await self.store.agent_by_id(ref) if ref else None
+        return found or await self.ensure_agent(ref or fallback)
+
+    async def list_agents(self) -> list[Agent]:
+        """Every agent, oldest first."""
+        return await self.store.list_agents()
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every key, newest first, without the secret."""
+        return await self.store.list_api_keys()
 
     async def create_api_key(self, agent_name: str, label: str | None) -> ApiKeyCreated:
         """Mint a key for the agent (registered if new); the key is returned only here."""

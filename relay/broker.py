@@ -1,9 +1,14 @@
 """The broker: the one place where a request is created, answered, expired or cancelled.
 
 REST, MCP and WebSocket handlers parse their input into a wire model, call the broker and
-return what it returns.  Waiting agents hold only a future keyed by request id; the request
-itself is in the store, so a relay restart loses nothing: ``start()`` re-arms every pending
-request's expiry and waiting clients resume by id.
+return what it returns; routes reach the store only through it (or through auth for agents and
+API keys).  It depends on the ``Store`` and ``Bus`` protocols, not on an engine.
+
+Waiting agents hold only a future keyed by request id, resolved from the bus event of the
+request's closing, not by whoever closed it: on a shared bus an answer given on relay A reaches
+an agent waiting on relay B.  The request itself is in the store, so a relay restart loses
+nothing: ``start()`` claims the orphaned expiry timers (``relay.expiry``) and waiting clients
+resume by id.
 
 An agent that leaves withdraws its question: when a caller blocked on a request hangs up (or
 the relay restarts under it), the request stays pending for ``leave_grace`` seconds so the
@@ -35,14 +40,16 @@ from hitl_desk.models import (
     CancelReason,
     CompletionCreate,
     EncryptedCreate,
+    Event,
     HitlRequest,
     InputRequestCreate,
     Kind,
     NotificationCreate,
 )
 from relay.bus import Bus
+from relay.expiry import DEFAULT_TIMER_LEASE, ExpiryTimers
 from relay.metrics import Metrics
-from relay.store import Store
+from relay.store import ClaimedTimer, Store
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING = 100
@@ -52,6 +59,7 @@ DEFAULT_LEAVE_GRACE = 30.0
 DESK_KEY_ID = "desk"
 """The entity id of the one desk (user) key: every approver device shares it through pairing."""
 
+_CLOSING_EVENTS = frozenset({"request.answered", "request.expired", "request.cancelled"})
 _CLOSED_ERRORS: dict[str, type[RequestClosedError]] = {
     "answered": AlreadyAnsweredError,
     "expired": RequestExpiredError,
@@ -73,7 +81,7 @@ class Broker:
 
     def __init__(self, store: Store, bus: Bus, metrics: Metrics, *,
                  max_timeout: float = MAX_TIMEOUT_SECONDS, max_pending: int | None = DEFAULT_MAX_PENDING,
-                 leave_grace: float = DEFAULT_LEAVE_GRACE,
+                 leave_grace: float = DEFAULT_LEAVE_GRACE, timer_lease: float = DEFAULT_TIMER_LEASE,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.bus = bus
@@ -83,33 +91,38 @@ class Broker:
         self.leave_grace = leave_grace
         self.clock = clock
         self._waiters: dict[str, set[asyncio.Future[HitlRequest]]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.timers = ExpiryTimers(store, self._expire, self._claimed, lease=timer_lease, clock=clock)
+        self._unlisten: Callable[[], None] | None = None
         self._leaving: dict[str, asyncio.TimerHandle] = {}
         self._attended: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
 
     async def start(self) -> None:
-        """Re-arm the expiry of every request that was pending when the relay stopped, and give
-        the callers that were blocked on one ``leave_grace`` seconds to come back."""
-        pending = await self.store.list_requests("pending", limit=1_000_000)
-        for request in pending:
-            self._arm(request)
-        self.metrics.pending.set(len(pending))
-        for request_id in await self.store.attended_pending():
-            self._attended.add(request_id)
-            self.caller_left(request_id)
+        """Follow the bus, then claim the expiry of every request whose relay is gone (all of them
+        after a restart), giving the callers that were blocked on one ``leave_grace`` seconds to
+        come back."""
+        self._unlisten = self.bus.listen(self._on_event)
+        self.metrics.pending.set(await self.store.count_requests("pending"))
+        await self.timers.start()
+
+    def _claimed(self, claimed: ClaimedTimer) -> None:
+        if claimed.attended:
+            self._attended.add(claimed.request.id)
+            self.caller_left(claimed.request.id)
 
     async def stop(self) -> None:
-        """Disarm timers; waiting clients will resume against the next relay."""
+        """Disarm timers and hand them back; waiting clients will resume against the next relay."""
         self._stopped = True  # callers cut off by the shutdown get their grace after the restart
-        for handle in [*self._timers.values(), *self._leaving.values()]:
+        if self._unlisten is not None:
+            self._unlisten()
+        for handle in self._leaving.values():
             handle.cancel()
-        self._timers.clear()
         self._leaving.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.timers.stop()
 
     # -- creating -----------------------------------------------------------------------------
 
@@ -135,8 +148,7 @@ class Broker:
     async def create_encrypted(self, agent: Agent, kind: Kind, body: EncryptedCreate,
                                channel: Literal["rest", "mcp"], *, attended: bool = False) -> HitlRequest:
         """Accept an end-to-end encrypted request: the relay keeps only the envelope."""
-        desk_key = await self.store.public_key("user", DESK_KEY_ID)
-        if desk_key is None:
+        if await self.desk_key() is None:
             raise KeyMissingError("No desk key is registered: open an approver (hitl-desk tui) once.")
         agent_key = await self.store.public_key("agent", agent.id)
         if agent_key is None:
@@ -160,14 +172,14 @@ class Broker:
             placeholder_text=placeholder_text, default_answer=default_answer,
             created_at=_utc(now), expires_at=None if notification else _utc(now + wait),
             closed_at=_utc(now) if notification else None, **encryption))
-        event = await self.store.insert_request(request, now, max_pending=self.max_pending, attended=attended)
+        event = await self.store.insert_request(request, now, max_pending=self.max_pending, attended=attended,
+                                                timer_owner=None if notification else self.timers.relay_id)
         if attended:
             self._attended.add(request.id)
         self.metrics.created.labels(kind).inc()
         if not notification:
-            self.metrics.pending.inc()
-            self._arm(request)
-        self.bus.publish(event)
+            self.timers.arm(request)
+        await self.bus.publish(event)
         return request
 
     # -- closing ------------------------------------------------------------------------------
@@ -205,42 +217,28 @@ class Broker:
                 raise RequestClosedError("A notification takes no answer.")
             raise error(f"Request {request_id} is {current.status}.")
         request, event = closed
-        self._finish(request)
         getattr(self.metrics, status).inc()
-        self.bus.publish(event)
+        await self.bus.publish(event)  # wakes the waiters, here and on every relay sharing the bus
         return request
 
     async def _expire(self, request_id: str) -> None:
-        self._timers.pop(request_id, None)
         request = await self.store.get_request(request_id)
         if request is None or request.status != "pending":
             return
         await self._close(request_id, "expired", request.default_answer, None)
 
-    def _arm(self, request: HitlRequest) -> None:
-        assert request.expires_at is not None
-        delay = max(0.0, request.expires_at.timestamp() - self.clock())
-        loop = asyncio.get_running_loop()
-        self._timers[request.id] = loop.call_later(delay, self._spawn_expiry, request.id)
-
-    def _spawn_expiry(self, request_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._expire_logged(request_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _expire_logged(self, request_id: str) -> None:
-        try:
-            await self._expire(request_id)
-        except RequestClosedError:
-            pass  # answered in the same instant: the answer won, nothing to expire
-        except Exception:  # loop boundary: a failed expiry must not kill the timer machinery
-            log.exception("expiring %s failed", request_id)
+    def _on_event(self, event: Event) -> None:
+        """Follow every request's life from the bus, whichever relay changed it."""
+        if event.type == "request.created" and event.request.status == "pending":
+            self.metrics.pending.inc()
+        elif event.type in _CLOSING_EVENTS:
+            self._finish(event.request)
 
     def _finish(self, request: HitlRequest) -> None:
-        for timers in (self._timers, self._leaving):
-            handle = timers.pop(request.id, None)
-            if handle is not None:
-                handle.cancel()
+        self.timers.disarm(request.id)
+        handle = self._leaving.pop(request.id, None)
+        if handle is not None:
+            handle.cancel()
         self._attended.discard(request.id)
         self.metrics.pending.dec()
         for future in self._waiters.pop(request.id, ()):
@@ -255,6 +253,33 @@ class Broker:
         if request is None:
             raise RequestNotFoundError(f"No request has the id {request_id!r}.")
         return request
+
+    async def page(self, status: str | None = None, *, kind: str | None = None, agent_id: str | None = None,
+                   limit: int = 100, after: int | None = None,
+                   newest_first: bool = False) -> tuple[list[HitlRequest], int | None]:
+        """One page of requests and the key of the next one (``Store.page_requests``)."""
+        return await self.store.page_requests(status, kind=kind, agent_id=agent_id, limit=limit, after=after,
+                                              newest_first=newest_first)
+
+    async def pending_count(self) -> int:
+        """How many requests wait for an answer, on every relay sharing the store."""
+        return await self.store.count_requests("pending")
+
+    async def storage_ok(self) -> bool:
+        """Whether the store can write (after a full disk, a probe write tells when space is back)."""
+        return not self.store.storage_full or await self.store.probe_storage()
+
+    async def last_seq(self) -> int:
+        """The newest event's sequence number."""
+        return await self.store.last_seq()
+
+    async def register_key(self, entity_type: str, entity_id: str, public_key: str) -> None:
+        """Register or replace the desk's or an agent's public key."""
+        await self.store.set_public_key(entity_type, entity_id, public_key, self.clock())
+
+    async def desk_key(self) -> str | None:
+        """The desk's public key, if an approver registered one."""
+        return await self.store.public_key("user", DESK_KEY_ID)
 
     async def wait(self, request_id: str, timeout: float | None, *,
                    current: HitlRequest | None = None, attend: bool = False) -> HitlRequest:

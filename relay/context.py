@@ -12,7 +12,7 @@ from hitl_desk.settings import DEFAULT_HOST, DEFAULT_PORT
 from relay.auth import Auth, Principal
 from relay.broker import Broker
 from relay.bus import Bus
-from relay.store import Store
+from relay.expiry import DEFAULT_TIMER_LEASE
 
 
 @dataclass
@@ -37,6 +37,11 @@ class RelayConfig:
     leave_grace: float = 30.0
     """Seconds a request whose blocked caller hung up (or was cut off by a relay restart) stays
     pending for that caller to come back by id before it is withdrawn as ``agent_left``."""
+    timer_lease: float = DEFAULT_TIMER_LEASE
+    """Seconds a relay's claim on its requests' expiry timers lasts unrenewed (renewed every third
+    of it).  Relays sharing a store each expire only the requests they hold the lease for; when a
+    relay crashes, another one claims its timers once the lease lapses (a relay restarted on the
+    same host claims them at once)."""
     hangup_poll: float = 0.25
     """Seconds between checks for blocked REST callers that hung up (aiohttp does not cancel
     handlers on disconnect)."""
@@ -58,7 +63,6 @@ class RelayConfig:
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
-STORE: web.AppKey[Store] = web.AppKey("store", Store)
 BUS: web.AppKey[Bus] = web.AppKey("bus", Bus)
 BROKER: web.AppKey[Broker] = web.AppKey("broker", Broker)
 AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)

@@ -32,7 +32,7 @@ from hitl_desk.models import (
 )
 from relay.api import WaitFlag, wait_attended
 from relay.broker import DESK_KEY_ID
-from relay.context import AUTH, BROKER, STORE, principal_of
+from relay.context import AUTH, BROKER, principal_of
 from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
@@ -54,17 +54,15 @@ async def register_key(request: web.Request) -> web.Response:
             raise PermissionDeniedError("An agent key may register only its own agent's public key.")
         entity_id = principal.agent.id
     else:
-        agent = await auth.store.agent_by_id(body.entity_id or "") or await auth.ensure_agent(
-            body.entity_id or FALLBACK_AGENT)
-        entity_id = agent.id
-    await request.app[STORE].set_public_key(body.entity_type, entity_id, body.public_key, auth.clock())
+        entity_id = (await auth.agent_by_id_or_name(body.entity_id, FALLBACK_AGENT)).id
+    await request.app[BROKER].register_key(body.entity_type, entity_id, body.public_key)
     return json_response(KeyRegistered(entity_type=body.entity_type, entity_id=entity_id,
                                        public_key=body.public_key, fingerprint=fingerprint(body.public_key)))
 
 
 async def _desk_key(request: web.Request) -> str | None:
     await principal_of(request)
-    return await request.app[STORE].public_key("user", DESK_KEY_ID)
+    return await request.app[BROKER].desk_key()
 
 
 @routes.route("GET", "/api/v1/keys/user", summary="The desk's public key (an array, as hitl-cli reads it).",

@@ -21,7 +21,7 @@ from hitl_desk.errors import HitlError, InternalError, InvalidRequestError
 from hitl_desk.models import CommandFrame, ErrorBody, EventFrame, HitlRequest, ReadyFrame, ResultFrame
 from relay.auth import Principal
 from relay.bus import SubscriberLagged
-from relay.context import BROKER, BUS, STORE, owner_of
+from relay.context import BROKER, BUS, owner_of
 from relay.http import METRICS, load_json, parse_query, validate
 from relay.openapi import RouteTable
 
@@ -115,7 +115,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         # A plain response for aiohttp to finish: its write fails quietly on the dead connection
         # (the unprepared socket would raise instead). 499: nginx's "client closed request".
         return web.Response(status=499)
-    last_seq = await request.app[STORE].last_seq()
+    last_seq = await request.app[BROKER].last_seq()
     since = last_seq if query.since is None else query.since
     socket = _Socket(request, ws, principal)
     metrics = request.app[METRICS]

@@ -1,10 +1,9 @@
-"""The relay's durable store: SQLite in WAL mode, numbered SQL migrations.
+"""The SQLite store: one file in WAL mode, numbered SQL migrations (``relay.store.sqlite_open``).
 
 Writes go through a group-commit writer (``relay.writer``: each change and its event in one
 transaction, queued changes committed together); reads through an aiosqlite connection,
-which in WAL mode sees only committed data.  Everything
-the broker needs goes through this class, so a PostgreSQL store is a second implementation of
-the same methods, not a rewrite.
+which in WAL mode sees only committed data.  It implements ``relay.store.Store``; several
+relays may share one file (SQLite's locking serialises their writers).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +22,15 @@ import aiosqlite
 from hitl_desk.errors import (
     AgentExistsError,
     ApiKeyNotFoundError,
-    RelayStartError,
     RelayUnavailableError,
     RequestExistsError,
     StorageFullError,
     TooManyPendingError,
 )
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
-from relay.wal import WalDamagedError, check_wal
-from relay.writer import GroupCommitWriter, T, connect, sqlite_code
+from relay.store import ClaimedTimer
+from relay.store.sqlite_open import open_checked
+from relay.writer import GroupCommitWriter, T
 
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
@@ -41,17 +39,11 @@ _REQUEST_COLUMNS = (
 )
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("relay") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
-
-
-def _request(row: sqlite3.Row) -> HitlRequest:
+def _request(row: sqlite3.Row, *extra: str) -> HitlRequest:
+    """The request of a row that holds ``_REQUEST_COLUMNS`` and the ``extra`` ones."""
     data = dict(row)
+    for column in extra:
+        del data[column]
     data["choices"] = json.loads(data["choices"])
     return HitlRequest.model_validate(data)
 
@@ -66,59 +58,13 @@ def _append_event(db: sqlite3.Connection, type_: str, request_id: str, now: floa
     return int(row[0])
 
 
-def _migrate(path: Path) -> None:
-    db = connect(path)
-    try:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        for number, sql in _migrations():
-            if number > version:
-                db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
-    finally:
-        db.close()
-
-
-_ACCESS_ERRORS = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
-                            sqlite3.SQLITE_AUTH, sqlite3.SQLITE_IOERR})
-"""Primary result codes meaning the file could not be used, not that its content is damaged."""
-
-
-def _open_checked(path: Path) -> None:
-    """Refuse a WAL SQLite would drop commits from, check the database, then migrate it."""
-    recover = (f"keep a copy of {path.name}* and restore a backup, or move {path.name}-wal and "
-               f"{path.name}-shm aside to start without the unsaved changes (they are then lost)")
-    try:
-        check_wal(Path(f"{path}-wal"), Path(f"{path}-shm"))
-    except WalDamagedError as exc:
-        raise RelayStartError(f"{path}-wal is damaged ({exc}): SQLite would silently drop acknowledged "
-                              f"answers, so the relay will not start; {recover}.") from None
-    except OSError as exc:
-        raise RelayStartError(f"cannot read {path}-wal ({exc.strerror}): fix its owner or mode.") from None
-    try:
-        db = connect(path)
-        try:
-            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
-        finally:
-            db.close()
-        if problems != ["ok"]:
-            raise sqlite3.DatabaseError("; ".join(problems))
-        _migrate(path)
-    except sqlite3.DatabaseError as exc:
-        if sqlite_code(exc) == sqlite3.SQLITE_FULL:
-            raise RelayStartError(f"the disk holding {path} is full: free some space and start again.") from None
-        if sqlite_code(exc) in _ACCESS_ERRORS:
-            raise RelayStartError(f"cannot open the database {path} ({exc}): fix the owner or mode of it "
-                                  "and its directory, or set HITL_HOME elsewhere.") from None
-        raise RelayStartError(f"the database {path} is damaged or not a database ({exc}): restore it "
-                              f"from a backup, or move {path.name}* aside to start with an empty one.") from None
-
-
 def _agent(row: sqlite3.Row) -> Agent:
     return Agent(id=row["id"], agent_id=row["id"], name=row["name"],
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
 
 
-class Store:
-    """SQLite persistence for agents, API keys, requests and the event log."""
+class SqliteStore:
+    """SQLite persistence for agents, API keys, requests and the event log (a ``Store``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -127,7 +73,7 @@ class Store:
 
     async def open(self) -> None:
         """Open the writer and the reader and bring the schema up to date."""
-        await asyncio.to_thread(_open_checked, self.path)
+        await asyncio.to_thread(open_checked, self.path)
         self._writer = GroupCommitWriter(self.path)
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         self._reader.row_factory = sqlite3.Row
@@ -268,12 +214,13 @@ class Store:
     # -- requests and events ------------------------------------------------------------------
 
     async def insert_request(self, request: HitlRequest, now: float, *, max_pending: int | None = None,
-                             attended: bool = False) -> Event:
+                             attended: bool = False, timer_owner: str | None = None) -> Event:
         """Persist a new request and its ``request.created`` event in one transaction.
 
         With ``max_pending``, a pending request is refused (``TooManyPendingError``) when its agent
         has that many pending already; the count and the insert share the transaction, so
         concurrent requests cannot overshoot.  ``attended``: a caller is blocked on it.
+        ``timer_owner``: the relay that owns its expiry timer.
         """
         values = (request.id, request.kind, request.status, request.agent_id, request.agent_name,
                   request.prompt, json.dumps(request.choices), request.placeholder_text,
@@ -282,7 +229,7 @@ class Store:
                   request.expires_at.timestamp() if request.expires_at else None,
                   request.closed_at.timestamp() if request.closed_at else None,
                   request.encrypted_payload, request.encrypted_response, request.agent_public_key,
-                  request.channel, request.cancel_reason, int(attended))
+                  request.channel, request.cancel_reason, int(attended), timer_owner)
         payload = request.model_dump_json()
         capped = max_pending is not None and request.status == "pending"
 
@@ -295,8 +242,8 @@ class Store:
                         f"This agent has {count} requests pending, the most this relay allows: wait "
                         "for answers, or cancel some, before asking more.",
                         details={"pending": int(count), "max_pending": max_pending})
-            db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}, attended) VALUES "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}, attended, timer_owner) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return _append_event(db, "request.created", request.id, now, payload)
 
         try:
@@ -355,28 +302,6 @@ class Store:
         row = await self._one(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
         return None if row is None else _request(row)
 
-    async def list_requests(self, status: str | None = None, *, kind: str | None = None,
-                            limit: int = 100, newest_first: bool = False,
-                            agent_id: str | None = None) -> list[HitlRequest]:
-        """Requests filtered by status, kind and agent."""
-        where: list[str] = []
-        params: list[Any] = []
-        if agent_id:
-            where.append("agent_id = ?")
-            params.append(agent_id)
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if kind:
-            where.append("kind = ?")
-            params.append(kind)
-        sql = f"SELECT {_REQUEST_COLUMNS} FROM requests"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ?"
-        params.append(limit)
-        return [_request(r) for r in await self._all(sql, params)]
-
     async def page_requests(self, status: str | None = None, *, kind: str | None = None,
                             agent_id: str | None = None, limit: int = 100, after: int | None = None,
                             newest_first: bool = False) -> tuple[list[HitlRequest], int | None]:
@@ -404,18 +329,7 @@ class Store:
         rows = await self._all(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        found = []
-        for row in rows:
-            data = dict(row)
-            data.pop("row_key")
-            data["choices"] = json.loads(data["choices"])
-            found.append(HitlRequest.model_validate(data))
-        return found, int(rows[-1]["row_key"]) if more else None
-
-    async def attended_pending(self) -> list[str]:
-        """Ids of pending requests a caller was blocked on (checked again after a restart)."""
-        rows = await self._all("SELECT id FROM requests WHERE status = 'pending' AND attended = 1")
-        return [str(r["id"]) for r in rows]
+        return [_request(r, "row_key") for r in rows], int(rows[-1]["row_key"]) if more else None
 
     async def mark_attended(self, request_id: str) -> None:
         """Record that a caller blocks on this request."""
@@ -439,3 +353,39 @@ class Store:
         """The newest event's sequence number (0 when there is none)."""
         row = await self._one("SELECT COALESCE(MAX(seq), 0) FROM events")
         return int(row[0]) if row else 0
+
+    # -- expiry timer leases --------------------------------------------------------------------
+
+    async def renew_lease(self, relay_id: str, until: float) -> None:
+        """Keep the relay's timer lease live until ``until``."""
+        await self._write(lambda db: db.execute(
+            "INSERT INTO timer_leases(relay_id, until) VALUES (?, ?) "
+            "ON CONFLICT(relay_id) DO UPDATE SET until = excluded.until", (relay_id, until)))
+
+    async def claim_timers(self, relay_id: str, now: float) -> list[ClaimedTimer]:
+        """Take over the timers of pending requests nobody owns or whose owner's lease lapsed."""
+        def claim(db: sqlite3.Connection) -> list[ClaimedTimer]:
+            # One UPDATE under SQLite's write lock: a row another relay claimed first has a live
+            # owner by the time this one runs, so no request is claimed twice.
+            rows = db.execute(
+                f"UPDATE requests SET timer_owner = ? WHERE status = 'pending' AND (timer_owner IS NULL "
+                "OR timer_owner NOT IN (SELECT relay_id FROM timer_leases WHERE until >= ?)) "
+                f"RETURNING {_REQUEST_COLUMNS}, attended", (relay_id, now)).fetchall()
+            db.execute("DELETE FROM timer_leases WHERE until < ?", (now,))
+            return [ClaimedTimer(_request(r, "attended"), bool(r["attended"])) for r in rows]
+
+        return await self._write(claim)
+
+    async def live_leases(self, now: float) -> list[str]:
+        """The ids of the relays whose lease is live at ``now``."""
+        rows = await self._all("SELECT relay_id FROM timer_leases WHERE until >= ? ORDER BY relay_id", (now,))
+        return [str(r["relay_id"]) for r in rows]
+
+    async def release_timers(self, relay_id: str) -> None:
+        """Give up the relay's lease and its requests' timers (another relay claims them)."""
+        def release(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE requests SET timer_owner = NULL WHERE timer_owner = ? AND status = 'pending'",
+                       (relay_id,))
+            db.execute("DELETE FROM timer_leases WHERE relay_id = ?", (relay_id,))
+
+        await self._write(release)

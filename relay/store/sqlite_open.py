@@ -1,0 +1,66 @@
+"""Opening the SQLite file: refuse a damaged WAL or database, then run the numbered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+from hitl_desk.errors import RelayStartError
+from relay.wal import WalDamagedError, check_wal
+from relay.writer import connect, sqlite_code
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("relay") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _migrate(path: Path) -> None:
+    db = connect(path)
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        for number, sql in _migrations():
+            if number > version:
+                db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+    finally:
+        db.close()
+
+
+_ACCESS_ERRORS = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                            sqlite3.SQLITE_AUTH, sqlite3.SQLITE_IOERR})
+"""Primary result codes meaning the file could not be used, not that its content is damaged."""
+
+
+def open_checked(path: Path) -> None:
+    """Refuse a WAL SQLite would drop commits from, check the database, then migrate it."""
+    recover = (f"keep a copy of {path.name}* and restore a backup, or move {path.name}-wal and "
+               f"{path.name}-shm aside to start without the unsaved changes (they are then lost)")
+    try:
+        check_wal(Path(f"{path}-wal"), Path(f"{path}-shm"))
+    except WalDamagedError as exc:
+        raise RelayStartError(f"{path}-wal is damaged ({exc}): SQLite would silently drop acknowledged "
+                              f"answers, so the relay will not start; {recover}.") from None
+    except OSError as exc:
+        raise RelayStartError(f"cannot read {path}-wal ({exc.strerror}): fix its owner or mode.") from None
+    try:
+        db = connect(path)
+        try:
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+        finally:
+            db.close()
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems))
+        _migrate(path)
+    except sqlite3.DatabaseError as exc:
+        if sqlite_code(exc) == sqlite3.SQLITE_FULL:
+            raise RelayStartError(f"the disk holding {path} is full: free some space and start again.") from None
+        if sqlite_code(exc) in _ACCESS_ERRORS:
+            raise RelayStartError(f"cannot open the database {path} ({exc}): fix the owner or mode of it "
+                                  "and its directory, or set HITL_HOME elsewhere.") from None
+        raise RelayStartError(f"the database {path} is damaged or not a database ({exc}): restore it "
+                              f"from a backup, or move {path.name}* aside to start with an empty one.") from None
