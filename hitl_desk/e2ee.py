@@ -9,7 +9,6 @@ what it sends) but reported as unbound so an approver can say so.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from hitl_desk.keyring import (
     load_keypair,
     load_or_create_keypair,
 )
-from hitl_desk.models import HitlRequest
+from hitl_desk.models import HitlRequest, new_request_id
 from hitl_desk.settings import Settings
 
 BOUND_CACHE_LIMIT = 10_000
@@ -45,11 +44,6 @@ BOUND_CACHE_LIMIT = 10_000
 DESK_KEY_TTL = 60.0
 """How long an agent reuses the desk key it fetched (and checked against its pin)."""
 _TEXT_FIELD = {"input": "prompt", "completion": "summary", "notification": "message"}
-
-
-def new_request_id() -> str:
-    """A request id chosen by the client, so it can be bound inside the envelope."""
-    return "req_" + secrets.token_hex(10)
 
 
 class AgentEncryption:

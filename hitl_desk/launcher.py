@@ -16,9 +16,7 @@ from urllib.parse import urlsplit
 
 from hitl_desk.client import RelayClient
 from hitl_desk.errors import HitlError, RelayUnavailableError
-from hitl_desk.settings import Settings
-
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+from hitl_desk.settings import LOOPBACK_HOSTS, Settings
 
 
 class EmbeddedRelay(Protocol):
@@ -52,7 +50,7 @@ async def ensure_relay(settings: Settings, url: str | None = None) -> AsyncItera
     if await relay_answers(target):
         yield RelayHandle(target, started_here=False)
         return
-    if urlsplit(target).hostname not in LOOPBACK:
+    if urlsplit(target).hostname not in LOOPBACK_HOSTS:
         raise RelayUnavailableError(f"No relay answered at {target}, and it is not on this machine.")
     found = [e for e in entry_points(group="hitl_desk.relay") if e.name == "embedded"]
     if not found:

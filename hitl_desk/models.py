@@ -5,17 +5,13 @@ Times on the wire are ISO 8601 UTC strings; ids are opaque strings.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hitl_desk.errors import (
-    DefaultAnswerNotAChoiceError,
-    HitlError,
-    RequestCancelledError,
-    RequestExpiredError,
-)
+from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError, RequestCancelledError, RequestExpiredError
 
 MAX_PROMPT_CHARS = 20_000
 MAX_CHOICES = 20
@@ -25,6 +21,9 @@ MAX_RESPONSE_CHARS = 20_000
 MAX_NAME_CHARS = 100
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TIMEOUT_SECONDS = 15 * 60  # the default cap; the relay's own cap is configurable
+FALLBACK_AGENT = "default"
+"""The agent a request or key is filed under when it names none."""
+REQUEST_ID_PATTERN = r"^req_[0-9a-f]{20}$"
 
 Kind = Literal["input", "completion", "notification"]
 Status = Literal["pending", "answered", "expired", "cancelled", "delivered"]
@@ -49,9 +48,7 @@ DEFAULT_PAGE_SIZE = 100
 
 FINAL_STATUSES: frozenset[str] = frozenset({"answered", "expired", "cancelled", "delivered"})
 
-EventType = Literal[
-    "request.created", "request.answered", "request.expired", "request.cancelled"
-]
+EventType = Literal["request.created", "request.answered", "request.expired", "request.cancelled"]
 
 MAX_ENVELOPE_CHARS = 4 * (MAX_PROMPT_CHARS * 6 + 4096) // 3
 Envelope = Annotated[str, StringConstraints(min_length=56, max_length=MAX_ENVELOPE_CHARS,
@@ -60,6 +57,11 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS)]
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
 Choice = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CHOICE_CHARS)]
+
+
+def new_request_id() -> str:
+    """A fresh, unguessable request id (relay-made, or client-made to bind it inside an envelope)."""
+    return "req_" + secrets.token_hex(10)
 
 
 class WireModel(BaseModel):
@@ -71,12 +73,10 @@ class WireModel(BaseModel):
 class RequestOptions(WireModel):
     """What an agent may say about how long a question waits and what happens then."""
 
-    timeout_seconds: float | None = Field(
-        default=None, gt=0, description="How long the request stays pending; default and cap 900 s."
-    )
+    timeout_seconds: float | None = Field(default=None, gt=0,
+                                          description="How long the request stays pending; default and cap 900 s.")
     default_answer: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)] | None = Field(
-        default=None, description="Returned as the response if the request expires."
-    )
+        default=None, description="Returned as the response if the request expires.")
     agent_name: Name | None = Field(default=None, description="Names the asking agent.")
     wait: bool = Field(default=True, description="Block until the human answers (false: return the id).")
 
@@ -130,7 +130,7 @@ class EncryptedCreate(WireModel):
     """Body of the ``*/e2ee`` routes: an envelope sealed for the desk key."""
 
     encrypted_payload: Envelope
-    request_id: Annotated[str, StringConstraints(pattern=r"^req_[0-9a-f]{20}$")] | None = Field(
+    request_id: Annotated[str, StringConstraints(pattern=REQUEST_ID_PATTERN)] | None = Field(
         default=None, description="Chosen by our own clients so the id can be bound inside the envelope.")
     timeout_seconds: float | None = Field(default=None, gt=0)
     agent_name: Name | None = None
@@ -188,8 +188,7 @@ class HitlRequest(BaseModel):
     encrypted_payload: str | None = Field(
         default=None, description="E2EE: the agent's envelope; the prompt is then empty.")
     encrypted_response: str | None = Field(default=None, description="E2EE: the human's answer, sealed.")
-    agent_public_key: str | None = Field(
-        default=None, description="E2EE: the agent key the payload was sealed with.")
+    agent_public_key: str | None = Field(default=None, description="E2EE: the agent key the payload was sealed with.")
     channel: Literal["rest", "mcp"] | None = Field(
         default=None, description="E2EE: where it came in; sets the reply format of unbound envelopes.")
     cancel_reason: CancelReason | None = Field(
@@ -350,7 +349,7 @@ class AgentCreate(WireModel):
 class ApiKeyCreate(WireModel):
     """Body of ``POST /api/v1/api-keys``: a key for the named agent (created if new)."""
 
-    agent_name: Name = "default"
+    agent_name: Name = FALLBACK_AGENT
     label: Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)] | None = None
 
 

@@ -16,6 +16,8 @@ from hitl_desk.errors import ServerUrlError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Host names that never leave this machine."""
 OWNER_TOKEN_FILE = "owner.token"
 SECRET_FILE = "relay.secret"
 DATABASE_FILE = "relay.db"

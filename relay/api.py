@@ -23,6 +23,7 @@ from hitl_desk.errors import (
 )
 from hitl_desk.models import (
     DEFAULT_PAGE_SIZE,
+    FALLBACK_AGENT,
     MAX_PAGE_SIZE,
     MAX_TIMEOUT_SECONDS,
     Agent,
@@ -54,7 +55,6 @@ from relay.http import METRICS, json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
 routes = RouteTable()
-FALLBACK_AGENT = "default"
 Body = TypeVar("Body", InputRequestCreate, CompletionCreate)
 BLOCKING_ERRORS = (TooManyPendingError,)
 

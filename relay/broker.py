@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from hitl_desk.models import (
     InputRequestCreate,
     Kind,
     NotificationCreate,
+    new_request_id,
 )
 from relay.bus import Bus
 from relay.expiry import DEFAULT_TIMER_LEASE, ExpiryTimers
@@ -65,11 +65,6 @@ _CLOSED_ERRORS: dict[str, type[RequestClosedError]] = {
     "expired": RequestExpiredError,
     "cancelled": RequestCancelledError,
 }
-
-
-def new_request_id() -> str:
-    """A fresh, unguessable request id."""
-    return "req_" + secrets.token_hex(10)
 
 
 def _utc(ts: float) -> datetime:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from hitl_desk.settings import Settings
+from hitl_desk.settings import LOOPBACK_HOSTS, Settings
 from relay.context import RelayConfig
 
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mcp").setLevel(logging.WARNING)  # its session-manager start/stop lines are noise
     config = config_from_args(args)
-    if config.host not in ("127.0.0.1", "localhost", "::1") and not args.lan:
+    if config.host not in LOOPBACK_HOSTS and not args.lan:
         raise SystemExit("hitl-desk: listening beyond loopback needs --lan")
     asyncio.run(serve_forever(config))  # a failed start is one RelayStartError line (relay.app)
     return 0

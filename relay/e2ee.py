@@ -21,6 +21,7 @@ from hitl_desk.errors import (
     TooManyPendingError,
 )
 from hitl_desk.models import (
+    FALLBACK_AGENT,
     DevicePublicKeys,
     EncryptedCreate,
     HitlRequest,
@@ -37,7 +38,6 @@ from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
 
 routes = RouteTable()
-FALLBACK_AGENT = "default"
 
 
 @routes.route("POST", "/api/v1/keys/register", summary="Register an agent's or the desk's public key.",

@@ -31,6 +31,7 @@ from hitl_desk.errors import (
     PayloadTooLargeError,
 )
 from hitl_desk.models import ErrorResponse
+from hitl_desk.settings import LOOPBACK_HOSTS
 from relay.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
@@ -154,7 +154,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def host_guard(allowed: Iterable[str]) -> Middleware:
     """Middleware refusing foreign Host and Origin headers (DNS rebinding, cross-site pages)."""
-    names = LOOPBACK_NAMES | {a.lower() for a in allowed}
+    names = LOOPBACK_HOSTS | {a.lower() for a in allowed}
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:

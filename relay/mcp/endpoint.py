@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from mcp.server.transport_security import TransportSecuritySettings
 
+from hitl_desk.settings import LOOPBACK_HOSTS
 from relay.asgi import DISCONNECT, AsgiApp, AsgiHandler, Message, Scope, session_manager_ctx
 from relay.context import CONFIG, RelayConfig, principal_of
-from relay.http import LOOPBACK_NAMES
 from relay.mcp.caller import McpCaller, identity_of, session_user
 from relay.mcp.sealed import add_sealed_tools
 from relay.mcp.sessions import SESSION_HEADER, SessionBook, opens_session
@@ -82,7 +82,7 @@ def transport_security(config: RelayConfig) -> TransportSecuritySettings:
     """The SDK's own Host/Origin check, accepting what the relay's ``host_guard`` accepts."""
     hosts: list[str] = []
     origins: list[str] = []
-    for name in sorted(LOOPBACK_NAMES | {host.lower() for host in config.allowed_hosts}):
+    for name in sorted(LOOPBACK_HOSTS | {host.lower() for host in config.allowed_hosts}):
         host = f"[{name}]" if ":" in name else name
         hosts += [host, f"{host}:*"]
         origins += [f"{scheme}://{host}{port}" for scheme in ("http", "https") for port in ("", ":*")]

@@ -43,7 +43,8 @@ from relay.mcp.caller import McpCall, call_of
 
 log = logging.getLogger(__name__)
 
-FALLBACK_AGENT = "mcp-client"
+MCP_FALLBACK_AGENT = "mcp-client"
+"""The agent an MCP call is filed under when neither it nor its client names one."""
 NOTIFIED = "Notification sent"
 LEFT: CancelReason = "agent_left"
 """The reason of every withdrawal on hang-up or cancel, REST's after its grace period too."""
@@ -160,7 +161,7 @@ class Desk:
         return await create(self._app[BROKER], await self._agent(ctx, call, agent_name))
 
     async def _agent(self, ctx: Context, call: McpCall, agent_name: str | None) -> Agent:
-        return await self._app[AUTH].agent_for(call.principal, agent_name, client_name(ctx) or FALLBACK_AGENT)
+        return await self._app[AUTH].agent_for(call.principal, agent_name, client_name(ctx) or MCP_FALLBACK_AGENT)
 
     async def _wait(self, ctx: Context, call: McpCall, request: HitlRequest) -> HitlRequest:
         """The final request; withdraws it if the call is cancelled or its caller leaves."""

@@ -20,8 +20,8 @@ from hitl_desk.crypto import (
     open_json,
     seal_json,
 )
-from hitl_desk.e2ee import DeskEncryption, new_request_id
-from hitl_desk.models import MAX_ENVELOPE_CHARS, HitlRequest
+from hitl_desk.e2ee import DeskEncryption
+from hitl_desk.models import MAX_ENVELOPE_CHARS, HitlRequest, new_request_id
 from tests.approver import ScriptedApprover
 from tests.conftest import LiveRelay
 from tests.relay.test_mcp import (
