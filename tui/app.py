@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import on
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
@@ -22,6 +22,7 @@ from hitl_desk.client import RelayClient
 from hitl_desk.display import visible_line
 from hitl_desk.settings import Settings
 from tui.clock import Clock, system_clock
+from tui.desk import DeskApp
 from tui.focus import focus_server, show_request
 from tui.link import DeskLink
 from tui.messages import DeskMessage, KeyCreated, QueueChanged, RequestClosed
@@ -39,7 +40,7 @@ from tui.state import DeskState
 from tui.widgets.top_bar import SECTIONS
 
 
-class HitlDeskApp(App[None]):
+class HitlDeskApp(DeskApp):
     """Answer your agents' questions from the terminal."""
 
     CSS_PATH = "desk.tcss"
@@ -69,7 +70,6 @@ class HitlDeskApp(App[None]):
         self.desk_signal: Signal[DeskMessage] = Signal(self, "desk")
         self.focus_home = focus_home
         self.wanted_request = request_id
-        """A request to open as soon as the first sync has loaded the queue."""
 
     def on_mount(self) -> None:
         """Start following the relay."""

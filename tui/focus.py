@@ -18,7 +18,7 @@ from tui.screens.request import RequestScreen
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tui.app import HitlDeskApp
+    from tui.desk import DeskApp
 
 GONE = "That request is no longer pending."
 
@@ -29,7 +29,7 @@ def terminal_window(environ: Mapping[str, str] = os.environ) -> int | None:
     return int(value) if value.isdigit() and 0 < int(value) < 2**32 else None
 
 
-def show_request(app: HitlDeskApp, request_id: str | None) -> bool:
+def show_request(app: DeskApp, request_id: str | None) -> bool:
     """Open ``request_id`` on the queue (or only come forward for None); False if not pending.
 
     Before the first sync the request is remembered and opened once the queue is loaded.
@@ -51,7 +51,7 @@ def show_request(app: HitlDeskApp, request_id: str | None) -> bool:
     return True
 
 
-def focus_server(app: HitlDeskApp, home: Path) -> FocusServer:
+def focus_server(app: DeskApp, home: Path) -> FocusServer:
     """The server that lets the tray of ``home`` bring this TUI forward on a request."""
     async def handle(ask: ShowRequest) -> Shown:
         app.bell()

@@ -12,12 +12,12 @@ from textual.widgets import DataTable, Footer
 
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
+from tui.desk import DeskApp
 from tui.messages import DeskMessage, DirectoryChanged
 from tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
     from hitl_desk.reading import RequestReader
-    from tui.app import HitlDeskApp
     from tui.link import DeskLink
     from tui.state import DeskState
 
@@ -29,9 +29,9 @@ class DeskScreen(Screen[None]):
     """The section the top bar highlights."""
 
     @property
-    def desk(self) -> HitlDeskApp:
-        """The app, typed."""
-        return cast("HitlDeskApp", self.app)
+    def desk(self) -> DeskApp:
+        """The app, typed as the desk interface (not the app module, which imports the screens)."""
+        return cast(DeskApp, self.app)
 
     @property
     def state(self) -> DeskState:
