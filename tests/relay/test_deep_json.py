@@ -7,14 +7,14 @@ import io
 import aiohttp
 import pytest
 
-from relay import api, e2ee, events
+from relay import api, events, sealed_routes
 from relay.mcp import MCP_PATHS
 from relay.openapi import RouteTable
 from tests.conftest import LiveRelay
 
 DEEP = b"[" * 100_000
 BODY_ROUTES = [op.path.replace("{request_id}", "req_00000000000000000000")
-               for op in RouteTable(api.routes, e2ee.routes, events.routes).operations if op.body is not None]
+               for op in RouteTable(api.routes, sealed_routes.routes, events.routes).operations if op.body is not None]
 
 
 def test_every_route_with_a_body_is_covered() -> None:

@@ -1,4 +1,4 @@
-"""End-to-end encrypted routes: public keys and the ``*/e2ee`` request variants.
+"""End-to-end encrypted REST routes: public keys and the ``*/e2ee`` request variants.
 
 The relay stores and forwards envelopes it cannot open; it only checks who may register which
 key and routes each request with the agent key it was sealed with.  Wire shapes follow
