@@ -25,9 +25,10 @@ from hitl_desk.settings import LOOPBACK_HOSTS
 from relay.asgi import DISCONNECT, AsgiApp, AsgiHandler, Message, Scope, session_manager_ctx
 from relay.context import CONFIG, RelayConfig, principal_of
 from relay.mcp.caller import McpCaller, identity_of, session_user
+from relay.mcp.desk import Desk
 from relay.mcp.sealed import add_sealed_tools
 from relay.mcp.sessions import SESSION_HEADER, SessionBook, opens_session
-from relay.mcp.tools import Desk, build_server
+from relay.mcp.tools import build_server
 
 MCP_PATHS = ("/mcp", "/mcp/", "/mcp-server/mcp", "/mcp-server/mcp/")
 SERVED_PATH = "/mcp"

@@ -21,15 +21,8 @@ from hitl_desk.crypto import DecryptionError, unb64
 from hitl_desk.errors import HitlError
 from hitl_desk.models import Agent, EncryptedCreate, HitlRequest, Kind
 from relay.broker import Broker
-from relay.mcp.tools import (
-    NOTIFIED,
-    AgentNameArg,
-    Create,
-    Desk,
-    TimeoutArg,
-    answer_text,
-    arguments,
-)
+from relay.mcp.desk import NOTIFIED, Create, Desk, answer_text, arguments
+from relay.mcp.texts import AgentNameArg, TimeoutArg
 
 MIN_ENVELOPE_BYTES = Box.NONCE_SIZE + 16
 """Nonce and MAC: an envelope shorter than this holds nothing."""

@@ -1,262 +1,33 @@
-"""The MCP tools and prompt: the texts the model reads, and thin calls into the broker.
+"""The MCP tools and prompt as the server registers them: thin calls into ``relay.mcp.desk``.
 
-Each tool validates its arguments into the same wire model the REST routes use, resolves the
-asking agent, hands the request to the broker and, for questions, waits for the human while
-sending progress so no client idles out.  A call that is cancelled, or whose HTTP request goes
-away, withdraws its request, so approvers see it go.
+Each tool validates its arguments into the same wire model the REST routes use and hands it to
+the ``Desk``, which runs the call; the words the model reads live in ``relay.mcp.texts``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from aiohttp import web
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from hitl_desk import __version__
-from hitl_desk.errors import (
-    InvalidRequestError,
-    RequestClosedError,
-    RequestExpiredError,
-    TooManyPendingError,
+from hitl_desk.models import CompletionCreate, InputRequestCreate, NotificationCreate
+from relay.mcp.desk import Desk, arguments
+from relay.mcp.texts import (
+    ASK,
+    COMPLETE,
+    COMS_ONLY,
+    INSTRUCTIONS,
+    NOTIFY,
+    AgentNameArg,
+    ChoicesArg,
+    DefaultAnswerArg,
+    PlaceholderArg,
+    PromptArg,
+    TimeoutArg,
 )
-from hitl_desk.models import (
-    MAX_CHOICES,
-    MAX_NAME_CHARS,
-    Agent,
-    CancelReason,
-    CompletionCreate,
-    HitlRequest,
-    InputRequestCreate,
-    NotificationCreate,
-)
-from relay.auth import Principal
-from relay.broker import Broker
-from relay.context import AUTH, BROKER, CONFIG
-from relay.http import describe, validate
-from relay.mcp.caller import McpCall, call_of
-
-log = logging.getLogger(__name__)
-
-MCP_FALLBACK_AGENT = "mcp-client"
-"""The agent an MCP call is filed under when neither it nor its client names one."""
-NOTIFIED = "Notification sent"
-LEFT: CancelReason = "agent_left"
-"""The reason of every withdrawal on hang-up or cancel, REST's after its grace period too."""
-
-INSTRUCTIONS = """\
-hitl-desk connects you to a human who answers from their desktop or phone. Use
-request_human_input to ask them anything (decisions, approvals, missing information),
-notify_human for one-way updates, and notify_human_completion when you finish a task.
-Answers can take minutes: the calls wait for them. The tools ending in _e2ee are for an
-end-to-end-encrypting proxy; do not call them yourself."""
-
-ASK = """\
-Ask the human a question and wait for their answer, which is returned as plain text.
-
-Use it whenever you need a decision, a clarification, approval before a risky or
-irreversible step, or information only the human has. The call blocks until the human
-answers (this can take many minutes; the default and maximum wait is 15 minutes).
-Give `choices` when the answer is one of a few options; the answer is then normally one of
-them. The prompt is shown as Markdown: make it self-contained, so the human can answer
-without looking anything up.
-
-If nobody answers in time the call fails with an error instead of returning an answer:
-never treat that as consent. If the human dismisses the question, the call fails too."""
-
-NOTIFY = """\
-Send the human a one-way notification (a progress update, a heads-up, an FYI) and return
-at once with a confirmation. The human does not reply; use request_human_input when you
-need an answer."""
-
-COMPLETE = """\
-Tell the human you finished a task, with a summary of what you did, and wait for their
-reply, which is returned as plain text: an acknowledgement such as "looks good", a
-correction, or further instructions that you should then carry out. The call blocks until
-the human replies (default and maximum wait 15 minutes); if nobody replies in time it fails
-with an error."""
-
-COMS_ONLY = """\
-From now on, communicate with me only through the hitl-desk tools; I am not watching this
-chat, but I see those tools' messages on my desktop and phone.
-
-- To ask me anything (a decision, a clarification, approval, missing information), call
-  request_human_input and wait for my answer. Offer `choices` when there are a few clear
-  options. Never guess an answer I did not give.
-- For progress updates that need no reply, call notify_human.
-- When you finish a task, call notify_human_completion with a short summary of what you did,
-  then act on my reply: it may ask for changes or give you the next task.
-- If a call fails because I did not answer in time, do not assume consent: ask again, or
-  stop and wait if the step is risky.
-- Keep messages short and self-contained: I may read them on a phone."""
-
-PromptArg = Annotated[str, Field(description="The question, in Markdown; self-contained, so the human can answer "
-                                             "without looking anything up.")]
-ChoicesArg = Annotated[list[str] | None, Field(
-    description=f"Up to {MAX_CHOICES} short answers for the human to pick from, when the answer is one of a few "
-                "options.")]
-PlaceholderArg = Annotated[str | None, Field(description="A hint shown in the empty answer box, e.g. 'branch name'.")]
-AgentNameArg = Annotated[str | None, Field(
-    description="Your name as the human sees it (ignored when your API key already names you).")]
-TimeoutArg = Annotated[float | None, Field(
-    description="Seconds to wait for the answer before the call fails; default and maximum 900.")]
-DefaultAnswerArg = Annotated[str | None, Field(
-    description="Returned as the answer if nobody answers in time. Leave it out unless proceeding with it "
-                "unanswered is truly safe.")]
-
-
-Create = Callable[[Broker, Agent], Awaitable[HitlRequest]]
-"""Makes the request for a tool call, given the broker and the calling agent."""
-
-
-class CallerLeftError(Exception):
-    """The HTTP request carrying the tool call ended before the human answered."""
-
-
-class Desk:
-    """Turns tool calls into broker requests; reads the relay's parts lazily, at call time."""
-
-    def __init__(self, app: web.Application) -> None:
-        self._app = app
-        self.closing = False
-        self._withdrawals: set[asyncio.Task[None]] = set()
-
-    async def shutdown(self, app: web.Application | None = None) -> None:
-        """Relay shutdown: calls end, but their requests stay pending (they survive a restart)."""
-        self.closing = True
-
-    async def ask(self, ctx: Context, body: InputRequestCreate) -> str:
-        """Put a question to the human and return the answer."""
-        return answer_text(await self.ask_with(ctx, body.agent_name,
-                                               lambda broker, agent: broker.create_input(agent, body, attended=True)))
-
-    async def complete(self, ctx: Context, body: CompletionCreate) -> str:
-        """Report a finished task and return the human's reply."""
-        return answer_text(await self.ask_with(
-            ctx, body.agent_name, lambda broker, agent: broker.create_completion(agent, body, attended=True)))
-
-    async def notify(self, ctx: Context, body: NotificationCreate) -> str:
-        """Deliver a notification."""
-        await self.send_with(ctx, body.agent_name, lambda broker, agent: broker.notify(agent, body))
-        return NOTIFIED
-
-    async def ask_with(self, ctx: Context, agent_name: str | None, create: Create) -> HitlRequest:
-        """Create a request for the calling agent and return it once final (answered, expired, dismissed)."""
-        call = call_of(ctx)
-        agent = await self._agent(ctx, call, agent_name)
-        try:
-            created = await create(self._app[BROKER], agent)
-        except TooManyPendingError as exc:
-            raise ToolError(f"{exc.message} ({exc.code})") from None
-        return await self._wait(ctx, call, created)
-
-    async def send_with(self, ctx: Context, agent_name: str | None, create: Create) -> HitlRequest:
-        """Create a request that nobody answers (a notification) for the calling agent."""
-        call = call_of(ctx)
-        return await create(self._app[BROKER], await self._agent(ctx, call, agent_name))
-
-    async def _agent(self, ctx: Context, call: McpCall, agent_name: str | None) -> Agent:
-        return await self._app[AUTH].agent_for(call.principal, agent_name, client_name(ctx) or MCP_FALLBACK_AGENT)
-
-    async def _wait(self, ctx: Context, call: McpCall, request: HitlRequest) -> HitlRequest:
-        """The final request; withdraws it if the call is cancelled or its caller leaves."""
-        try:
-            return await self._wait_with_progress(ctx, call, request)
-        except CallerLeftError:
-            await self._withdraw(request.id, call.principal)
-            raise ToolError("The caller went away; the request was withdrawn.") from None
-        except BaseException:
-            # Cancelled (or broken) mid-wait: the cancellation may strike every await from here
-            # on, so the withdrawal runs as a task of its own.
-            self._spawn_withdrawal(request.id, call.principal)
-            raise
-
-    async def _wait_with_progress(self, ctx: Context, call: McpCall, request: HitlRequest) -> HitlRequest:
-        loop = asyncio.get_running_loop()
-        interval = self._app[CONFIG].mcp_progress_interval
-        total = (request.expires_at - request.created_at).total_seconds() if request.expires_at else None
-        # No await since the broker returned `request`, so it is still current; the waiter task
-        # registers on the next turn of the loop, before any approver can have heard of it.
-        answer = asyncio.ensure_future(self._app[BROKER].wait(request.id, None, current=request))
-        left = asyncio.ensure_future(call.left())
-        started = loop.time()
-        try:
-            await ctx.report_progress(progress=0, total=total,
-                                      message=f"Asked the human (request {request.id}); waiting for the answer.")
-            waiting: set[asyncio.Future[Any]] = {answer, left}
-            while True:
-                done, _ = await asyncio.wait(waiting, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-                if answer in done:
-                    return answer.result()
-                if left in done:
-                    raise CallerLeftError(request.id)
-                elapsed = loop.time() - started
-                await ctx.report_progress(progress=elapsed, total=total,
-                                          message=f"Still waiting for the human ({_duration(elapsed)} so far).")
-        finally:
-            answer.cancel()
-            left.cancel()
-
-    async def _withdraw(self, request_id: str, principal: Principal) -> None:
-        if self.closing:
-            return
-        try:
-            # An MCP tool call cannot be resumed by id, so the question goes at once.
-            await self._app[BROKER].cancel(request_id, principal.label, LEFT)
-        except RequestClosedError:  # answered, expired or dismissed in the same instant
-            log.debug("%s closed before it could be withdrawn", request_id)
-        except Exception:  # loop boundary: a failed withdrawal is logged, the call still ends
-            log.exception("withdrawing %s failed", request_id)
-
-    def _spawn_withdrawal(self, request_id: str, principal: Principal) -> None:
-        if self.closing:
-            return
-        task = asyncio.get_running_loop().create_task(self._withdraw(request_id, principal))
-        self._withdrawals.add(task)
-        task.add_done_callback(self._withdrawals.discard)
-
-
-def client_name(ctx: Context) -> str | None:
-    """The MCP client's self-reported name, cut to an agent name; None when it sent none."""
-    params = getattr(ctx.session, "client_params", None)
-    info = getattr(params, "client_info", None)
-    name = getattr(info, "name", None)
-    if not isinstance(name, str):
-        return None
-    return name.strip()[:MAX_NAME_CHARS].strip() or None
-
-
-def answer_text(request: HitlRequest) -> str:
-    """The human's answer (or the default answer); expiry and dismissal are tool errors."""
-    try:
-        return request.outcome()
-    except RequestExpiredError:
-        raise ToolError(
-            f"Nobody answered before the request expired (request {request.id}). There is no answer: do not "
-            "assume consent. Ask again later, or stop if the step is risky.") from None
-    except RequestClosedError:
-        raise ToolError(
-            f"The human dismissed the request without answering (request {request.id}). Do not assume consent."
-        ) from None
-
-
-def arguments(model: type[BaseModel], **values: Any) -> Any:
-    """Validate tool arguments into a wire model; a misfit is a tool error naming each field."""
-    try:
-        return validate(model, {key: value for key, value in values.items() if value is not None})
-    except InvalidRequestError as exc:
-        problems = "; ".join(describe(item) for item in exc.details or ())
-        raise ToolError(f"Invalid arguments: {problems or exc.message}") from None
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def build_server(desk: Desk) -> MCPServer:
