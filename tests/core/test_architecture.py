@@ -58,3 +58,11 @@ def test_core_has_no_import_cycles() -> None:
 def test_tui_has_no_import_cycles() -> None:
     # Screens see the app through tui.desk.DeskApp, never tui.app, which imports every screen.
     assert _import_cycles("tui") == []
+
+
+def test_no_module_exceeds_400_lines() -> None:
+    # STYLE.md: a module does one job; past 400 lines it is doing several (cli.py was 480).
+    long = {str(path.relative_to(ROOT)): n for package in ("hitl_desk", "relay", "tui", "tray")
+            for path in (ROOT / package).rglob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}
