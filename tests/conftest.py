@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,14 +56,21 @@ async def start_relay(home: Path, port: int = 0, **config: object) -> RunningRel
     return await RunningRelay(RelayConfig(home=home, host="127.0.0.1", port=port, **config)).start()  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
-    """A real relay on 127.0.0.1 with a fresh database."""
-    live = LiveRelay(await start_relay(tmp_path / "home"), tmp_path / "home")
+@asynccontextmanager
+async def live_relay(tmp_path: Path, **config: Any) -> AsyncIterator[LiveRelay]:
+    """A relay in ``tmp_path/home`` configured with ``config``, for the length of the block."""
+    live = LiveRelay(await start_relay(tmp_path / "home", **config), tmp_path / "home")
     try:
         yield live
     finally:
         await live.running.stop()  # the test may have restarted it: stop the current one
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
+    """A real relay on 127.0.0.1 with a fresh database."""
+    async with live_relay(tmp_path) as live:
+        yield live
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.models import Event, HitlRequest
 from relay.context import BROKER
 from tests.approver import ScriptedApprover
-from tests.conftest import LiveRelay, start_relay
+from tests.conftest import LiveRelay, live_relay, start_relay
 from tests.relay.test_durability import free_port, spawn_relay
 
 GRACE = 0.5
@@ -43,11 +43,8 @@ def only(approver: ScriptedApprover, event_type: str) -> Event:
 @pytest.fixture
 async def quick(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """A relay whose grace period for callers that hung up is GRACE seconds."""
-    running = await start_relay(tmp_path / "home", leave_grace=GRACE, hangup_poll=0.02)
-    try:
-        yield LiveRelay(running, tmp_path / "home")
-    finally:
-        await running.stop()
+    async with live_relay(tmp_path, leave_grace=GRACE, hangup_poll=0.02) as live:
+        yield live
 
 
 Ask = Callable[[LiveRelay, RelayClient, RelayClient, aiohttp.ClientSession], Awaitable[None]]

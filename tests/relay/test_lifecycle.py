@@ -16,7 +16,7 @@ from hitl_desk.models import HitlRequest
 from relay.command import config_from_args
 from relay.context import RelayConfig
 from tests.approver import ScriptedApprover
-from tests.conftest import LiveRelay, start_relay
+from tests.conftest import LiveRelay, live_relay, start_relay
 from tests.relay.test_mcp import mcp_client, never, text_of
 
 CAP = 3
@@ -25,11 +25,8 @@ CAP = 3
 @pytest.fixture
 async def capped(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """A relay that lets one agent have CAP requests pending."""
-    running = await start_relay(tmp_path / "home", max_pending=CAP)
-    try:
-        yield LiveRelay(running, tmp_path / "home")
-    finally:
-        await running.stop()
+    async with live_relay(tmp_path, max_pending=CAP) as live:
+        yield live
 
 
 async def _raw(relay: LiveRelay, method: str, path: str, credential: str,

@@ -23,7 +23,7 @@ from mcp.types import CallToolResult, TextContent
 from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
-from tests.conftest import LiveRelay, start_relay
+from tests.conftest import LiveRelay, live_relay, start_relay
 
 MODES = ["auto", "legacy"]
 PROGRESS_INTERVAL = 0.05
@@ -36,11 +36,8 @@ SSE_ACCEPT = {"Accept": "application/json, text/event-stream"}
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """The live relay, sending MCP progress every PROGRESS_INTERVAL seconds."""
-    running = await start_relay(tmp_path / "home", mcp_progress_interval=PROGRESS_INTERVAL)
-    try:
-        yield LiveRelay(running, tmp_path / "home")
-    finally:
-        await running.stop()
+    async with live_relay(tmp_path, mcp_progress_interval=PROGRESS_INTERVAL) as live:
+        yield live
 
 
 @pytest.fixture

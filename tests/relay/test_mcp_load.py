@@ -11,7 +11,7 @@ from mcp import Client
 
 from hitl_desk.client import RelayClient
 from tests.approver import ScriptedApprover
-from tests.conftest import LiveRelay, start_relay
+from tests.conftest import LiveRelay, live_relay
 from tests.relay.test_mcp import PROGRESS_INTERVAL, mcp_client, never, text_of
 
 
@@ -19,11 +19,8 @@ from tests.relay.test_mcp import PROGRESS_INTERVAL, mcp_client, never, text_of
 async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """The live relay with MCP's short progress interval, and no cap on one agent's pending
     requests: here one agent asks a thousand questions at once."""
-    running = await start_relay(tmp_path / "home", mcp_progress_interval=PROGRESS_INTERVAL, max_pending=None)
-    try:
-        yield LiveRelay(running, tmp_path / "home")
-    finally:
-        await running.stop()
+    async with live_relay(tmp_path, mcp_progress_interval=PROGRESS_INTERVAL, max_pending=None) as live:
+        yield live
 
 CALLS = 1000
 # The SDK client in both modes, several calls in flight per client: every call is its own

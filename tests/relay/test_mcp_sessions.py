@@ -14,7 +14,7 @@ from relay.auth import DISPLAY_PREFIX_CHARS
 from relay.context import RelayConfig
 from relay.mcp import MCP_SESSIONS
 from relay.mcp.sessions import IDLE_GRACE
-from tests.conftest import LiveRelay, start_relay
+from tests.conftest import LiveRelay, live_relay, start_relay
 from tests.deadline import until
 from tests.relay.test_mcp import INIT, SSE_ACCEPT, mcp_client, text_of
 
@@ -36,11 +36,8 @@ class Clock:
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """A relay allowing PER_KEY MCP sessions per key; idle sessions last an hour (not reaped here)."""
-    running = await start_relay(tmp_path / "home", mcp_sessions_per_key=PER_KEY, mcp_session_idle=3600.0)
-    try:
-        yield LiveRelay(running, tmp_path / "home")
-    finally:
-        await running.stop()
+    async with live_relay(tmp_path, mcp_sessions_per_key=PER_KEY, mcp_session_idle=3600.0) as live:
+        yield live
 
 
 async def open_session(http: aiohttp.ClientSession, url: str, credential: str) -> str:
