@@ -188,9 +188,9 @@ async def test_foreign_host_header_is_refused_by_dns_rebinding_protection(mcp_re
 
 
 @asynccontextmanager
-async def bridged(asgi_app: AsgiApp, *, root_path: str = "") -> AsyncIterator[str]:
-    """Serve a bare ASGI app under /asgi/ and yield the base URL."""
-    bridge = AsgiHandler(asgi_app, root_path=root_path)
+async def bridged(asgi_app: AsgiApp, **options: Any) -> AsyncIterator[str]:
+    """Serve a bare ASGI app under /asgi/ (``options`` for the bridge) and yield the base URL."""
+    bridge = AsgiHandler(asgi_app, **options)
     app = web.Application()
     app.router.add_route("*", "/asgi/{tail:.*}", bridge.handle)
     async with serving(app) as base_url:
@@ -301,10 +301,8 @@ async def test_client_hanging_up_is_heard_as_http_disconnect_and_the_app_may_fin
         witness.finished.set()
 
     observed = Tally()
-    bridge = AsgiHandler(observed.observe(app), disconnect_poll=HANG_UP_POLL, grace=DEADLINE)
-    web_app = web.Application()
-    web_app.router.add_route("*", "/asgi/{tail:.*}", bridge.handle)
-    async with serving(web_app) as base_url, asyncio.timeout(DEADLINE):
+    bridge = bridged(observed.observe(app), disconnect_poll=HANG_UP_POLL, grace=DEADLINE)
+    async with bridge as base_url, asyncio.timeout(DEADLINE):
         async with raw_call(base_url, "/asgi/") as (reader, _writer):
             if respond_first:
                 await _read_until(reader, b"first")
@@ -333,10 +331,8 @@ async def test_app_that_ignores_the_hang_up_is_cancelled_after_the_grace_period(
             raise
 
     observed = Tally()
-    bridge = AsgiHandler(observed.observe(stubborn), disconnect_poll=HANG_UP_POLL, grace=grace)
-    web_app = web.Application()
-    web_app.router.add_route("*", "/asgi/{tail:.*}", bridge.handle)
-    async with serving(web_app) as base_url, asyncio.timeout(DEADLINE):
+    bridge = bridged(observed.observe(stubborn), disconnect_poll=HANG_UP_POLL, grace=grace)
+    async with bridge as base_url, asyncio.timeout(DEADLINE):
         async with raw_call(base_url, "/asgi/") as (reader, _writer):
             await _read_until(reader, b"first")
         await observed.asgi_idle.wait()
