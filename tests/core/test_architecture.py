@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,23 @@ def test_import_contracts_hold() -> None:
     assert "broken" not in result.stdout.lower() or "0 broken" in result.stdout.lower()
 
 
+def loaded_from(statement: str, roots: set[str]) -> list[str]:
+    """The modules under ``roots`` that a fresh interpreter holds after running ``statement``."""
+    code = (f"import json, sys; {statement}; "
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(roots)!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded: list[str] = json.loads(done.stdout)
+    return loaded
+
+
 def test_cli_starts_without_importing_servers_or_uis() -> None:
-    code = ("import sys, hitl_desk.cli; hitl_desk.cli.build_parser(with_plugins=False); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "{'relay','tui','tray','textual','aiohttp','mcp','pystray'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    statement = "import hitl_desk.cli; hitl_desk.cli.build_parser(with_plugins=False)"
+    assert loaded_from(statement, {"relay", "tui", "tray", "textual", "aiohttp", "mcp", "pystray"}) == []
+
+
+def test_the_approver_core_imports_no_ui_toolkit() -> None:
+    statement = "import hitl_desk.approver, hitl_desk.approve_cli"
+    assert loaded_from(statement, {"tui", "tray", "textual", "pystray", "desktop_notifier", "dbus_fast"}) == []
 
 
 def test_code_passes_ruff_with_the_projects_rules() -> None:
