@@ -18,8 +18,8 @@ from hitl_desk.crypto import fingerprint
 from hitl_desk.display import visible_json, visible_line
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
-from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
-from hitl_desk.reading import LOCK
+from hitl_desk.models import HitlRequest
+from hitl_desk.reading import LOCK, why_gone
 from hitl_desk.settings import Settings
 
 
@@ -44,6 +44,11 @@ def shown(request: HitlRequest, approver: Approver) -> tuple[HitlRequest, str]:
     return view.request, view.marker.strip()  # "🔒", or "🔒 … ·" before the text
 
 
+def _why(request: HitlRequest) -> str:
+    reason = why_gone(request)
+    return f"  ({reason})" if reason else ""
+
+
 def _line(request: HitlRequest, marker: str) -> str:
     """One request on one line; agent text escaped so it cannot act on the terminal."""
     # Only a real line break ends the first line: \r, \x1c or U+2028 must not hide what follows.
@@ -52,13 +57,6 @@ def _line(request: HitlRequest, marker: str) -> str:
     choices = f"  [{' | '.join(visible_line(c) for c in request.choices)}]" if request.choices else ""
     text = f"{visible_line(marker)} {first}".strip() if marker else first
     return f"{request.id}  {request.kind:<10} {visible_line(request.agent_name):<16} {text}{choices}"
-
-
-def why_gone(request: HitlRequest) -> str:
-    """`` (agent left)``-style tail for a cancelled request, from the relay's reason vocabulary."""
-    if request.status != "cancelled" or request.cancel_reason is None:
-        return ""
-    return f"  ({CANCEL_REASON_TEXT.get(request.cancel_reason, request.cancel_reason)})"
 
 
 async def cmd_pending(args: argparse.Namespace) -> int:
@@ -93,7 +91,7 @@ async def cmd_watch(args: argparse.Namespace) -> int:
                 print(visible_json({"seq": event.seq, "type": event.type, "marker": marker,
                                     "request": request.model_dump(mode="json")}), flush=True)
             else:
-                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}{why_gone(request)}", flush=True)
+                print(f"{event.seq:>6} {event.type:<18} {_line(request, marker)}{_why(request)}", flush=True)
     return 0
 
 

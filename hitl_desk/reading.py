@@ -29,7 +29,7 @@ from hitl_desk.crypto import (
 )
 from hitl_desk.e2ee import DeskEncryption, Opened, open_text_reply
 from hitl_desk.errors import HitlError, KeyMissingError
-from hitl_desk.models import HitlRequest
+from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
 
 log = logging.getLogger(__name__)
 
@@ -210,3 +210,10 @@ class RequestReader:
         if len(self._cache) > CACHE_LIMIT:
             for stale in list(islice(self._cache, CACHE_LIMIT // 4)):
                 del self._cache[stale]
+
+
+def why_gone(request: HitlRequest) -> str:
+    """Why a cancelled request went (``agent left``, ``dismissed`` …), or "" when it did not say."""
+    if request.status != "cancelled" or request.cancel_reason is None:
+        return ""
+    return CANCEL_REASON_TEXT.get(request.cancel_reason, request.cancel_reason)

@@ -13,8 +13,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Markdown, Select
 
 from hitl_desk.errors import HitlError
-from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
-from hitl_desk.reading import Readable
+from hitl_desk.models import HitlRequest
+from hitl_desk.reading import Readable, why_gone
 from tui.clock import format_moment
 from tui.messages import DeskMessage, HistoryChanged
 from tui.reader import cell, label, line, markdown, md_body, md_literal
@@ -139,7 +139,7 @@ class HistoryScreen(DeskScreen):
         view = rows[min(table.cursor_row, len(rows) - 1)]
         request = view.request
         by = f" by {md_literal(request.answered_by)}" if request.answered_by else ""
-        why = f" ({CANCEL_REASON_TEXT[request.cancel_reason]})" if request.cancel_reason else ""
+        why = f" ({reason})" if (reason := why_gone(request)) else ""
         answer = (f"**Answer{by}:** {md_body(request.response)}" if request.response is not None
                   else f"*{request.status}{why}*")
         lock = f" · {label(view)}" if view.sealed else ""

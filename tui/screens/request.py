@@ -19,8 +19,8 @@ from textual.widgets import Button, Input, Markdown, Static
 
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError, RequestClosedError
-from hitl_desk.models import CANCEL_REASON_TEXT, HitlRequest
-from hitl_desk.reading import LOCK, Readable
+from hitl_desk.models import HitlRequest
+from hitl_desk.reading import LOCK, Readable, why_gone
 from tui.clock import format_age, format_countdown
 from tui.messages import DeskMessage, RequestClosed
 from tui.reader import line, markdown, markup_literal
@@ -52,7 +52,7 @@ def describe_closing(view: Readable) -> str:
         return f"Answered elsewhere{by} — {subject} → {visible_line(repr(request.response))}"
     if request.status == "expired":
         return f"Expired — {subject}"
-    why = f" ({CANCEL_REASON_TEXT[request.cancel_reason]})" if request.cancel_reason else ""
+    why = f" ({reason})" if (reason := why_gone(request)) else ""
     return f"Cancelled{why}{by} — {subject}"
 
 
