@@ -15,8 +15,8 @@ The bridge keeps the promises uvicorn and hypercorn keep to an app (ASGI HTTP sp
 - ``close()`` (relay shutdown) cancels every call at once.
 
 aiohttp tells a handler nothing when its client goes away (``handler_cancellation`` is off, and
-switching it on would cut writes short everywhere), so each call polls its transport every
-``disconnect_poll`` seconds, as ``relay.departure`` does for REST callers.
+switching it on would cut writes short everywhere), so the calls' transports are polled every
+``disconnect_poll`` seconds by the same ``relay.departure.HangupWatch`` the REST routes use.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, Protocol
 
 from aiohttp import web
+
+from relay.departure import HangupWatch
 
 __all__ = ["DISCONNECT", "GRACE", "AsgiHandler", "session_manager_ctx"]
 
@@ -117,10 +119,6 @@ def _address(request: web.Request, key: str) -> tuple[str, int] | None:
     return (str(info[0]), int(info[1])) if isinstance(info, tuple) else None
 
 
-def _gone(request: web.Request) -> bool:
-    return request.transport is None or request.transport.is_closing()
-
-
 class AsgiHandler:
     """Runs one ASGI HTTP call per aiohttp request; route requests to its `handle` method."""
 
@@ -128,7 +126,7 @@ class AsgiHandler:
                  grace: float = GRACE) -> None:
         self._app = app
         self._root_path = root_path
-        self._disconnect_poll = disconnect_poll
+        self._hangups = HangupWatch(disconnect_poll)  # the REST routes' watch, one per bridge
         self._grace = grace
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -178,12 +176,12 @@ class AsgiHandler:
 
     async def _watch(self, request: web.Request, exchange: _Exchange, task: asyncio.Task[None]) -> None:
         """Wait for the app; if its client goes first, say so and give the app `grace` seconds."""
-        while not task.done() and not exchange.hung_up:
-            await asyncio.wait({task}, timeout=self._disconnect_poll)
-            if not task.done() and _gone(request):
-                exchange.hang_up()
-        if not task.done():
-            await asyncio.wait({task}, timeout=self._grace)
+        with self._hangups.watching(request) as gone:
+            await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return
+        exchange.hang_up()
+        await asyncio.wait({task}, timeout=self._grace)
         if not task.done():
             logger.debug("ASGI app still running %.1f s after its client left: cancelled", self._grace)
 
@@ -198,6 +196,7 @@ class AsgiHandler:
     async def close(self, app: web.Application | None = None) -> None:
         """Cancel every in-flight ASGI call; usable as an aiohttp `on_shutdown` hook."""
         await asyncio.gather(*(self._stop(task) for task in list(self._tasks)))
+        await self._hangups.close()
 
 
 def session_manager_ctx(manager: _Runnable) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -3,7 +3,7 @@
 aiohttp does not cancel a handler when its client goes away (``handler_cancellation`` is off,
 and switching it on would cut writes short everywhere), so a blocked handler would wait for an
 answer nobody will read.  One task per relay checks the transports of the blocked handlers a
-few times a second (the MCP bridge does the same for its calls, ``relay.asgi``), which costs one
+few times a second (the MCP bridge, ``relay.asgi``, watches its calls with the same class), which costs one
 attribute read per waiter instead of one timer per waiter.
 """
 
@@ -36,6 +36,8 @@ class HangupWatch:
         finally:
             self._watched.pop(gone, None)
             gone.cancel()
+            if not self._watched and self._task is not None:
+                self._task.cancel()  # nothing left to watch: no poller lingers for an interval
 
     async def _run(self) -> None:
         while self._watched:
