@@ -346,6 +346,24 @@ class ServerUrlError(HitlError):
     default_message = "The relay address must look like http://127.0.0.1:8765."
 
 
+
+# -- agent hooks (relay.hooks, hitl-desk hooks) ---------------------------------------------------
+
+class HookNotFoundError(NotFoundError):
+    """The relay has no hook for that client and event."""
+
+    code = "hook_not_found"
+    status = 404
+    default_message = "No such hook: the clients are claude-code, codex and gemini."
+
+
+class HookSettingsError(HitlError):
+    """A client's settings file cannot be read as the JSON or TOML it must be; it was left unchanged."""
+
+    code = "hook_settings_invalid"
+    status = 400
+    default_message = "The client's settings file is not valid; it was left unchanged."
+
 _BY_CODE: dict[str, type[HitlError]] = {}
 
 
