@@ -17,7 +17,8 @@ the same class (``error_from_payload``).  The tree::
     ├── OriginNotAllowedError        403 origin_not_allowed
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
-    │   └── ApiKeyNotFoundError      404 api_key_not_found
+    │   ├── ApiKeyNotFoundError      404 api_key_not_found
+    │   └── HookNotFoundError        404 hook_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -37,7 +38,8 @@ the same class (``error_from_payload``).  The tree::
     ├── StorageFullError             507 storage_full
     ├── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
     ├── RelayStartError              --- relay_start_failed (local: the relay could not start)
-    └── ServerUrlError               --- invalid_server_url (client side: HITL_SERVER_URL / --url)
+    ├── ServerUrlError               --- invalid_server_url (client side: HITL_SERVER_URL / --url)
+    └── HookSettingsError            --- hook_settings_invalid (local: a client's settings file, left unchanged)
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ __all__ = [
     "StorageFullError",
     "ServerUrlError",
     "TooManyPendingError",
+    # agent hooks
+    "HookNotFoundError",
+    "HookSettingsError",
     "error_from_payload",
 ]
 
@@ -348,12 +353,10 @@ class ServerUrlError(HitlError):
 
 
 # -- agent hooks (relay.hooks, hitl-desk hooks) ---------------------------------------------------
-
 class HookNotFoundError(NotFoundError):
     """The relay has no hook for that client and event."""
 
     code = "hook_not_found"
-    status = 404
     default_message = "No such hook: the clients are claude-code, codex and gemini."
 
 
@@ -361,7 +364,6 @@ class HookSettingsError(HitlError):
     """A client's settings file cannot be read as the JSON or TOML it must be; it was left unchanged."""
 
     code = "hook_settings_invalid"
-    status = 400
     default_message = "The client's settings file is not valid; it was left unchanged."
 
 _BY_CODE: dict[str, type[HitlError]] = {}

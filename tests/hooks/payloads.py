@@ -30,7 +30,8 @@ CLAUDE: dict[str, dict[str, Any]] = {
                    "tool_use_id": "toolu_01ABC"},
     "Stop": {**_COMMON, "hook_event_name": "Stop", "stop_hook_active": False,
              "last_assistant_message": "I fixed the parser; 3 tests still fail in test_io.py."},
-    "Notification": {**_COMMON, "hook_event_name": "Notification", "message": "Claude needs your permission to use Bash",
+    "Notification": {**_COMMON, "hook_event_name": "Notification",
+                     "message": "Claude needs your permission to use Bash",
                      "title": "Permission needed", "notification_type": "permission_prompt"},
 }
 
