@@ -23,7 +23,7 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel"}
+           "mcp-config", "proxy", "token", "cancel", "hook", "hooks"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs
 
@@ -219,6 +219,9 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
     p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
 
+    from hitl_desk.hooks_cli import add_parsers as add_hook_parsers
+
+    add_hook_parsers(sub)
     if with_plugins:
         _load_plugins(sub)
     return parser
@@ -262,6 +265,10 @@ def _command_word(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hitl-desk`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["hook"]:  # a command hook runs per tool call: straight to its stdlib-only module
+        from hitl_desk.hook_cmd import main as run_hook
+
+        return run_hook(argv[1:])
     first = _command_word(argv)
     if first is None and not any(a in ("-h", "--help") for a in argv):
         argv.append(DEFAULT_COMMAND)
