@@ -18,7 +18,7 @@ the same class (``error_from_payload``).  The tree::
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
     │   ├── ApiKeyNotFoundError      404 api_key_not_found
-    │   └── HookNotFoundError        404 hook_not_found
+    │   └── RuleNotFoundError        404 rule_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -76,12 +76,11 @@ __all__ = [
     "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
+    "RuleNotFoundError",
     "TooManyConnectionsError",
     "StorageFullError",
     "ServerUrlError",
     "TooManyPendingError",
-    # agent hooks
-    "HookNotFoundError",
     "HookSettingsError",
     "error_from_payload",
 ]
@@ -191,6 +190,14 @@ class ApiKeyNotFoundError(NotFoundError):
 
     code = "api_key_not_found"
     default_message = "No API key has that prefix."
+
+
+# -- always-allow rules (issue 11) --
+class RuleNotFoundError(NotFoundError):
+    """No always-allow rule has that id."""
+
+    code = "rule_not_found"
+    default_message = "No such rule."
 
 
 class MethodNotAllowedError(HitlError):
@@ -351,20 +358,13 @@ class ServerUrlError(HitlError):
     default_message = "The relay address must look like http://127.0.0.1:8765."
 
 
-
-# -- agent hooks (relay.hooks, hitl-desk hooks) ---------------------------------------------------
-class HookNotFoundError(NotFoundError):
-    """The relay has no hook for that client and event."""
-
-    code = "hook_not_found"
-    default_message = "No such hook: the clients are claude-code, codex and gemini."
-
-
+# -- agent hooks (hitl-desk hooks) -----------------------------------------------------------------
 class HookSettingsError(HitlError):
     """A client's settings file cannot be read as the JSON or TOML it must be; it was left unchanged."""
 
     code = "hook_settings_invalid"
     default_message = "The client's settings file is not valid; it was left unchanged."
+
 
 _BY_CODE: dict[str, type[HitlError]] = {}
 

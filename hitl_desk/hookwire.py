@@ -13,17 +13,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hitl_desk.action import ALLOW_ONCE, ALWAYS_ALLOW, APPROVAL_CHOICES, DENY
+
 __all__ = [
     "ALLOW_ONCE", "ALWAYS_ALLOW", "APPROVAL_CHOICES", "CONTINUE", "DENY", "DONE", "HOOK_CLIENTS", "REVIEW_CHOICES",
     "HookDecision", "HookInput", "HookOutput", "HookSpecificOutput",
 ]
 
-ALLOW_ONCE = "Allow once"
-DENY = "Deny"
-ALWAYS_ALLOW = "Always allow"
-APPROVAL_CHOICES: tuple[str, str, str] = (ALLOW_ONCE, DENY, ALWAYS_ALLOW)
-"""The choices of a tool-call approval, in the order approvers show them.  Any other answer is
-a Deny whose text the agent is told; ``Always allow`` is offered only where it can be kept."""
+# The approval choices (ALLOW_ONCE, DENY, ALWAYS_ALLOW) live with the always-allow rules in
+# hitl_desk.action; re-exported here for the hooks.  Any other answer to an approval is a Deny
+# whose text the agent is told.
 
 DONE = "Done"
 CONTINUE = "Continue"

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hitl_desk.errors import HookNotFoundError
+from hitl_desk.errors import NotFoundError
 from hitl_desk.hookwire import HookInput, HookOutput
 from relay.context import AUTH, principal_of
 from relay.hooks import claude, codex, gemini
@@ -34,14 +34,14 @@ routes = RouteTable()
 
 @routes.route("POST", "/api/v1/hooks/{client}/{event}",
               summary="An agent client's hook: approvals, stop reviews and notifications for the human.",
-              body=HookInput, query=HookQuery, response=HookOutput, errors=(HookNotFoundError,), tags=("hooks",))
+              body=HookInput, query=HookQuery, response=HookOutput, errors=(NotFoundError,), tags=("hooks",))
 async def answer_hook(request: web.Request) -> web.Response:
     principal = await principal_of(request)
     client, event = request.match_info["client"], request.match_info["event"]
     name, events = HANDLERS.get(client, ("", {}))
     handler = events.get(event)
     if handler is None:
-        raise HookNotFoundError(f"No hook {event!r} for client {client!r}; clients: {', '.join(HANDLERS)}.")
+        raise NotFoundError(f"No hook {event!r} for client {client!r}; clients: {', '.join(HANDLERS)}.")
     query = parse_query(request, HookQuery)
     payload = await parse_body(request, HookInput)
     agent = await request.app[AUTH].agent_for(principal, None, client)

