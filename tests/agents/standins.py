@@ -24,6 +24,8 @@ from typing import Any
 from aiohttp import web
 
 LOOPBACK = "127.0.0.1"
+NAMESPACED = "::"
+"""Joins a namespace and a tool name in ``OpenAIResponses.offered``."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ def resolve(name: str, offered: list[str]) -> str:
     """The offered tool ``name`` means: itself, or the one MCP tool whose name ends with it."""
     if name in offered:
         return name
-    matches = [tool for tool in offered if tool.endswith("__" + name) or tool.endswith("_" + name)]
+    matches = [tool for tool in offered if tool.endswith(("__" + name, NAMESPACED + name))]
+    if not matches:  # Gemini CLI spells an MCP tool mcp_<server>_<tool>
+        matches = [tool for tool in offered if tool.endswith("_" + name)]
     if len(matches) != 1:
         raise LookupError(f"tool {name!r} is not offered once among {offered}")
     return matches[0]
@@ -215,6 +219,138 @@ class Anthropic(StandIn):
                 else:
                     found.extend(part.get("text", "") for part in inner or () if part.get("type") == "text")
         return found
+
+
+class OpenAIResponses(StandIn):
+    """The OpenAI Responses API (``POST /v1/responses``, streamed), for Codex through a custom
+    model provider whose ``base_url`` is this stand-in's ``/v1``."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.app.router.add_post("/v1/responses", self.responses)
+
+    @staticmethod
+    def offered(body: dict[str, Any]) -> list[str]:
+        """The names of the function tools a request offers (namespaced ones as ``namespace__name``)."""
+        names: list[str] = []
+        for tool in body.get("tools") or ():
+            if tool.get("type") == "function" and "name" in tool:
+                names.append(tool["name"])
+            for inner in tool.get("tools") or ():  # a namespace of tools
+                names.append(f"{tool.get('name', '')}{NAMESPACED}{inner.get('name', '')}")
+        return names
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        """One model turn, streamed as the Responses API's SSE events."""
+        body = await request.json()
+        offered = self.offered(body)
+        turn = self.script.play(body) if offered else Say("ok")
+        if not offered:
+            self.script.side.append(body)
+        response_id = self.next_id("resp")
+        items = [self.item(turn, offered)]
+        usage = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 20,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 120}
+        events: list[tuple[str | None, dict[str, Any]]] = [
+            ("response.created", {"type": "response.created", "response": {"id": response_id}})]
+        for index, item in enumerate(items):
+            events.append(("response.output_item.done",
+                           {"type": "response.output_item.done", "output_index": index, "item": item}))
+        events.append(("response.completed", {"type": "response.completed", "response": {
+            "id": response_id, "status": "completed", "output": items, "usage": usage}}))
+        return await sse(request, events)
+
+    def item(self, turn: Turn, offered: list[str]) -> dict[str, Any]:
+        """The output item of a turn: a function call or an assistant message."""
+        if isinstance(turn, ToolCall):
+            try:
+                name = resolve(turn.name, offered)
+            except LookupError as exc:
+                self.errors.append(str(exc))
+                turn = Say(f"stand-in error: {exc}")
+            else:
+                call = {"type": "function_call", "id": self.next_id("fc"), "call_id": self.next_id("call"),
+                        "name": name, "arguments": json.dumps(turn.arguments)}
+                namespace, _, short = name.rpartition(NAMESPACED)
+                if namespace:  # a tool offered inside a namespace (Codex's MCP servers) is called by both parts
+                    call.update(namespace=namespace, name=short)
+                return call
+        assert isinstance(turn, Say)
+        return {"type": "message", "id": self.next_id("msg"), "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": turn.text, "annotations": []}]}
+
+    @staticmethod
+    def tool_results(body: dict[str, Any]) -> list[str]:
+        """The output of every function call the client sent back in a request."""
+        found: list[str] = []
+        for item in body.get("input") or ():
+            if item.get("type") != "function_call_output":
+                continue
+            output = item.get("output")
+            if isinstance(output, str):
+                found.append(output)
+            else:
+                found.extend(part.get("text", "") for part in output or () if isinstance(part, dict))
+        return found
+
+
+class Gemini(StandIn):
+    """The Gemini API (``models/{model}:streamGenerateContent`` and friends), for Gemini CLI via
+    ``GOOGLE_GEMINI_BASE_URL``."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.app.router.add_post("/{version}/models/{call}", self.call)
+
+    @staticmethod
+    def offered(body: dict[str, Any]) -> list[str]:
+        """The names of the functions a request declares."""
+        return [declaration["name"] for tool in body.get("tools") or ()
+                for declaration in tool.get("functionDeclarations") or () if "name" in declaration]
+
+    async def call(self, request: web.Request) -> web.StreamResponse:
+        """``:streamGenerateContent`` (SSE), ``:generateContent`` or ``:countTokens`` on any model."""
+        _, _, method = request.match_info["call"].rpartition(":")
+        body = await request.json()
+        if method == "countTokens":
+            return web.json_response({"totalTokens": 100})
+        if method not in ("generateContent", "streamGenerateContent"):
+            raise web.HTTPNotFound()
+        offered = self.offered(body)
+        turn = self.script.play(body) if offered else self.side_turn(body)
+        reply = {"candidates": [{"content": {"role": "model", "parts": [self.part(turn, offered)]},
+                                 "finishReason": "STOP", "index": 0}],
+                 "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
+                 "modelVersion": "gemini-2.5-pro"}
+        if method == "generateContent":
+            return web.json_response(reply)
+        return await sse(request, [(None, reply)])
+
+    def side_turn(self, body: dict[str, Any]) -> Turn:
+        """A side query's answer: JSON when asked for JSON (Gemini CLI's next-speaker check), else text."""
+        self.script.side.append(body)
+        config = body.get("generationConfig") or {}
+        if config.get("responseMimeType") == "application/json":  # the next-speaker check and the model router
+            return Say(json.dumps({"reasoning": "The model has finished.", "next_speaker": "user",
+                                   "complexity_reasoning": "A single question.", "complexity_score": 10}))
+        return Say("ok")
+
+    def part(self, turn: Turn, offered: list[str]) -> dict[str, Any]:
+        """The content part of a turn: a function call or text."""
+        if isinstance(turn, ToolCall):
+            try:
+                return {"functionCall": {"name": resolve(turn.name, offered), "args": turn.arguments}}
+            except LookupError as exc:
+                self.errors.append(str(exc))
+                return {"text": f"stand-in error: {exc}"}
+        return {"text": turn.text}
+
+    @staticmethod
+    def tool_results(body: dict[str, Any]) -> list[str]:
+        """The response of every function call the client sent back, as JSON text."""
+        return [json.dumps(part["functionResponse"].get("response"))
+                for content in body.get("contents") or () for part in content.get("parts") or ()
+                if "functionResponse" in part]
 
 
 class Tripwire:
