@@ -74,7 +74,7 @@ DefaultAnswerArg = Annotated[str | None, Field(
                 "unanswered is truly safe.")]
 
 
-def annotations(title: str) -> ToolAnnotations:
+def tool_hints(title: str) -> ToolAnnotations:
     """The hints every hitl-desk tool carries, honestly: it adds a question or notice to the desk
     (so not read-only, nor idempotent: a second call asks again), deletes or overwrites nothing,
     and reaches only this relay, a closed world. Codex approves tools that are neither destructive

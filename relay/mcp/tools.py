@@ -27,7 +27,7 @@ from relay.mcp.texts import (
     PlaceholderArg,
     PromptArg,
     TimeoutArg,
-    annotations,
+    tool_hints,
 )
 
 
@@ -46,7 +46,7 @@ def build_server(desk: Desk) -> MCPServer:
     finally:
         root.removeHandler(placeholder)
 
-    @server.tool(name="request_human_input", title="Ask the human", annotations=annotations("Ask the human"),
+    @server.tool(name="request_human_input", title="Ask the human", annotations=tool_hints("Ask the human"),
                  description=ASK, structured_output=False)
     async def request_human_input(prompt: PromptArg, ctx: Context, choices: ChoicesArg = None,
                                   placeholder_text: PlaceholderArg = None, agent_name: AgentNameArg = None,
@@ -55,14 +55,14 @@ def build_server(desk: Desk) -> MCPServer:
                          agent_name=agent_name, timeout_seconds=timeout_seconds, default_answer=default_answer)
         return await desk.ask(ctx, body)
 
-    @server.tool(name="notify_human", title="Notify the human", annotations=annotations("Notify the human"),
+    @server.tool(name="notify_human", title="Notify the human", annotations=tool_hints("Notify the human"),
                  description=NOTIFY, structured_output=False)
     async def notify_human(message: Annotated[str, Field(description="The notification, in Markdown.")],
                            ctx: Context, agent_name: AgentNameArg = None) -> str:
         return await desk.notify(ctx, arguments(NotificationCreate, message=message, agent_name=agent_name))
 
     @server.tool(name="notify_human_completion", title="Report a finished task",
-                 annotations=annotations("Report a finished task"), description=COMPLETE, structured_output=False)
+                 annotations=tool_hints("Report a finished task"), description=COMPLETE, structured_output=False)
     async def notify_human_completion(
             summary: Annotated[str, Field(description="What you did and what, if anything, is left, in Markdown.")],
             ctx: Context, agent_name: AgentNameArg = None) -> str:

@@ -96,6 +96,7 @@ class Run:
         try:
             async with self.relay.owner() as owner:
                 request = await until(lambda: pending(owner, finished), "the CLI's question", timeout=RUN_TIMEOUT)
+                assert request is not None
                 await owner.answer(request.id, ANSWER)
             out, err = await asyncio.wait_for(finished, RUN_TIMEOUT)
         finally:
