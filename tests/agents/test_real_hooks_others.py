@@ -1,0 +1,126 @@
+"""The installed hooks with the real Codex and Gemini CLI, offline (as ``test_real_hooks`` does for
+Claude Code).
+
+Codex 0.171.0: ``codex exec`` runs with approval policy ``never`` whatever the config says, so its
+``PermissionRequest`` hook cannot fire headless (the endpoint and the command are tested with its
+documented JSON in ``tests/hooks``); its ``Stop`` hook and ``notify`` program do run: a review's
+Continue text becomes Codex's next user prompt, and the finished turn arrives as a notification.
+Hooks Codex has not trusted yet run here through ``--dangerously-bypass-hook-trust`` (a user
+trusts them once in ``/hooks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hitl_desk.hookwire import DONE
+from tests.agents.standins import OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
+from tests.agents.test_real_clients import RUN_TIMEOUT, agent_cli, base_env
+from tests.agents.test_real_hooks import HITL_DESK, Human
+from tests.conftest import LiveRelay, live_relay
+from tests.deadline import until
+
+pytestmark = pytest.mark.slow
+
+NEXT = "Also write the changelog."
+
+
+@dataclass
+class Scene:
+    """A relay, a stand-in, the tripwire, the agent's HOME with our hooks installed, an agent key."""
+
+    relay: LiveRelay
+    model: StandIn
+    tripwire: Tripwire
+    home: Path
+    project: Path
+    key: str
+
+    async def run(self, argv: list[str], env: dict[str, str], human: Human) -> str:
+        """Run the CLI while the human answers; its stdout."""
+        process = await asyncio.create_subprocess_exec(
+            *argv, cwd=self.project, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        finished = asyncio.ensure_future(process.communicate())
+        try:
+            async with self.relay.owner() as owner:
+                await human.play(owner, finished)
+            out, err = await asyncio.wait_for(finished, RUN_TIMEOUT)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, f"exit {process.returncode}\n{out.decode()[-3000:]}\n{err.decode()[-3000:]}"
+        assert self.model.errors == [] and self.tripwire.attempts == [], (self.model.errors, self.tripwire.attempts)
+        return out.decode()
+
+
+@asynccontextmanager
+async def scene(tmp_path: Path, standin: type[StandIn], script: Script, client: str) -> AsyncIterator[Scene]:
+    """Everything ready, the hooks installed by ``hitl-desk hooks install CLIENT``."""
+    async with AsyncExitStack() as stack:
+        relay = await stack.enter_async_context(live_relay(tmp_path))
+        model = await stack.enter_async_context(standin(script))
+        tripwire = await stack.enter_async_context(Tripwire())
+        home, project = tmp_path / "agent-home", tmp_path / "project"
+        for directory in (home / "tmp", project):
+            directory.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")} | {
+            "HOME": str(home), "HITL_HOME": str(relay.home), "HITL_SERVER_URL": relay.url}
+        installed = await asyncio.create_subprocess_exec(
+            HITL_DESK, "hooks", "install", client, env=env, cwd=project,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await installed.communicate()
+        assert installed.returncode == 0, err.decode()
+        async with relay.owner() as owner:
+            key = (await owner.create_api_key(client)).api_key
+        yield Scene(relay, model, tripwire, home, project, key)
+
+
+def codex_config(scene: Scene) -> None:
+    """The stand-in as Codex's model provider and everything that phones out off, after our notify line."""
+    config = scene.home / ".codex" / "config.toml"
+    config.write_text(config.read_text() +
+                      'model = "gpt-5-codex"\nmodel_provider = "standin"\ncheck_for_update_on_startup = false\n'
+                      "[model_providers.standin]\n"
+                      f'name = "stand-in"\nbase_url = "{scene.model.url}/v1"\nwire_api = "responses"\n'
+                      'env_key = "STANDIN_API_KEY"\n'
+                      "[analytics]\nenabled = false\n[feedback]\nenabled = false\n"
+                      "[features]\nplugins = false\nremote_plugin = false\napps = false\nplugin_sharing = false\n"
+                      "tool_suggest = false\n")
+
+
+def user_texts(body: dict[str, object]) -> list[str]:
+    """The text of every user message in a Responses API request."""
+    found: list[str] = []
+    for item in body.get("input") or []:  # type: ignore[attr-defined]
+        if isinstance(item, dict) and item.get("role") == "user":
+            found += [part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)]
+    return found
+
+
+async def test_codex_stop_review_continues_with_the_humans_text_and_its_turns_are_notified(tmp_path: Path) -> None:
+    codex = agent_cli("codex")
+    script = Script([ToolCall("exec_command", {"cmd": "echo hooked-42"}), Say("Build is green.")],
+                    after=Say("Changelog written."))
+    async with scene(tmp_path, OpenAIResponses, script, "codex") as run:
+        codex_config(run)
+        env = base_env(run.home, run.tripwire) | {
+            "CODEX_HOME": str(run.home / ".codex"), "STANDIN_API_KEY": "sk-standin", "HITL_API_KEY": run.key}
+        human = Human([lambda r: NEXT, lambda r: DONE])
+        out = await run.run([str(codex), "exec", "--skip-git-repo-check", "--dangerously-bypass-hook-trust",
+                             "Check the build."], env, human)
+        first, second = human.asked
+        assert first.choices == ["Done", "Continue"] and "Build is green." in first.prompt
+        assert "Changelog written." in second.prompt and "Changelog written." in out
+        assert any(NEXT in text for text in user_texts(script.requests[2])), user_texts(script.requests[2])
+        async with run.relay.owner() as owner:  # Codex starts notify and does not wait for it
+            notes = await until(lambda: owner.list_requests(kind="notification"), "Codex's notify")
+        assert [n.prompt for n in notes] == ["Codex finished a turn: Changelog written."]
