@@ -7,11 +7,16 @@ documented JSON in ``tests/hooks``); its ``Stop`` hook and ``notify`` program do
 Continue text becomes Codex's next user prompt, and the finished turn arrives as a notification.
 Hooks Codex has not trusted yet run here through ``--dangerously-bypass-hook-trust`` (a user
 trusts them once in ``/hooks``).
+
+Gemini CLI 0.61.0 offers its shell tool headless only with ``--approval-mode yolo``; its
+``BeforeTool`` hook still runs first, so the human allows (the command runs) or denies (Gemini
+is told why), and ``AfterAgent``'s retry makes a review's Continue text the next prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from hitl_desk.hookwire import DONE
-from tests.agents.standins import OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
+from hitl_desk.hookwire import ALLOW_ONCE, DONE
+from tests.agents.standins import Gemini, OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
 from tests.agents.test_real_clients import RUN_TIMEOUT, agent_cli, base_env
 from tests.agents.test_real_hooks import HITL_DESK, Human
 from tests.conftest import LiveRelay, live_relay
@@ -124,3 +129,46 @@ async def test_codex_stop_review_continues_with_the_humans_text_and_its_turns_ar
         async with run.relay.owner() as owner:  # Codex starts notify and does not wait for it
             notes = await until(lambda: owner.list_requests(kind="notification"), "Codex's notify")
         assert [n.prompt for n in notes] == ["Codex finished a turn: Changelog written."]
+
+
+SHELL = "echo hooked-42 > made.txt; cat made.txt"
+
+
+def gemini_run(run: Scene) -> tuple[list[str], dict[str, str]]:
+    """Gemini CLI's settings (ours merged with the offline ones) and its command line and environment."""
+    path = run.home / ".gemini" / "settings.json"
+    settings = json.loads(path.read_text()) | {
+        "security": {"auth": {"selectedType": "gemini-api-key"}}, "telemetry": {"enabled": False},
+        "privacy": {"usageStatisticsEnabled": False}, "ide": {"enabled": False},
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False}}
+    path.write_text(json.dumps(settings))
+    env = base_env(run.home, run.tripwire) | {
+        "GEMINI_API_KEY": "standin-key", "GOOGLE_GEMINI_BASE_URL": run.model.url, "GEMINI_CLI_TRUST_WORKSPACE": "true",
+        "NO_BROWSER": "1", "HITL_API_KEY": run.key}
+    return [str(agent_cli("gemini")), "--approval-mode", "yolo", "-p", "Write made.txt."], env
+
+
+def last_user_text(body: dict[str, object]) -> str:
+    """The text parts of a Gemini request's last user turn."""
+    contents = body.get("contents") or []
+    last = contents[-1] if isinstance(contents, list) and contents else {}
+    return " ".join(part.get("text", "") for part in last.get("parts") or [] if isinstance(part, dict))
+
+
+async def test_gemini_before_tool_denies_with_a_reason_allows_and_after_agent_continues(tmp_path: Path) -> None:
+    # One Gemini CLI run (its start-up is most of the cost): the same command denied, then allowed.
+    reason = "not before you say why"
+    call = ToolCall("run_shell_command", {"command": SHELL, "description": "write it"})
+    script = Script([call, call, Say("made.txt holds hooked-42.")], after=Say("Listed."))
+    async with scene(tmp_path, Gemini, script, "gemini") as run:
+        argv, env = gemini_run(run)
+        human = Human([lambda r: reason, lambda r: ALLOW_ONCE, lambda r: NEXT, lambda r: DONE])
+        await run.run(argv, env, human)
+        denied, allowed, review, _ = human.asked
+        assert denied.prompt.startswith("**Gemini CLI** asks to use `run_shell_command`") and SHELL in denied.prompt
+        assert any(reason in result for result in Gemini.tool_results(script.requests[1]))
+        assert allowed.choices == ["Allow once", "Deny", "Always allow"]
+        assert (run.project / "made.txt").read_text() == "hooked-42\n"
+        assert any("hooked-42" in result for result in Gemini.tool_results(script.requests[2]))
+        assert "made.txt holds hooked-42." in review.prompt
+        assert NEXT in last_user_text(script.requests[3])
