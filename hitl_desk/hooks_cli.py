@@ -22,7 +22,10 @@ def _run(name: str) -> Any:
 def _hook(args: argparse.Namespace) -> int:
     from hitl_desk.hook_cmd import main
 
-    return main(list(args.hook_args))
+    given = list(args.hook_args)
+    if getattr(args, "url", None) and "--url" not in given:  # hitl-desk --url URL hook …
+        given += ["--url", args.url]
+    return main(given)
 
 
 def add_parsers(sub: Any) -> None:

@@ -25,13 +25,15 @@ from pydantic import BaseModel, Field
 
 from hitl_desk.action import MAX_ARGUMENT_CHARS, MAX_CWD_CHARS, MAX_TOOL_CHARS, ToolAction
 from hitl_desk.hookwire import ALLOW_ONCE, ALWAYS_ALLOW, APPROVAL_CHOICES, CONTINUE, DENY, DONE, REVIEW_CHOICES
-from hitl_desk.models import MAX_PROMPT_CHARS, MAX_TIMEOUT_SECONDS, Agent, InputRequestCreate, NotificationCreate
+from hitl_desk.models import MAX_PROMPT_CHARS, Agent, InputRequestCreate, NotificationCreate
 from relay.api import wait_attended
 from relay.context import BROKER
 from relay.hooks.render import approval_prompt, argument, review_prompt
 
 DEFAULT_TIMEOUT = 570.0
 """Seconds an approval waits when the hook URL names none: inside Claude Code's default 600 s."""
+MAX_HOOK_TIMEOUT = 24 * 3600.0
+"""Accepted in the URL; the broker still caps the question at the relay's ``max_timeout``."""
 MAX_CONSECUTIVE_BLOCKS = 7
 """Stop reviews answered Continue in a row, per session, before the relay lets the agent stop."""
 DENIED = "The human denied this tool call."
@@ -42,8 +44,9 @@ _SESSIONS_KEPT = 1024
 class HookQuery(BaseModel):
     """Query of the hook routes: how long the question may wait, below the hook's own timeout."""
 
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, le=MAX_TIMEOUT_SECONDS,
-                           description="Seconds before the question expires and the client decides alone.")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, le=MAX_HOOK_TIMEOUT,
+                           description="Seconds before the question expires and the client decides alone "
+                                       "(the relay's own cap, 900 s by default, applies too).")
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,14 @@ def test_the_hook_command_loads_no_http_or_model_library() -> None:
                  "sys.stdout = out")
     heavy = loaded_from(statement, {"aiohttp", "pydantic", "mcp", "relay", "textual", "httpx", "nacl"})
     assert heavy == []
+
+
+async def test_the_url_option_before_the_command_reaches_the_hook(relay: LiveRelay, owner: RelayClient) -> None:
+    key = (await owner.create_api_key("gemini")).api_key
+    proc = await asyncio.create_subprocess_exec(
+        HITL_DESK, "--url", relay.url, "hook", "gemini", "Notification", env=hook_env(None, key),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate(json.dumps({"hook_event_name": "Notification", "message": "hi"}).encode())
+    assert (proc.returncode, out.decode()) == (0, "{}\n"), err
+    [told] = await owner.list_requests(kind="notification")
+    assert told.prompt == "Gemini CLI: hi"

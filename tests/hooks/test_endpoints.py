@@ -235,3 +235,11 @@ async def test_a_hook_without_a_key_is_refused_and_asks_nobody(relay: LiveRelay,
     status, out = await post_hook(relay, None, "claude-code", "PermissionRequest", CLAUDE["PermissionRequest"])
     assert status == 401
     assert await owner.list_requests() == []
+
+
+async def test_a_hook_timeout_past_the_relays_cap_is_capped_not_refused(relay: LiveRelay, owner: RelayClient,
+                                                                        key: str) -> None:
+    async with hook_call(relay, key, "claude-code", "Stop", CLAUDE["Stop"], timeout=3000):
+        asked = await one_pending(owner)
+        await owner.answer(asked.id, DONE)
+    assert asked.expires_at is not None and (asked.expires_at - asked.created_at).total_seconds() == 900
