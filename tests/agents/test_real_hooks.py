@@ -40,9 +40,10 @@ NEXT = "Now also list the files you made."
 
 @dataclass
 class Human:
-    """Answers each pending request with the next of ``answers``, and keeps what it was asked."""
+    """Answers each pending request with the next of ``answers`` (None: leaves it to expire), and
+    keeps what it was asked."""
 
-    answers: list[Callable[[HitlRequest], str]]
+    answers: list[Callable[[HitlRequest], str | None]]
     asked: list[HitlRequest] = field(default_factory=list)
 
     async def play(self, owner: RelayClient, finished: asyncio.Future[Any]) -> None:
@@ -50,7 +51,15 @@ class Human:
             request = await until(lambda: _pending(owner, finished), "Claude Code's next hook question",
                                   timeout=RUN_TIMEOUT)
             self.asked.append(request)
-            await owner.answer(request.id, answer(request))
+            text = answer(request)
+            if text is None:
+                await until(lambda: _closed(owner, request.id), "the question to expire", timeout=RUN_TIMEOUT)
+            else:
+                await owner.answer(request.id, text)
+
+
+async def _closed(owner: RelayClient, request_id: str) -> bool:
+    return (await owner.get_request(request_id)).is_final
 
 
 async def _pending(owner: RelayClient, finished: asyncio.Future[Any]) -> HitlRequest | None:
@@ -165,3 +174,17 @@ async def test_a_denied_bash_call_does_not_run_and_claude_is_told_why(tmp_path: 
         assert not (run.project / "hooked.txt").exists()
         results = Anthropic.tool_results(script.requests[1])
         assert any(reason in result for result in results), results
+
+
+async def test_an_unanswered_approval_never_allows_claude_decides_alone(tmp_path: Path) -> None:
+    # Hook timeout 10 s, so the question expires after 5 s; headless Claude Code then denies by itself.
+    script = Script([bash(), Say("It was not allowed.")])
+    async with scene(tmp_path, script, "--timeout", "10") as run:
+        human = Human([lambda r: None, lambda r: DONE])
+        await run.run(human)
+        assert not (run.project / "hooked.txt").exists()
+        async with run.relay.owner() as owner:
+            expired = await owner.get_request(human.asked[0].id)
+        assert expired.status == "expired" and expired.choices[0] == "Allow once" and expired.expires_at is not None
+        assert (expired.expires_at - expired.created_at).total_seconds() == 5
+        assert not any("hooked-42" in result for result in Anthropic.tool_results(script.requests[1]))
