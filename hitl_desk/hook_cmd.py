@@ -1,7 +1,8 @@
 """``hitl-desk hook CLIENT EVENT``: a command hook that hands the client's hook JSON to the relay.
 
 Codex, Gemini CLI and Claude Code before HTTP hooks run a command per hook point, and some on
-every tool call, so this module imports only the standard library (no aiohttp, no pydantic):
+every tool call, so this module imports only the standard library (json, http.client; no
+aiohttp, no pydantic):
 it reads the JSON (stdin, or for Codex's ``notify`` the last argument), POSTs it to
 ``/api/v1/hooks/CLIENT/EVENT`` with ``HITL_API_KEY``, and prints what the relay answers, which
 is already the JSON the client reads.
@@ -16,9 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 NO_DECISION = "{}"
@@ -66,13 +65,35 @@ def _parse(argv: list[str]) -> Line | None:
     return Line(positional[0], positional[1], timeout, url, inline)
 
 
-def _endpoint(line: Line) -> str:
+def _endpoint(line: Line) -> urllib.parse.SplitResult:
     base = (line.url or os.environ.get("HITL_SERVER_URL") or DEFAULT_URL).strip().rstrip("/")
     if "://" not in base:
         base = "http://" + base
     path = f"/api/v1/hooks/{urllib.parse.quote(line.client, safe='')}/{urllib.parse.quote(line.event, safe='')}"
-    query = f"?timeout={line.timeout:g}" if line.timeout is not None else ""
-    return base + path + query
+    query = f"timeout={line.timeout:g}" if line.timeout is not None else ""
+    parts = urllib.parse.urlsplit(base)
+    return parts._replace(path=parts.path + path, query=query)
+
+
+def _post(url: urllib.parse.SplitResult, body: bytes, key: str, timeout: float) -> tuple[int, bytes]:
+    """POST straight to the relay: http.client, not urllib.request, so no HTTP(S)_PROXY setting can
+    send a loopback call through a proxy (and the email/ssl modules urllib pulls in stay unloaded)."""
+    import http.client
+
+    if url.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(url.hostname or "", url.port,
+                                                                             timeout=timeout)
+    elif url.scheme == "http":
+        connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=timeout)
+    else:
+        raise ValueError(f"not an http(s) relay address: {url.geturl()}")
+    try:
+        connection.request("POST", url.path + (f"?{url.query}" if url.query else ""), body=body, headers={
+            "Content-Type": "application/json", "X-API-Key": key, "User-Agent": "hitl-desk-hook"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def relay_answer(line: Line, body: bytes) -> str | None:
@@ -81,34 +102,30 @@ def relay_answer(line: Line, body: bytes) -> str | None:
     if not key:
         _say("HITL_API_KEY is not set; the client decides alone (hitl-desk keys create --agent NAME).")
         return None
-    request = urllib.request.Request(_endpoint(line), data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-API-Key": key, "User-Agent": "hitl-desk-hook"})
     try:
-        with urllib.request.urlopen(request, timeout=(line.timeout or 570.0) + SLACK_SECONDS) as response:
-            text: str = response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        _say(f"the relay refused the hook ({exc.code}: {_error_message(exc)}); the client decides alone.")
-        return None
-    except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout, a bad URL
-        reason = getattr(exc, "reason", exc)
-        _say(f"no relay answered ({reason}); the client decides alone.")
+        status, raw = _post(_endpoint(line), body, key, (line.timeout or 570.0) + SLACK_SECONDS)
+        text = raw.decode("utf-8")
+    except (OSError, ValueError) as exc:  # refused, reset, timed out, a bad URL or a bad answer
+        _say(f"no relay answered ({exc}); the client decides alone.")
         return None
     try:
         answer = json.loads(text)
     except ValueError:
         answer = None
+    if status != 200:
+        _say(f"the relay refused the hook ({status}: {_error_message(answer)}); the client decides alone.")
+        return None
     if not isinstance(answer, dict):
         _say("the relay's answer is not a JSON object; the client decides alone.")
         return None
     return text
 
 
-def _error_message(exc: urllib.error.HTTPError) -> str:
-    try:
-        error = json.loads(exc.read()).get("error", {})
+def _error_message(answer: object) -> str:
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if isinstance(error, dict):
         return f"{error.get('code')}: {error.get('message')}"
-    except (ValueError, AttributeError, OSError):
-        return str(exc.reason)
+    return "no error body"
 
 
 def main(argv: list[str]) -> int:

@@ -128,3 +128,14 @@ async def test_the_url_option_before_the_command_reaches_the_hook(relay: LiveRel
     assert (proc.returncode, out.decode()) == (0, "{}\n"), err
     [told] = await owner.list_requests(kind="notification")
     assert told.prompt == "Gemini CLI: hi"
+
+
+async def test_a_proxy_setting_never_diverts_the_hook_from_the_loopback_relay(relay: LiveRelay,
+                                                                               owner: RelayClient) -> None:
+    key = (await owner.create_api_key("gemini")).api_key
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = hook_env(relay.url, key) | {"HTTP_PROXY": dead, "http_proxy": dead, "ALL_PROXY": dead}
+    env = {k: v for k, v in env.items() if k.lower() != "no_proxy"}
+    code, out, err = await (await run_hook(["gemini", "Notification"], {"message": "via no proxy"}, env))
+    assert (code, out) == (0, "{}\n"), err
+    assert [n.prompt for n in await owner.list_requests(kind="notification")] == ["Gemini CLI: via no proxy"]
