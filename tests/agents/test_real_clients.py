@@ -6,9 +6,17 @@ model API pointed at a scripted stand-in on loopback (``tests/agents/standins.py
 first reply calls our ``request_human_input`` tool; the CLI calls the relay; the test answers as the
 human over REST; the stand-in then finds that answer in the CLI's next model request.
 
-Offline: every base URL is on loopback, telemetry, update checks, feedback and IDE detection are
-off by the variables and settings below, and ``HTTPS_PROXY``/``HTTP_PROXY`` point at a ``Tripwire``
+Offline: every base URL is on loopback, and ``HTTPS_PROXY``/``HTTP_PROXY`` point at a ``Tripwire``
 that refuses and records anything else a CLI tries to reach; each test asserts it recorded nothing.
+What keeps each CLI quiet (each was seen reaching out without it):
+- Claude Code: ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` (without it: api.anthropic.com, six
+  times a run), plus ``DISABLE_TELEMETRY``, ``DISABLE_ERROR_REPORTING``, ``DISABLE_AUTOUPDATER`` and
+  ``CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL=1``, ``CLAUDE_CODE_AUTO_CONNECT_IDE=false`` for what it covers.
+- Codex: ``[features] plugins = false`` (without it: github.com, api.github.com, chatgpt.com for the
+  plugin marketplace), ``check_for_update_on_startup = false``, ``[analytics]`` and ``[feedback]`` off.
+- Gemini CLI: ``privacy.usageStatisticsEnabled = false`` (without it: play.googleapis.com),
+  ``telemetry.enabled = false``, ``general.enableAutoUpdate[Notification] = false``,
+  ``ide.enabled = false``; ``GEMINI_CLI_TRUST_WORKSPACE=true`` trusts the temporary project.
 
 The CLIs are the exact versions pinned in ``tests/agents/package.json`` (installed by scripts/test
 with ``npm ci --prefix tests/agents``). Without node/npm the tests skip, except in CI (CI=true),
@@ -172,8 +180,7 @@ async def test_codex_asks_the_human_through_the_printed_config(tmp_path: Path) -
             f'name = "stand-in"\nbase_url = "{run.model.url}/v1"\nwire_api = "responses"\n'
             'env_key = "STANDIN_API_KEY"\n'
             "[analytics]\nenabled = false\n[feedback]\nenabled = false\n"
-            "[features]\nplugins = false\nremote_plugin = false\napps = false\nplugin_sharing = false\n"
-            "tool_suggest = false\n" + printed)
+            "[features]\nplugins = false\n" + printed)
         env = base_env(run.home, run.tripwire) | {
             "CODEX_HOME": str(codex_home), "STANDIN_API_KEY": "sk-standin", "HITL_API_KEY": shlex.split(key)[0]}
         argv = [str(codex), "exec", "--skip-git-repo-check", PROMPT]
