@@ -143,10 +143,16 @@ async def test_claude_code_asks_the_human_through_the_printed_config(tmp_path: P
         run.check_offline_and_answered(Anthropic.tool_results(run.model.script.requests[1]))
 
 
-async def test_codex_asks_the_human_through_the_printed_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("approval_setting", [True, False], ids=["as-printed", "annotations-alone"])
+async def test_codex_asks_the_human_through_the_printed_config(tmp_path: Path, approval_setting: bool) -> None:
+    # Without default_tools_approval_mode, the tools' annotations alone must spare codex exec (approval
+    # policy "never") the approval it cannot ask for: unannotated, the call failed with "requires approval".
     codex = agent_cli("codex")
     async with scene(tmp_path, OpenAIResponses) as run:
         printed = await run.printed("codex")
+        if not approval_setting:
+            printed, removed = re.subn(r"^default_tools_approval_mode = .*$", "", printed, flags=re.MULTILINE)
+            assert removed == 1
         (key,) = re.findall(r"^#\s+export HITL_API_KEY=(\S+)$", printed, re.MULTILINE)
         codex_home = run.home / ".codex"
         codex_home.mkdir()
