@@ -76,4 +76,5 @@ def gemini_env(home: Path, tripwire: Tripwire, model_url: str) -> dict[str, str]
     """Gemini CLI's environment: its model API at ``model_url``, the project trusted."""
     return base_env(home, tripwire) | {
         "GEMINI_API_KEY": "standin-key", "GOOGLE_GEMINI_BASE_URL": model_url,
-        "GEMINI_CLI_TRUST_WORKSPACE": "true", "NO_BROWSER": "1"}
+        "GEMINI_CLI_TRUST_WORKSPACE": "true", "NO_BROWSER": "1",
+        "GEMINI_CLI_NO_RELAUNCH": "true"}  # one node process, not a second one with a bigger heap
