@@ -11,10 +11,8 @@ Commands that live in other packages (``relay``, ``tui``, ``tray``) plug in thro
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from hitl_desk.errors import HitlError, RelayUnavailableError
@@ -25,7 +23,7 @@ DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
            "mcp-config", "proxy", "token", "cancel"}
 
-ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs
+ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs (and light: no asyncio)
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -236,6 +234,7 @@ class _Subparsers:
 
 
 def _load_plugins(sub: Any) -> None:
+    import logging
     from importlib.metadata import entry_points
 
     for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
@@ -273,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         result = args.func(args)
-        if asyncio.iscoroutine(result):
+        if isinstance(result, Coroutine):  # asyncio is imported only for the commands that need it
+            import asyncio
+
             result = asyncio.run(result)
         sys.stdout.flush()  # a reader that left shows up here, inside the handler below
         return int(result or 0)
