@@ -7,7 +7,6 @@ light agent-side client (``hitl_desk.asker``) all read these rules from here.
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from hitl_desk.errors import HitlError, RequestCancelledError, RequestExpiredError
@@ -21,6 +20,8 @@ RESUME_GRACE = 60.0
 
 def new_request_id() -> str:
     """A fresh, unguessable request id (relay-made, or client-made to bind it inside an envelope)."""
+    import secrets  # hmac, hashlib, random: only the callers that make ids pay for them
+
     return "req_" + secrets.token_hex(10)
 
 

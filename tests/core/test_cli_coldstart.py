@@ -1,0 +1,121 @@
+"""The agent-side commands start light: real ``hitl-desk`` processes against a live relay import
+no asyncio, aiohttp or pydantic (``-X importtime`` lists every module a process loaded), and the
+light path keeps the behaviour: exit codes, escaped JSON, waiting across a relay restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hitl_desk.cli import main
+from hitl_desk.e2ee import DeskEncryption
+from tests.approver import ScriptedApprover
+from tests.conftest import LiveRelay, start_relay
+from tests.core.test_cli_e2ee import env_for, hitl_desk
+from tests.deadline import until
+from tests.hostile import FORBIDDEN, HOSTILE
+from tests.relay.test_durability import free_port
+
+HEAVY = {"asyncio", "aiohttp", "pydantic", "pydantic_core", "mcp", "httpx2", "yarl", "multidict"}
+"""Top-level packages an agent-side command must not load (about 200 ms of imports)."""
+EXIT_UNAVAILABLE, EXIT_AUTH = 5, 6
+ARGV_SAFE = " ".join(text for text in HOSTILE.values() if "\x00" not in text)  # argv cannot hold NUL
+
+
+async def imported_by(*args: str, env: dict[str, str]) -> tuple[set[str], str]:
+    """Run ``python -X importtime -m hitl_desk.cli ARGS``: the top-level packages it imported, its stdout."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-m", "hitl_desk.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    lines = err.decode().splitlines()
+    assert proc.returncode == 0, "\n".join(line for line in lines if not line.startswith("import time:"))
+    modules = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
+    return modules, out.decode()
+
+
+@pytest.mark.slow  # five CLI processes: about 2 s
+async def test_agent_commands_import_no_asyncio_aiohttp_or_pydantic(relay: LiveRelay, tmp_path: Path) -> None:
+    async with relay.owner() as owner:
+        await DeskEncryption.ensure(owner, relay.settings)  # so --e2ee has a desk key to seal for
+        key = (await owner.create_api_key("light-agent")).api_key
+        env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
+        async with ScriptedApprover(owner, lambda request: "yes" if request.prompt else None):
+            runs = {
+                "notify": ["notify", "--message", "light"],
+                "notify --e2ee": ["notify", "--e2ee", "--message", "sealed and light"],
+                "request": ["request", "--prompt", "Light?", "--choice", "yes", "--choice", "no"],
+                "notify-completion": ["notify-completion", "--summary", "Done, lightly"],
+            }
+            for name, args in runs.items():
+                modules, out = await imported_by(*args, env=env)
+                assert modules & HEAVY == set(), name
+                assert out.strip(), name
+            assert out == "yes\n"  # notify-completion got the human's reply
+        agent = await relay.agent("light-agent")
+        async with agent:
+            pending = await agent.create_request("to be withdrawn")
+        modules, _ = await imported_by("cancel", pending.id, env=env)
+        assert modules & HEAVY == set()
+        assert (await owner.get_request(pending.id)).cancel_reason == "agent_cancelled"
+
+
+async def test_json_output_of_request_and_notify_is_escaped_and_parses_to_the_exact_text(
+        relay: LiveRelay, tmp_path: Path) -> None:
+    async with relay.owner() as owner, ScriptedApprover(owner, lambda request: ARGV_SAFE):
+        env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=(await owner.create_api_key("a")).api_key)
+        code, out, err = await hitl_desk("request", "--json", "--prompt", ARGV_SAFE, env=env)
+        assert code == 0, err
+        assert FORBIDDEN.search(out) is None
+        done = json.loads(out)
+        assert (done["prompt"], done["response"], done["status"]) == (ARGV_SAFE, ARGV_SAFE, "answered")
+        code, out, err = await hitl_desk("notify", "--json", "--message", ARGV_SAFE, env=env)
+        assert code == 0, err
+        assert FORBIDDEN.search(out) is None and json.loads(out)["prompt"] == ARGV_SAFE
+
+
+async def test_unreachable_relay_exits_5_and_a_refused_key_exits_6(relay: LiveRelay, tmp_path: Path) -> None:
+    nowhere = env_for(tmp_path, f"http://127.0.0.1:{free_port()}", HITL_API_KEY="mcp_pk_nothing")
+    code, out, err = await hitl_desk("notify", "--message", "anyone?", env=nowhere)
+    assert (code, out) == (EXIT_UNAVAILABLE, "") and err.startswith("hitl-desk: No relay answered at")
+    code, out, err = await hitl_desk("request", "--prompt", "who?", env=env_for(tmp_path, relay.url,
+                                                                                 HITL_API_KEY="mcp_pk_revoked"))
+    assert (code, out) == (EXIT_AUTH, "") and err.startswith("hitl-desk: ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow  # a relay stopped and started again under a waiting command: about 3 s
+async def test_a_waiting_request_gets_its_answer_across_a_relay_restart(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    running = await start_relay(home, port)
+    live = LiveRelay(running, home)
+    try:
+        asking = asyncio.create_task(hitl_desk("request", "--prompt", "Still there?", env=env_for(home, live.url)))
+        async with live.owner() as owner:
+            async def pending() -> list[str]:
+                assert not asking.done(), asking.result()
+                return [r.id for r in await owner.list_requests("pending")]
+
+            [request_id] = await until(pending, "the question pending", timeout=30)
+        await running.stop()
+        running = await start_relay(home, port)
+        live = LiveRelay(running, home)
+        async with live.owner() as owner:
+            await owner.answer(request_id, "still here")
+        code, out, err = await asyncio.wait_for(asking, 60)
+        assert (code, out) == (0, "still here\n"), err
+    finally:
+        await running.stop()
+
+
+def test_top_level_help_lists_every_command_while_one_command_builds_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert all(command in listing for command in ("request", "notify", "cancel", "mcp-config", "relay", "tui"))
+    with pytest.raises(SystemExit):
+        main(["notify", "--help"])
+    assert "--message" in capsys.readouterr().out
