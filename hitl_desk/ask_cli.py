@@ -10,14 +10,12 @@ A waiting command that gets Ctrl+C withdraws its question first (approvers see i
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from hitl_desk.asker import Asker, Request, answer_deadline, outcome, timestamp
-from hitl_desk.display import visible_json
 from hitl_desk.errors import HitlError
 from hitl_desk.exitcode import EXIT_USAGE, exit_code
 from hitl_desk.lifecycle import failure
@@ -65,6 +63,8 @@ def cmd_request(args: argparse.Namespace) -> int:
             "timeout_seconds": args.timeout, "default_answer": args.default_answer,
             "agent_name": args.agent_name}), args.timeout)
     if args.json:
+        from hitl_desk.display import visible_json
+
         print(visible_json(done, indent=2))
         error = failure(done["id"], done["status"], done.get("response"))
         return 0 if done["status"] == "answered" or error is None else exit_code(error)
@@ -85,7 +85,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
                                                         "agent_name": args.agent_name})
         else:
             sent = asker.notify("/api/v1/hitl/notify", {"message": args.message, "agent_name": args.agent_name})
-    print(visible_json(sent) if args.json else sent["id"])
+    if args.json:
+        from hitl_desk.display import visible_json
+
+        print(visible_json(sent))
+    else:
+        print(sent["id"])
     return 0
 
 
@@ -156,6 +161,8 @@ def asked(asker: Asker, ask: Callable[[], Request], timeout: float | None) -> Re
 @contextmanager
 def _held_interrupt() -> Iterator[list[int]]:
     """Hold SIGINT for the duration (the list fills if one came); a second one is held too."""
+    import signal  # its enums cost a notification a millisecond or two: only waiting commands load it
+
     held: list[int] = []
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -199,6 +198,8 @@ def _q(value: Any) -> str:
 
 def timestamp(value: str) -> float:
     """A wire time (ISO 8601 UTC) as a Unix time."""
+    from datetime import datetime  # only the commands that wait read times
+
     return datetime.fromisoformat(value).timestamp()
 
 
