@@ -182,7 +182,7 @@ def _withdraw(asker: Asker, created: Request, said: str | None) -> None:
     except HitlError as exc:  # the relay is gone too: the request goes after its grace period
         print(f"hitl-desk: interrupted; could not withdraw {created['id']}: {exc.message}", file=sys.stderr)
         return
-    if said is not None:
+    if said is not None and withdrawn:
         print(f"hitl-desk: {said}", file=sys.stderr)
     else:
         print(f"hitl-desk: interrupted; {'withdrew' if withdrawn else 'already closed:'} {created['id']}",

@@ -22,7 +22,7 @@ from tests.relay.test_durability import free_port
 
 HEAVY = {"asyncio", "aiohttp", "pydantic", "pydantic_core", "mcp", "httpx2", "yarl", "multidict"}
 """Top-level packages an agent-side command must not load (about 200 ms of imports)."""
-EXIT_UNAVAILABLE, EXIT_AUTH = 5, 6
+EXIT_EXPIRED, EXIT_UNAVAILABLE, EXIT_AUTH = 3, 5, 6
 ARGV_SAFE = " ".join(text for text in HOSTILE.values() if "\x00" not in text)  # argv cannot hold NUL
 
 
@@ -85,6 +85,24 @@ async def test_unreachable_relay_exits_5_and_a_refused_key_exits_6(relay: LiveRe
     code, out, err = await hitl_desk("request", "--prompt", "who?", env=env_for(tmp_path, relay.url,
                                                                                  HITL_API_KEY="mcp_pk_revoked"))
     assert (code, out) == (EXIT_AUTH, "") and err.startswith("hitl-desk: ") and len(err.splitlines()) == 1
+
+
+async def test_every_request_option_reaches_the_relay_and_expiry_keeps_its_exit_codes(
+        relay: LiveRelay, tmp_path: Path) -> None:
+    env = env_for(relay.home, relay.url)
+    code, out, err = await hitl_desk("request", "--prompt", "Deploy?", "--choice", "yes", "--choice", "no",
+                                     "--placeholder-text", "say yes or no", "--default-answer", "no",
+                                     "--timeout", "0.5", "--agent", "option-agent", "--json", env=env)
+    assert code == 0, err  # expired, but with its default answer
+    done = json.loads(out)
+    assert (done["status"], done["response"], done["choices"], done["placeholder_text"], done["default_answer"],
+            done["agent_name"]) == ("expired", "no", ["yes", "no"], "say yes or no", "no", "option-agent")
+    code, out, err = await hitl_desk("notify-completion", "--summary", "Done", "--timeout", "0.5",
+                                     "--agent", "finisher", env=env)
+    assert (code, out) == (EXIT_EXPIRED, "") and err.startswith("hitl-desk: Nobody answered request req_")
+    async with relay.owner() as owner:
+        [completion] = await owner.list_requests(kind="completion")
+    assert (completion.agent_name, completion.status) == ("finisher", "expired")
 
 
 @pytest.mark.slow  # a relay stopped and started again under a waiting command: about 3 s
