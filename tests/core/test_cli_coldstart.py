@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -103,6 +106,56 @@ async def test_every_request_option_reaches_the_relay_and_expiry_keeps_its_exit_
     async with relay.owner() as owner:
         [completion] = await owner.list_requests(kind="completion")
     assert (completion.agent_name, completion.status) == ("finisher", "expired")
+
+
+@asynccontextmanager
+async def answers_held(relay_url: str) -> AsyncIterator[tuple[str, asyncio.Event]]:
+    """A loopback TCP relay-in-between that passes requests on at once but holds the relay's
+    answers until the event is set: the client is caught with its question on the way."""
+    release = asyncio.Event()
+    host, port = relay_url.removeprefix("http://").split(":")
+    pipes: list[asyncio.Task[None]] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, held: bool) -> None:
+        if held:
+            await release.wait()
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    async def connected(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        relay_r, relay_w = await asyncio.open_connection(host, int(port))
+        pipes.extend([asyncio.create_task(pipe(client_r, relay_w, False)),
+                      asyncio.create_task(pipe(relay_r, client_w, True))])
+
+    server = await asyncio.start_server(connected, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", release
+    finally:
+        server.close()
+        for task in pipes:
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+
+
+async def test_ctrl_c_while_the_question_is_on_its_way_takes_it_back_once_its_id_is_known(
+        relay: LiveRelay, tmp_path: Path) -> None:
+    async with relay.owner() as owner, ScriptedApprover(owner, lambda request: None) as approver, \
+            answers_held(relay.url) as (url, release):
+        env = env_for(tmp_path / "agent-home", url, HITL_API_KEY=(await owner.create_api_key("hasty")).api_key)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hitl_desk.cli", "request", "--prompt", "Never mind", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        await approver.wait_for(lambda a: any(e.type == "request.created" for e in a.events), timeout=30)
+        proc.send_signal(signal.SIGINT)  # the relay holds the question; its answer (the id) has not arrived
+        release.set()
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        await approver.wait_for(lambda a: any(e.type == "request.cancelled" for e in a.events))
+    assert (proc.returncode, out) == (130, b""), err.decode()
+    assert err.decode() == "hitl-desk: interrupted while asking; the question was taken back\n"
+    [gone] = [e.request for e in approver.events if e.type == "request.cancelled"]
+    assert gone.cancel_reason == "agent_cancelled"
 
 
 @pytest.mark.slow  # a relay stopped and started again under a waiting command: about 3 s
