@@ -52,11 +52,18 @@ class Advertiser:
             if fingerprint != self.fingerprint:
                 await self._update(fingerprint)
             return
+        stale = self._info
         await self.withdraw()
         self.addresses, self.port, self.fingerprint = addresses, port, fingerprint
         if not addresses:
             return
         zeroconf = self._new_zeroconf(addresses)
+        if stale is not None:
+            # The goodbye above went out from the old addresses, which may be gone already (the
+            # usual reason to move): say it again from the new ones, or browsers keep the old
+            # address cached next to the new one for the records' whole lifetime.
+            await zeroconf.zeroconf.async_wait_for_start()  # sent before its sockets exist, it would be lost
+            zeroconf.zeroconf.async_send(zeroconf.zeroconf.generate_service_broadcast(stale, 0))
         info = AsyncServiceInfo(SERVICE_TYPE, f"hitl-desk on {self.label}.{SERVICE_TYPE}",
                                 addresses=[socket.inet_aton(a) for a in addresses], port=port,
                                 properties=advert_properties(fingerprint),
