@@ -16,12 +16,14 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.deadline import until
 from tests.relay.test_mdns import DEADLINE, Watcher, cli_env
 
 RELAY_ADDRESS, MOVED_ADDRESS, PEER_ADDRESS = "10.203.0.1", "10.203.0.5", "10.203.0.9"
@@ -91,6 +93,53 @@ async def probe(ns: str, url: str) -> tuple[int, Any]:
     return int(status), body
 
 
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path={socket}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
+</policy></busconfig>
+"""
+AVAHI_CONFIG = """[server]
+use-ipv6=no
+allow-interfaces=lan0
+[wide-area]
+enable-wide-area=no
+[publish]
+disable-publishing=yes
+"""
+
+
+@asynccontextmanager
+async def avahi(ns: str, tmp_path: Path) -> AsyncIterator[dict[str, str] | None]:
+    """An avahi-daemon in ``ns`` on a private system bus (the environment for avahi-browse), if installed."""
+    if shutil.which("avahi-daemon") is None or shutil.which("avahi-browse") is None:
+        yield None
+        return
+    (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=tmp_path / "bus"))
+    (tmp_path / "avahi.conf").write_text(AVAHI_CONFIG)
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'bus'}"}
+    quiet: dict[str, Any] = {"stdout": asyncio.subprocess.DEVNULL, "stderr": asyncio.subprocess.DEVNULL}
+    bus = await asyncio.create_subprocess_exec("dbus-daemon", "--nofork", f"--config-file={tmp_path / 'bus.conf'}",
+                                               **quiet)
+    daemon = await in_ns(ns, "avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits", "-f",
+                         str(tmp_path / "avahi.conf"), env=env, **quiet)
+    try:
+        yield env
+    finally:
+        for proc in (daemon, bus):
+            if proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
+
+
+async def avahi_sees(ns: str, env: dict[str, str]) -> str | None:
+    """The resolved ``_hitl-desk._tcp`` line avahi-browse prints in ``ns``, if any yet."""
+    proc = await in_ns(ns, "avahi-browse", "-rtp", "_hitl-desk._tcp", env=env, stdout=asyncio.subprocess.PIPE,
+                       stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    return next((line for line in out.decode().splitlines() if line.startswith("=;lan0;IPv4;")), None)
+
+
 async def test_peer_on_another_host_finds_the_relay_by_mdns_and_follows_its_address(
         two_hosts: tuple[str, str], tmp_path: Path) -> None:
     desk, peer = two_hosts
@@ -101,8 +150,13 @@ async def test_peer_on_another_host_finds_the_relay_by_mdns_and_follows_its_addr
                         "--lan-poll", "0.2", env=env, stdout=asyncio.subprocess.DEVNULL,
                         stderr=asyncio.subprocess.DEVNULL)
     try:
-        added = await watcher.change(PORT, lambda c: c["change"] == "added")
-        assert added["addresses"] == [RELAY_ADDRESS]  # chosen from the default route, not loopback
+        async with avahi(peer, tmp_path) as avahi_env:
+            added = await watcher.change(PORT, lambda c: c["change"] == "added")
+            assert added["addresses"] == [RELAY_ADDRESS]  # chosen from the default route, not loopback
+            if avahi_env is not None:  # an independent mDNS stack agrees
+                seen = await until(lambda: avahi_sees(peer, avahi_env), "avahi-browse to resolve the relay")
+                assert seen.split(";")[7:9] == [RELAY_ADDRESS, str(PORT)], seen
+                assert '"v=1"' in seen and '"path=/"' in seen and "fp=" not in seen
 
         status, body = await probe(peer, f"http://{RELAY_ADDRESS}:{PORT}/healthz")
         assert status == 200 and "pending" not in body
