@@ -179,3 +179,25 @@ def test_the_lan_switch_is_kept_in_home_and_hitl_lan_overrides_it(tmp_path: Path
     assert config_from_args(relay_args()).lan_addresses == ("127.0.0.2",)  # type: ignore[arg-type]
     (tmp_path / "lan.json").write_text("{not json")
     assert Settings(home=tmp_path).lan_choice() == LanChoice()  # damaged: off, the safe side
+
+
+async def test_an_allowed_host_name_is_accepted_on_the_lan_listener_at_its_port(tmp_path: Path) -> None:
+    async with live_relay(tmp_path, lan=True, lan_addresses=(LAN_ADDRESS,), mdns=False,
+                          allowed_hosts=("desk.example",)) as relay:
+        lan = listener(relay)
+        assert (await fetch(lan.urls[0] + "/healthz", headers={"Host": f"desk.example:{lan.port}"}))[0] == 200
+        status, body = await fetch(lan.urls[0] + "/healthz", headers={"Host": "desk.example:1"})
+        assert (status, body["error"]["code"]) == (403, "host_not_allowed")  # type: ignore[index]
+
+
+async def test_the_relay_an_approver_starts_follows_the_saved_lan_switch_on_the_same_port(tmp_path: Path) -> None:
+    from relay.app import embedded
+    from tests.relay.startup_support import free_port
+
+    port = free_port()
+    settings = Settings(home=tmp_path, server_url=f"http://127.0.0.1:{port}", server_url_set=True)
+    settings.save_lan_choice(LanChoice(True, (LAN_ADDRESS,)))
+    async with embedded(settings) as url:  # its mDNS advert starts in the background and is cut short here
+        assert url == f"http://127.0.0.1:{port}"
+        status, body = await fetch(f"http://{LAN_ADDRESS}:{port}/healthz")
+        assert status == 200 and "pending" not in body
