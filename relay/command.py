@@ -31,6 +31,8 @@ def _lan_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     addresses = tuple(parse_lan_address(a) for a in getattr(args, "lan_address", None) or ()) or choice.addresses
     options: dict[str, Any] = {"lan": bool(getattr(args, "lan", False) or getattr(args, "lan_address", None)
                                            or choice.enabled), "lan_addresses": addresses}
+    if getattr(args, "no_mdns", False):
+        options["mdns"] = False
     for name in ("lan_port", "lan_poll"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
@@ -97,6 +99,7 @@ def register(sub: Any) -> None:
                    help="the LAN listener's IPv4 address (repeatable; implies --lan; default: the "
                         "default-route interface's, followed as it changes)")
     p.add_argument("--lan-port", type=int, metavar="PORT", help="the LAN listener's port (default: --port)")
+    p.add_argument("--no-mdns", action="store_true", help="do not advertise the LAN listener over mDNS")
     p.add_argument("--lan-poll", type=float, metavar="S",
                    help="seconds between checks of the LAN addresses and the desk key, to keep the listener "
                         "and its mDNS advert current (default 10; 0: never)")

@@ -201,3 +201,18 @@ async def test_the_relay_an_approver_starts_follows_the_saved_lan_switch_on_the_
         assert url == f"http://127.0.0.1:{port}"
         status, body = await fetch(f"http://{LAN_ADDRESS}:{port}/healthz")
         assert status == 200 and "pending" not in body
+
+
+def test_no_mdns_flag_keeps_the_lan_listener_unadvertised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HITL_HOME", str(tmp_path))
+    assert config_from_args(relay_args("--lan")).mdns is True  # type: ignore[arg-type]
+    assert config_from_args(relay_args("--lan", "--no-mdns")).mdns is False  # type: ignore[arg-type]
+
+
+@pytest.mark.slow  # a CLI process
+def test_the_main_listener_beyond_loopback_is_refused_even_with_lan(tmp_path: Path) -> None:
+    from tests.relay.startup_support import free_port, run_failing
+
+    done = run_failing("relay", "--lan", "--host", "0.0.0.0", "--port", str(free_port()), home=tmp_path / "home")
+    assert done.code == 1 and len(done.lines) == 1
+    assert "stays on loopback" in done.lines[0] and "--lan-address" in done.lines[0]
