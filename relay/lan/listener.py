@@ -115,10 +115,9 @@ class LanListener:
             await site.start()
         except OSError as exc:
             await site.stop()  # aiohttp registers a site before it listens: unregister it
-            why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-            message = f"the LAN listener cannot listen on port {self.port} of {address}: {why}"
+            message = f"the LAN listener cannot listen on port {self.port} of {address}: {_why(exc)}"
             if strict:
-                raise RelayStartError(message + " (is it an address of this machine? see --lan-address)") from None
+                raise RelayStartError(message) from None
             log.warning("%s", message)
             return
         if self.port == 0:  # the first site picked a free port: every address shares it
@@ -173,6 +172,15 @@ class LanListener:
             await self._advertiser.withdraw()
         self.sites.clear()
         await self.runner.cleanup()
+
+
+def _why(exc: OSError) -> str:
+    """A failed bind in the user's terms, with the flag that fixes it."""
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use; choose another with --lan-port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "it is not an address of this machine; choose one with --lan-address"
+    return exc.strerror or str(exc)
 
 
 LAN: web.AppKey[LanListener] = web.AppKey("lan_listener", LanListener)

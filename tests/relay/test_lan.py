@@ -216,3 +216,9 @@ def test_the_main_listener_beyond_loopback_is_refused_even_with_lan(tmp_path: Pa
     done = run_failing("relay", "--lan", "--host", "0.0.0.0", "--port", str(free_port()), home=tmp_path / "home")
     assert done.code == 1 and len(done.lines) == 1
     assert "stays on loopback" in done.lines[0] and "--lan-address" in done.lines[0]
+
+
+async def test_a_lan_address_of_another_machine_fails_the_start_saying_so(tmp_path: Path) -> None:
+    with pytest.raises(RelayStartError, match="203.0.113.7: it is not an address of this machine; choose one with "
+                                              "--lan-address"):
+        await start_relay(tmp_path, lan=True, lan_addresses=("203.0.113.7",), mdns=False)  # bind() sends nothing
