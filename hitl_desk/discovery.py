@@ -152,3 +152,27 @@ async def browse(interfaces: Sequence[str] | None = None, *, timeout: float = 2.
         async with asyncio.timeout(timeout):
             await collect()
     return sorted(found.values(), key=lambda relay: relay.name)
+
+
+def _same_fingerprint(a: str | None, b: str) -> bool:
+    return a is not None and a.replace(" ", "").lower() == b.replace(" ", "").lower()
+
+
+async def find(fingerprint: str, interfaces: Sequence[str] | None = None, *,
+               timeout: float = 5.0) -> FoundRelay | None:
+    """The relay advertising this desk-key fingerprint, wherever it is now; None if none answers in time.
+
+    A paired approver keeps the fingerprint, not the address, so it finds its desk again after
+    the desk's address changed (spaces and case in the fingerprint do not matter).
+    """
+    async def first() -> FoundRelay:
+        async with aclosing(watch(interfaces)) as changes:
+            async for change, relay in changes:
+                if change != "removed" and _same_fingerprint(relay.fingerprint, fingerprint):
+                    return relay
+        raise AssertionError("watch() ends only when its caller stops")  # pragma: no cover
+
+    with suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            return await first()
+    return None

@@ -23,7 +23,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from hitl_desk.crypto import KeyPair, fingerprint
-from hitl_desk.discovery import SERVICE_TYPE, browse
+from hitl_desk.discovery import SERVICE_TYPE, browse, find
 from relay.lan import LAN
 from tests.conftest import live_relay
 from tests.hostile import FORBIDDEN, HOSTILE
@@ -111,6 +111,20 @@ async def test_discover_lists_the_relay_and_browse_finds_it_in_process(tmp_path:
         code, out, err = await discover("--timeout", str(DEADLINE), "--count", "1")
         assert code == 0, err
         assert f"http://{LAN_ADDRESS}:{port}  fp (no desk key yet)  hitl-desk on " in out
+
+
+@pytest.mark.slow  # two mDNS announcements
+async def test_an_approver_finds_its_desk_by_fingerprint_after_the_address_changed(tmp_path: Path) -> None:
+    async with live_relay(tmp_path, lan=True, lan_addresses=(LAN_ADDRESS,)) as relay:
+        desk = KeyPair.generate()
+        async with relay.owner() as owner:
+            await owner.register_key("user", None, desk.public_key)
+        lan = relay.running.app[LAN]
+        kept = fingerprint(desk.public_key).upper()  # as a person might type it back
+        await lan.set_addresses(["127.0.0.3"])  # the desk moved (its advert now carries the key's fingerprint)
+        found = await find(kept, [BROWSE_FROM], timeout=DEADLINE)
+        assert found is not None and found.url == f"http://127.0.0.3:{lan.port}"
+        assert await find(fingerprint(KeyPair.generate().public_key), [BROWSE_FROM], timeout=0.3) is None
 
 
 @asynccontextmanager
