@@ -17,7 +17,8 @@ the same class (``error_from_payload``).  The tree::
     ├── OriginNotAllowedError        403 origin_not_allowed
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
-    │   └── ApiKeyNotFoundError      404 api_key_not_found
+    │   ├── ApiKeyNotFoundError      404 api_key_not_found
+    │   └── NotOnLanError            404 not_on_lan
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -63,6 +64,7 @@ __all__ = [
     "MalformedJsonError",
     "MethodNotAllowedError",
     "NotFoundError",
+    "NotOnLanError",
     "OriginNotAllowedError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -344,6 +346,16 @@ class ServerUrlError(HitlError):
     code = "invalid_server_url"
     status = 400
     default_message = "The relay address must look like http://127.0.0.1:8765."
+
+
+# -- LAN listener (issue 13) ---------------------------------------------------------------------
+
+class NotOnLanError(NotFoundError):
+    """The route exists on the loopback listener only: agents, MCP and the owner never reach the LAN one."""
+
+    code = "not_on_lan"
+    status = 404
+    default_message = "This route is served on the relay's loopback address only, never on the LAN."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}
