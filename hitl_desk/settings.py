@@ -123,8 +123,7 @@ class Settings(NamedTuple):
                 "or set HITL_HOME to the relay's directory.")
 
 
-@dataclass(frozen=True)
-class LanChoice:
+class LanChoice(NamedTuple):
     """The LAN switch kept in ``HITL_HOME/lan.json``: on or off, and the addresses (empty: chosen)."""
 
     enabled: bool = False
