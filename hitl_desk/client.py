@@ -18,6 +18,7 @@ import aiohttp
 from pydantic import BaseModel, TypeAdapter
 
 from hitl_desk.action import ToolAction
+from hitl_desk.asker import NO_DESK_KEY
 from hitl_desk.audit import AuditPage
 from hitl_desk.errors import (
     AuthenticationError,
@@ -28,6 +29,7 @@ from hitl_desk.errors import (
     RequestClosedError,
     error_from_payload,
 )
+from hitl_desk.lifecycle import POLL_CHUNK, answer_deadline_at
 from hitl_desk.models import (
     MAX_PAGE_SIZE,
     Agent,
@@ -61,8 +63,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 USER_KEYS = TypeAdapter(list[UserKey])
 AGENTS = TypeAdapter(list[Agent])
-POLL_CHUNK = 30.0
-RESUME_GRACE = 60.0
 
 
 class RelayClient:
@@ -219,7 +219,7 @@ class RelayClient:
             return keys[0].public_key
         if missing_ok:
             return ""
-        raise KeyMissingError("No desk key is registered yet: open an approver (hitl-desk tui) once.")
+        raise KeyMissingError(NO_DESK_KEY)
 
     async def register_key(self, entity_type: Literal["agent", "user"], entity_id: str | None,
                            public_key: str) -> KeyRegistered:
@@ -384,6 +384,4 @@ def _q(value: Any) -> str:
 
 def answer_deadline(request: HitlRequest) -> float | None:
     """A monotonic deadline: the request's expiry plus a grace period for relay restarts."""
-    if request.expires_at is None:
-        return None
-    return time.monotonic() + max(0.0, request.expires_at.timestamp() - time.time()) + RESUME_GRACE
+    return None if request.expires_at is None else answer_deadline_at(request.expires_at.timestamp())

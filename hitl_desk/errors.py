@@ -18,7 +18,8 @@ the same class (``error_from_payload``).  The tree::
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
     │   ├── ApiKeyNotFoundError      404 api_key_not_found
-    │   └── RuleNotFoundError        404 rule_not_found
+    │   ├── RuleNotFoundError        404 rule_not_found
+    │   └── NotOnLanError            404 not_on_lan
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -45,45 +46,6 @@ the same class (``error_from_payload``).  The tree::
 from __future__ import annotations
 
 from typing import Any, ClassVar
-
-__all__ = [
-    "AgentExistsError",
-    "AgentNameConflictError",
-    "AlreadyAnsweredError",
-    "ApiKeyNotFoundError",
-    "AuthenticationError",
-    "BindingError",
-    "DecryptionError",
-    "DefaultAnswerNotAChoiceError",
-    "HitlError",
-    "HostNotAllowedError",
-    "InternalError",
-    "InvalidRequestError",
-    "JsonTooDeepError",
-    "KeyChangedError",
-    "KeyMissingError",
-    "MalformedJsonError",
-    "MethodNotAllowedError",
-    "NotFoundError",
-    "OriginNotAllowedError",
-    "PayloadTooLargeError",
-    "PermissionDeniedError",
-    "RateLimitedError",
-    "RelayStartError",
-    "RelayUnavailableError",
-    "RequestCancelledError",
-    "RequestClosedError",
-    "RequestExistsError",
-    "RequestExpiredError",
-    "RequestNotFoundError",
-    "RuleNotFoundError",
-    "TooManyConnectionsError",
-    "StorageFullError",
-    "ServerUrlError",
-    "TooManyPendingError",
-    "HookSettingsError",
-    "error_from_payload",
-]
 
 
 class HitlError(Exception):
@@ -358,6 +320,16 @@ class ServerUrlError(HitlError):
     default_message = "The relay address must look like http://127.0.0.1:8765."
 
 
+# -- LAN listener (issue 13) ---------------------------------------------------------------------
+
+class NotOnLanError(NotFoundError):
+    """The route exists on the loopback listener only: agents, MCP and the owner never reach the LAN one."""
+
+    code = "not_on_lan"
+    status = 404
+    default_message = "This route is served on the relay's loopback address only, never on the LAN."
+
+
 # -- agent hooks (hitl-desk hooks) -----------------------------------------------------------------
 class HookSettingsError(HitlError):
     """A client's settings file cannot be read as the JSON or TOML it must be; it was left unchanged."""
@@ -398,3 +370,8 @@ def _fallback_for_status(status: int) -> type[HitlError]:
         if cls.status == status:
             return cls
     return InternalError if status >= 500 else HitlError
+
+
+__all__ = sorted(name for name, value in list(globals().items())
+                 if isinstance(value, type) and issubclass(value, HitlError)) + ["error_from_payload"]
+"""Every catalog class and ``error_from_payload``: derived, so adding an error is one class, not two edits."""

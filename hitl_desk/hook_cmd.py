@@ -77,7 +77,7 @@ def _endpoint(line: Line) -> urllib.parse.SplitResult:
 
 def _post(url: urllib.parse.SplitResult, body: bytes, key: str, timeout: float) -> tuple[int, bytes]:
     """POST straight to the relay: http.client, not urllib.request, so no HTTP(S)_PROXY setting can
-    send a loopback call through a proxy (and the email/ssl modules urllib pulls in stay unloaded)."""
+    send a loopback call through a proxy (and urllib.request's own imports stay unloaded)."""
     import http.client
 
     if url.scheme == "https":

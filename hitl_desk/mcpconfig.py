@@ -1,14 +1,15 @@
 """Ready-to-paste MCP configuration for the agent clients that can talk to the relay.
 
 Every client reaches the relay's Streamable HTTP endpoint (``/mcp``) with an agent API key in
-the ``X-API-Key`` header.  The formats follow each client's documentation: Claude Code's
-``claude mcp add --transport http``; Cursor's and Windsurf's ``mcpServers`` (``url`` and
-``serverUrl``); VS Code's ``servers`` with ``"type": "http"``; Gemini CLI's ``url`` with
-``"type": "http"`` and ``trust``; Codex's ``[mcp_servers.NAME]`` TOML table with
-``bearer_token_env_var``; Claude Desktop, whose config file takes no remote headers, through the
-``mcp-remote`` stdio bridge.  Where a client has a tool-call timeout shorter than a human may
-take, the snippet raises it past the relay's 15-minute cap.  Claude Code, Codex and Gemini CLI
-are proven as printed by tests/agents/test_real_clients.py, which drives the real CLIs.
+the ``X-API-Key`` header (Codex: ``Authorization: Bearer``).  The formats follow each client's
+documentation: Claude Code's ``claude mcp add-json`` with the environment and flags a long wait
+needs; Cursor's and Windsurf's ``mcpServers`` (``url`` and ``serverUrl``); VS Code's ``servers``
+with ``"type": "http"``; Gemini CLI's ``url`` with ``"type": "http"`` and ``trust``; Codex's
+``[mcp_servers.NAME]`` TOML table with ``bearer_token_env_var``; Claude Desktop, whose config file
+takes no remote headers, through the ``mcp-remote`` stdio bridge.  Where a client has a tool-call
+timeout shorter than a human may take, the snippet raises it past the relay's 15-minute cap.
+Claude Code, Codex and Gemini CLI are proven as printed by tests/agents/test_real_clients.py,
+which drives the real CLIs.
 """
 
 from __future__ import annotations

@@ -5,14 +5,16 @@ Times on the wire are ISO 8601 UTC strings; ids are opaque strings.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from hitl_desk.action import ToolAction as ToolAction  # re-exported: requests carry it
-from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError, RequestCancelledError, RequestExpiredError
+from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError
+from hitl_desk.lifecycle import FINAL_STATUSES as FINAL_STATUSES
+from hitl_desk.lifecycle import failure
+from hitl_desk.lifecycle import new_request_id as new_request_id
 from hitl_desk.wire import WireModel as WireModel  # re-exported: the base of every input model
 
 MAX_PROMPT_CHARS = 20_000
@@ -48,8 +50,6 @@ CANCEL_REASON_TEXT: dict[str, str] = {
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
 
-FINAL_STATUSES: frozenset[str] = frozenset({"answered", "expired", "cancelled", "delivered"})
-
 EventType = Literal["request.created", "request.answered", "request.expired", "request.cancelled"]
 
 MAX_ENVELOPE_CHARS = 4 * (MAX_PROMPT_CHARS * 6 + 4096) // 3
@@ -59,11 +59,6 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS)]
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
 Choice = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CHOICE_CHARS)]
-
-
-def new_request_id() -> str:
-    """A fresh, unguessable request id (relay-made, or client-made to bind it inside an envelope)."""
-    return "req_" + secrets.token_hex(10)
 
 
 class RequestOptions(WireModel):
@@ -206,13 +201,7 @@ class HitlRequest(BaseModel):
     def failure(self) -> HitlError | None:
         """The catalog error an asking caller gets for this request, None when it has an answer
         (the human's, or the default answer an expired request fell back to)."""
-        if self.status == "answered" or (self.status == "expired" and self.response is not None):
-            return None
-        if self.status == "expired":
-            return RequestExpiredError(f"Nobody answered request {self.id} before it expired.")
-        if self.status == "cancelled":
-            return RequestCancelledError(f"Request {self.id} was cancelled.")
-        return RequestExpiredError(f"Request {self.id} is still {self.status}; gave up waiting.")
+        return failure(self.id, self.status, self.response)
 
     def outcome(self) -> str:
         """What the asking caller gets: the answer text, or ``failure()`` raised (expired, cancelled)."""

@@ -23,6 +23,7 @@ from relay.bus.local import InProcessBus
 from relay.context import AUTH, BROKER, BUS, CONFIG, RelayConfig
 from relay.departure import HANGUPS, HangupWatch
 from relay.http import METRICS, error_middleware, host_guard
+from relay.lan import setup_lan
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
@@ -59,6 +60,7 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     events.setup_events(app)
     app.cleanup_ctx.append(_lifecycle)
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
+    setup_lan(app)  # after both: the LAN listener shares the broker, and stops before it
     return app
 
 
@@ -170,5 +172,7 @@ async def serve_forever(config: RelayConfig) -> None:
 async def embedded(settings: Settings) -> AsyncIterator[str]:
     """Serve a relay on this event loop at ``settings.server_url`` (the launcher's entry point)."""
     host, port = settings.listen_address
-    async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port)) as relay:
+    lan = settings.lan_choice()  # the TUI's LAN switch
+    async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port, lan=lan.enabled,
+                                        lan_addresses=lan.addresses)) as relay:
         yield relay.url

@@ -19,7 +19,7 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -113,14 +113,11 @@ class StandIn:
             raise
         return response
 
-    async def __aenter__(self) -> StandIn:
+    async def __aenter__(self) -> Self:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, LOOPBACK, 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        await web.TCPSite(self._runner, LOOPBACK, 0).start()
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -383,7 +380,7 @@ class Tripwire:
         finally:
             writer.close()
 
-    async def __aenter__(self) -> Tripwire:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._refuse, LOOPBACK, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

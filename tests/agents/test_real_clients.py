@@ -6,9 +6,17 @@ model API pointed at a scripted stand-in on loopback (``tests/agents/standins.py
 first reply calls our ``request_human_input`` tool; the CLI calls the relay; the test answers as the
 human over REST; the stand-in then finds that answer in the CLI's next model request.
 
-Offline: every base URL is on loopback, telemetry, update checks, feedback and IDE detection are
-off by the variables and settings below, and ``HTTPS_PROXY``/``HTTP_PROXY`` point at a ``Tripwire``
+Offline: every base URL is on loopback, and ``HTTPS_PROXY``/``HTTP_PROXY`` point at a ``Tripwire``
 that refuses and records anything else a CLI tries to reach; each test asserts it recorded nothing.
+What keeps each CLI quiet (each was seen reaching out without it):
+- Claude Code: ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` (without it: api.anthropic.com, six
+  times a run), plus ``DISABLE_TELEMETRY``, ``DISABLE_ERROR_REPORTING``, ``DISABLE_AUTOUPDATER`` and
+  ``CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL=1``, ``CLAUDE_CODE_AUTO_CONNECT_IDE=false`` for what it covers.
+- Codex: ``[features] plugins = false`` (without it: github.com, api.github.com, chatgpt.com for the
+  plugin marketplace), ``check_for_update_on_startup = false``, ``[analytics]`` and ``[feedback]`` off.
+- Gemini CLI: ``privacy.usageStatisticsEnabled = false`` (without it: play.googleapis.com),
+  ``telemetry.enabled = false``, ``general.enableAutoUpdate[Notification] = false``,
+  ``ide.enabled = false``; ``GEMINI_CLI_TRUST_WORKSPACE=true`` trusts the temporary project.
 
 The CLIs are the exact versions pinned in ``tests/agents/package.json`` (installed by scripts/test
 with ``npm ci --prefix tests/agents``). Without node/npm the tests skip, except in CI (CI=true),
@@ -19,10 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shlex
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +39,14 @@ import pytest
 
 from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
+from tests.agents.offline import (
+    agent_cli,
+    claude_env,
+    codex_config,
+    codex_env,
+    gemini_env,
+    gemini_settings,
+)
 from tests.agents.standins import Anthropic, Gemini, OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
 from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
@@ -40,35 +54,10 @@ from tests.relay.test_mcp_config import cli
 
 pytestmark = pytest.mark.slow
 
-HERE = Path(__file__).parent
-NODE_BIN = HERE / "node_modules" / ".bin"
 QUESTION = "Deploy build 42 to production?"
 ANSWER = "yes, deploy it after 18:00"
 PROMPT = "Ask the human whether to deploy build 42, then tell me what they said."
 RUN_TIMEOUT = 90.0
-
-
-def agent_cli(name: str) -> Path:
-    """The installed CLI ``name``; skip without node/npm (outside CI), fail when it is not installed."""
-    path = NODE_BIN / name
-    if path.exists():
-        return path
-    how = "run: npm ci --prefix tests/agents (scripts/test does)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not installed in {NODE_BIN}; CI must run the real agent CLIs: {how}")
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip(f"node/npm are not installed, so the real {name} CLI cannot run here")
-    pytest.fail(f"{name} is not installed in {NODE_BIN}: {how}")
-
-
-def base_env(home: Path, tripwire: Tripwire) -> dict[str, str]:
-    """A clean environment with everything under ``home``: nothing of the developer's own set-up leaks in."""
-    node = shutil.which("node")
-    path = os.pathsep.join([str(NODE_BIN), str(Path(node).parent) if node else "", "/usr/bin", "/bin"])
-    return {"PATH": path, "HOME": str(home), "USER": "tester", "LANG": "C.UTF-8", "TERM": "dumb",
-            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
-            "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
-            "TMPDIR": str(home / "tmp"), **tripwire.env()}
 
 
 @dataclass
@@ -145,11 +134,7 @@ async def test_claude_code_asks_the_human_through_the_printed_config(tmp_path: P
         printed = await run.printed("claude-code")
         headless = next(line for line in printed.splitlines() if line.startswith("#   claude -p"))
         command = headless.removeprefix("#").strip().replace('"your task"', shlex.quote(PROMPT))
-        env = base_env(run.home, run.tripwire) | {
-            "ANTHROPIC_BASE_URL": run.model.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # autoupdater, feedback, error reports, telemetry
-            "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1",
-            "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1", "CLAUDE_CODE_AUTO_CONNECT_IDE": "false"}
+        env = claude_env(run.home, run.tripwire, run.model.url)
         # The printed lines run as printed (add-json into HOME's ~/.claude.json, the export), then the
         # headless command it shows.
         argv = ["bash", "-euc", f"{printed}\nexec {command}"]
@@ -158,24 +143,21 @@ async def test_claude_code_asks_the_human_through_the_printed_config(tmp_path: P
         run.check_offline_and_answered(Anthropic.tool_results(run.model.script.requests[1]))
 
 
-async def test_codex_asks_the_human_through_the_printed_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("approval_setting", [True, False], ids=["as-printed", "annotations-alone"])
+async def test_codex_asks_the_human_through_the_printed_config(tmp_path: Path, approval_setting: bool) -> None:
+    # Without default_tools_approval_mode, the tools' annotations alone must spare codex exec (approval
+    # policy "never") the approval it cannot ask for: unannotated, the call failed with "requires approval".
     codex = agent_cli("codex")
     async with scene(tmp_path, OpenAIResponses) as run:
         printed = await run.printed("codex")
+        if not approval_setting:
+            printed, removed = re.subn(r"^default_tools_approval_mode = .*$", "", printed, flags=re.MULTILINE)
+            assert removed == 1
         (key,) = re.findall(r"^#\s+export HITL_API_KEY=(\S+)$", printed, re.MULTILINE)
         codex_home = run.home / ".codex"
         codex_home.mkdir()
-        # The stand-in as the model provider, everything that phones out off, then the printed table.
-        (codex_home / "config.toml").write_text(
-            'model = "gpt-5-codex"\nmodel_provider = "standin"\ncheck_for_update_on_startup = false\n'
-            "[model_providers.standin]\n"
-            f'name = "stand-in"\nbase_url = "{run.model.url}/v1"\nwire_api = "responses"\n'
-            'env_key = "STANDIN_API_KEY"\n'
-            "[analytics]\nenabled = false\n[feedback]\nenabled = false\n"
-            "[features]\nplugins = false\nremote_plugin = false\napps = false\nplugin_sharing = false\n"
-            "tool_suggest = false\n" + printed)
-        env = base_env(run.home, run.tripwire) | {
-            "CODEX_HOME": str(codex_home), "STANDIN_API_KEY": "sk-standin", "HITL_API_KEY": shlex.split(key)[0]}
+        (codex_home / "config.toml").write_text(codex_config(run.model.url) + printed)
+        env = codex_env(run.home, run.tripwire) | {"HITL_API_KEY": shlex.split(key)[0]}
         argv = [str(codex), "exec", "--skip-git-repo-check", PROMPT]
         out, _ = await run.answered(argv, env, agent="codex")
         assert "The human answered." in out
@@ -186,15 +168,30 @@ async def test_gemini_cli_asks_the_human_through_the_printed_config(tmp_path: Pa
     gemini = agent_cli("gemini")
     async with scene(tmp_path, Gemini) as run:
         printed = json.loads(await run.printed("gemini"))
-        settings = {"security": {"auth": {"selectedType": "gemini-api-key"}},
-                    "telemetry": {"enabled": False}, "privacy": {"usageStatisticsEnabled": False},
-                    "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
-                    "ide": {"enabled": False}} | printed
+        settings = gemini_settings() | printed
         (run.home / ".gemini").mkdir()
         (run.home / ".gemini" / "settings.json").write_text(json.dumps(settings))
-        env = base_env(run.home, run.tripwire) | {
-            "GEMINI_API_KEY": "standin-key", "GOOGLE_GEMINI_BASE_URL": run.model.url,
-            "GEMINI_CLI_TRUST_WORKSPACE": "true", "NO_BROWSER": "1"}
+        env = gemini_env(run.home, run.tripwire, run.model.url)
         out, _ = await run.answered([str(gemini), "-p", PROMPT], env, agent="gemini")
         assert "The human answered." in out
         run.check_offline_and_answered(Gemini.tool_results(run.model.script.requests[1]))
+
+
+async def test_the_anthropic_stand_in_drives_any_tool_such_as_claude_codes_own_bash(tmp_path: Path) -> None:
+    # The hooks tests reuse this stand-in to make Claude Code run its own tools; here the real
+    # Claude Code runs a scripted Bash call (allowed by a permission rule) and sends back its output.
+    claude = agent_cli("claude")
+    script = Script([ToolCall("Bash", {"command": "echo scripted-$((6 * 7))", "description": "Echo a number"})],
+                    after=Say("Ran it."))
+    async with Anthropic(script) as model, Tripwire() as tripwire:
+        home, project = tmp_path / "agent-home", tmp_path / "project"
+        for directory in (home / "tmp", project):
+            directory.mkdir(parents=True)
+        env = claude_env(home, tripwire, model.url)
+        process = await asyncio.create_subprocess_exec(
+            str(claude), "-p", "Echo a number.", "--allowedTools", "Bash(echo *)", cwd=project, env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
+    assert process.returncode == 0, err.decode()[-3000:]
+    assert "Ran it." in out.decode() and model.errors == [] and tripwire.attempts == []
+    assert any("scripted-42" in result for result in Anthropic.tool_results(script.requests[1]))

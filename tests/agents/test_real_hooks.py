@@ -24,8 +24,9 @@ import pytest
 from hitl_desk.client import RelayClient
 from hitl_desk.hookwire import ALLOW_ONCE, DONE
 from hitl_desk.models import HitlRequest
+from tests.agents.offline import agent_cli, claude_env
 from tests.agents.standins import Anthropic, Say, Script, ToolCall, Tripwire
-from tests.agents.test_real_clients import RUN_TIMEOUT, agent_cli, base_env
+from tests.agents.test_real_clients import RUN_TIMEOUT
 from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
 
@@ -83,11 +84,7 @@ class Scene:
 
     async def run(self, human: Human) -> str:
         """Run ``claude -p`` while the human answers; its stdout."""
-        env = base_env(self.home, self.tripwire) | {
-            "ANTHROPIC_BASE_URL": self.model.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
-            "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1",
-            "CLAUDE_CODE_AUTO_CONNECT_IDE": "false", "HITL_API_KEY": self.key}
+        env = claude_env(self.home, self.tripwire, self.model.url) | {"HITL_API_KEY": self.key}
         process = await asyncio.create_subprocess_exec(
             str(agent_cli("claude")), "-p", PROMPT, cwd=self.project, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -26,8 +26,10 @@ from pathlib import Path
 import pytest
 
 from hitl_desk.hookwire import ALLOW_ONCE, DONE
+from tests.agents import offline
+from tests.agents.offline import agent_cli
 from tests.agents.standins import Gemini, OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
-from tests.agents.test_real_clients import RUN_TIMEOUT, agent_cli, base_env
+from tests.agents.test_real_clients import RUN_TIMEOUT
 from tests.agents.test_real_hooks import HITL_DESK, Human
 from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
@@ -92,14 +94,7 @@ async def scene(tmp_path: Path, standin: type[StandIn], script: Script, client: 
 def codex_config(scene: Scene) -> None:
     """The stand-in as Codex's model provider and everything that phones out off, after our notify line."""
     config = scene.home / ".codex" / "config.toml"
-    config.write_text(config.read_text() +
-                      'model = "gpt-5-codex"\nmodel_provider = "standin"\ncheck_for_update_on_startup = false\n'
-                      "[model_providers.standin]\n"
-                      f'name = "stand-in"\nbase_url = "{scene.model.url}/v1"\nwire_api = "responses"\n'
-                      'env_key = "STANDIN_API_KEY"\n'
-                      "[analytics]\nenabled = false\n[feedback]\nenabled = false\n"
-                      "[features]\nplugins = false\nremote_plugin = false\napps = false\nplugin_sharing = false\n"
-                      "tool_suggest = false\n")
+    config.write_text(config.read_text() + offline.codex_config(scene.model.url))
 
 
 def user_texts(body: dict[str, object]) -> list[str]:
@@ -117,8 +112,7 @@ async def test_codex_stop_review_continues_with_the_humans_text_and_its_turns_ar
                     after=Say("Changelog written."))
     async with scene(tmp_path, OpenAIResponses, script, "codex") as run:
         codex_config(run)
-        env = base_env(run.home, run.tripwire) | {
-            "CODEX_HOME": str(run.home / ".codex"), "STANDIN_API_KEY": "sk-standin", "HITL_API_KEY": run.key}
+        env = offline.codex_env(run.home, run.tripwire) | {"HITL_API_KEY": run.key}
         human = Human([lambda r: NEXT, lambda r: DONE])
         out = await run.run([str(codex), "exec", "--skip-git-repo-check", "--dangerously-bypass-hook-trust",
                              "Check the build."], env, human)
@@ -137,14 +131,8 @@ SHELL = "echo hooked-42 > made.txt; cat made.txt"
 def gemini_run(run: Scene) -> tuple[list[str], dict[str, str]]:
     """Gemini CLI's settings (ours merged with the offline ones) and its command line and environment."""
     path = run.home / ".gemini" / "settings.json"
-    settings = json.loads(path.read_text()) | {
-        "security": {"auth": {"selectedType": "gemini-api-key"}}, "telemetry": {"enabled": False},
-        "privacy": {"usageStatisticsEnabled": False}, "ide": {"enabled": False},
-        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False}}
-    path.write_text(json.dumps(settings))
-    env = base_env(run.home, run.tripwire) | {
-        "GEMINI_API_KEY": "standin-key", "GOOGLE_GEMINI_BASE_URL": run.model.url, "GEMINI_CLI_TRUST_WORKSPACE": "true",
-        "NO_BROWSER": "1", "HITL_API_KEY": run.key}
+    path.write_text(json.dumps(json.loads(path.read_text()) | offline.gemini_settings()))
+    env = offline.gemini_env(run.home, run.tripwire, run.model.url) | {"HITL_API_KEY": run.key}
     return [str(agent_cli("gemini")), "--approval-mode", "yolo", "-p", "Write made.txt."], env
 
 

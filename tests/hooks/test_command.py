@@ -111,12 +111,15 @@ async def test_a_wrong_command_line_is_a_non_blocking_failure() -> None:
 
 
 def test_the_hook_command_loads_no_http_or_model_library() -> None:
-    statement = ("import io, sys; sys.stdin = io.TextIOWrapper(io.BytesIO(b'{}')); import hitl_desk.cli; "
+    # The whole path, the POST included (to a port nobody listens on).
+    statement = ("import io, os, sys; sys.stdin = io.TextIOWrapper(io.BytesIO(b'{}')); "
+                 "os.environ['HITL_API_KEY'] = 'mcp_pk_x'; import hitl_desk.cli; "
                  "out, sys.stdout = sys.stdout, io.StringIO(); "
                  "hitl_desk.cli.main(['hook', 'claude-code', 'Stop', '--url', 'http://127.0.0.1:9']); "
                  "sys.stdout = out")
-    heavy = loaded_from(statement, {"aiohttp", "pydantic", "mcp", "relay", "textual", "httpx", "nacl"})
-    assert heavy == []
+    loaded = loaded_from(statement, {"aiohttp", "pydantic", "mcp", "relay", "textual", "httpx", "nacl", "asyncio",
+                                     "http", "urllib"})
+    assert sorted(loaded) == ["http", "http.client", "urllib", "urllib.parse"]
 
 
 async def test_the_url_option_before_the_command_reaches_the_hook(relay: LiveRelay, owner: RelayClient) -> None:
