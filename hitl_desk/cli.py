@@ -23,7 +23,7 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel"}
+           "mcp-config", "proxy", "token", "cancel", "rules", "audit"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs
 
@@ -218,6 +218,10 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
                                  "else a new one)")
     _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
     p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
+
+    from hitl_desk.rules_cli import register as register_rules  # rules and audit, in their own module
+
+    register_rules(sub)
 
     if with_plugins:
         _load_plugins(sub)
