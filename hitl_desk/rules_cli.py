@@ -10,20 +10,17 @@ import argparse
 import sys
 from typing import Any
 
-AUDIT = "hitl_desk.audit_cli"
-
 
 def register(sub: Any) -> None:
     """Add ``rules`` and ``audit`` to the command line (``sub``: cli's subparsers)."""
-    from hitl_desk.cli import _agent_option, _lazy
-
     p = sub.add_parser("rules", help="list, add or revoke always-allow rules (answered without asking)")
     rs = p.add_subparsers(dest="rules_command", required=True, metavar="RULES_COMMAND")
     r = rs.add_parser("list", help="list the rules: id, agent, tool, kind, pattern")
     r.add_argument("--all", action="store_true", help="include revoked rules")
     r.add_argument("--json", action="store_true", help="print them as a JSON array")
     r = rs.add_parser("add", help="allow one agent's calls of one tool whose argument matches, without asking")
-    _agent_option(r, "agent", required=True, what="the agent the rule is for (by name)")
+    r.add_argument("--agent", "--agent-name", dest="agent", required=True, metavar="NAME",
+                   help="the agent the rule is for (by name)")  # the one spelling, as cli's _agent_option
     r.add_argument("--tool", required=True, help="the tool's exact name (Bash, Edit, …)")
     kinds = r.add_mutually_exclusive_group(required=True)
     kinds.add_argument("--prefix", help="a command's leading words: 'git status' allows 'git status -s', "
@@ -32,14 +29,21 @@ def register(sub: Any) -> None:
     kinds.add_argument("--exact", help="exactly this argument")
     r = rs.add_parser("revoke", help="revoke a rule at once")
     r.add_argument("rule_id", help="the rule's id (rule_…), as 'rules list' shows it")
-    p.set_defaults(func=_lazy("cmd_rules", "hitl_desk.rules_cli"))
+    p.set_defaults(func=cmd_rules)
 
     p = sub.add_parser("audit", help="check or export the hash-chained audit log of every decision")
     au = p.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
     au.add_parser("verify", help="walk the chain; exit 1 and name the first broken entry if it does not hold")
     a = au.add_parser("export", help="print every entry, oldest first")
     a.add_argument("--jsonl", action="store_true", help="one JSON object per line (the only format, and the default)")
-    p.set_defaults(func=_lazy("cmd_audit", AUDIT))
+    p.set_defaults(func=cmd_audit)
+
+
+async def cmd_audit(args: argparse.Namespace) -> int:
+    """``audit verify|export`` (``hitl_desk.audit_cli``, imported when it runs)."""
+    from hitl_desk.audit_cli import cmd_audit as run
+
+    return await run(args)
 
 
 async def cmd_rules(args: argparse.Namespace) -> int:
