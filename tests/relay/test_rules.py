@@ -161,3 +161,14 @@ async def test_rules_cli_adds_lists_and_revokes_with_agent_text_escaped(relay: L
     code, _, err = await run_cli(relay, "rules", "revoke", "rule_ffffffffffff")
     assert code == 1 and "No rule has the id" in err
     assert await owner.list_rules() == []
+
+
+async def test_pending_shows_an_approvals_call_escaped(relay: LiveRelay, owner: RelayClient) -> None:
+    async with await relay.agent("coder") as agent:
+        asked = await approval(agent, "git status\nrm -rf ~ \x1b]0;x\x07", cwd="/w")
+    code, out, err = await run_cli(relay, "pending")
+    assert code == 0, err
+    [row] = out.splitlines()
+    assert row.startswith(asked.id) and row.endswith("⚙ Bash: git status\\x0arm -rf ~ \\x1b]0;x\\x07  (in /w)")
+    code, out, _ = await run_cli(relay, "pending", "--json")
+    assert json.loads(out)[0]["action"]["argument"] == "git status\nrm -rf ~ \x1b]0;x\x07"
