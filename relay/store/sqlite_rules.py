@@ -24,6 +24,7 @@ _RULE_SELECT = ("SELECT r.id, r.agent_id, a.name AS agent_name, r.tool, r.kind, 
 _AUDIT_FIELDS = tuple(AuditEntry.model_fields)
 """The audit table's columns: the entry's fields, in their order."""
 _AUDIT_COLUMNS = ", ".join(_AUDIT_FIELDS)
+_INSERT_AUDIT = f"INSERT INTO audit({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})"
 _CREATING = frozenset({"created", "delivered"})
 
 
@@ -44,24 +45,23 @@ def audit_closed(db: sqlite3.Connection, request: HitlRequest, now: float, via: 
 
 
 def _append(db: sqlite3.Connection, event: str, request: HitlRequest, now: float, via: str | None = None) -> None:
+    # The content is built as the plain JSON types AuditEntry.content() reads back (no model on
+    # this hot path); the store contract's chain check holds the two to the same bytes.
     last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     closing = event not in _CREATING
     sealed = request.encrypted_payload is not None
-    entry = AuditEntry(
-        seq=1 if last is None else int(last[0]) + 1, at=datetime.fromtimestamp(now, UTC).isoformat(),
-        event=event,  # type: ignore[arg-type]  # one of the store's event names, checked by pydantic
-        request_id=request.id, agent_id=request.agent_id, agent_name=request.agent_name, kind=request.kind,
-        action=request.action.model_dump(exclude_none=True) if request.action else None, sealed=sealed,
-        response=request.response if closing and not sealed else None,
-        answered_by=request.answered_by if closing else None, via=via if closing else None,
-        rule_id=rule_of(request.answered_by) if closing else None,
-        cancel_reason=request.cancel_reason if closing else None,
-        prev_hash=GENESIS if last is None else str(last[1]), hash="")
-    content = entry.content()
-    row = {**content, "action": None if entry.action is None else json.dumps(entry.action),
-           "hash": entry_hash(content)}
-    db.execute(f"INSERT INTO audit({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})",
-               [row[k] for k in _AUDIT_FIELDS])
+    action = request.action.model_dump(exclude_none=True) if request.action else None
+    content = {
+        "seq": 1 if last is None else int(last[0]) + 1, "at": datetime.fromtimestamp(now, UTC).isoformat(),
+        "event": event, "request_id": request.id, "agent_id": request.agent_id, "agent_name": request.agent_name,
+        "kind": request.kind, "action": action, "sealed": sealed,
+        "response": request.response if closing and not sealed else None,
+        "answered_by": request.answered_by if closing else None, "via": via if closing else None,
+        "rule_id": rule_of(request.answered_by) if closing else None,
+        "cancel_reason": request.cancel_reason if closing else None,
+        "prev_hash": GENESIS if last is None else str(last[1])}
+    row = {**content, "action": None if action is None else json.dumps(action), "hash": entry_hash(content)}
+    db.execute(_INSERT_AUDIT, [row[k] for k in _AUDIT_FIELDS])
 
 
 def _insert_rule(db: sqlite3.Connection, rule: Rule) -> None:
