@@ -172,3 +172,28 @@ async def test_pending_shows_an_approvals_call_escaped(relay: LiveRelay, owner: 
     assert row.startswith(asked.id) and row.endswith("⚙ Bash: git status\\x0arm -rf ~ \\x1b]0;x\\x07  (in /w)")
     code, out, _ = await run_cli(relay, "pending", "--json")
     assert json.loads(out)[0]["action"]["argument"] == "git status\nrm -rf ~ \x1b]0;x\x07"
+
+
+async def test_a_blocking_ask_a_rule_matches_returns_at_once(relay: LiveRelay, owner: RelayClient) -> None:
+    await owner.add_rule("coder", "Bash", "prefix", "npm test")
+    body = {"prompt": "Allow Bash?", "choices": list(APPROVAL_CHOICES), "agent_name": "coder",
+            "action": {"tool": "Bash", "argument": "npm test -- --watch=false", "cwd": "/work"}}
+    headers = {"Authorization": f"Bearer {relay.owner_token}"}
+    async with aiohttp.ClientSession(headers=headers) as http, \
+            http.post(f"{relay.url}/api/v1/hitl/request", json=body, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        assert resp.status == 200
+        answered = HitlRequest.model_validate(await resp.json())
+    assert (answered.status, answered.response, answered.agent_name) == ("answered", ALLOW_ONCE, "coder")
+    assert answered.answered_by is not None and answered.answered_by.startswith("rule:")
+
+
+@pytest.mark.parametrize("action", [{"tool": ""}, {"tool": "Bash", "argument": "x" * 8001}, {"argument": "ls"},
+                                    {"tool": "t" * 201}, "Bash", {"tool": "Bash", "cwd": ["/"]}])
+async def test_a_malformed_action_is_a_clear_error_and_stores_nothing(relay: LiveRelay, owner: RelayClient,
+                                                                      action: object) -> None:
+    headers = {"Authorization": f"Bearer {relay.owner_token}"}
+    async with aiohttp.ClientSession(headers=headers) as http, http.post(
+            f"{relay.url}/api/v1/hitl/request?wait=false", json={"prompt": "Allow?", "action": action}) as resp:
+        assert resp.status == 422
+        assert (await resp.json())["error"]["code"] == "invalid_request"
+    assert await owner.list_requests() == []
