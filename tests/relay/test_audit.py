@@ -40,13 +40,15 @@ async def test_every_decision_is_chained_with_who_answered_and_how(relay: LiveRe
     await decisions(relay, owner)
     entries = (await owner.audit_page()).entries
     assert [(e.event, e.kind) for e in entries] == [
-        ("created", "input"), ("answered", "input"), ("created", "input"), ("answered", "input"),
-        ("created", "input"), ("cancelled", "input"), ("delivered", "notification"), ("created", "input"),
-        ("expired", "input")]
-    tui_answer, rule_answer, cancelled, expired = entries[1], entries[3], entries[5], entries[8]
+        ("created", "input"), ("answered", "input"), ("rule_added", None), ("created", "input"),
+        ("answered", "input"), ("created", "input"), ("cancelled", "input"), ("delivered", "notification"),
+        ("created", "input"), ("expired", "input")]
+    tui_answer, added, rule_answer, cancelled, expired = (entries[n] for n in (1, 2, 4, 6, 9))
     assert (tui_answer.answered_by, tui_answer.via, tui_answer.response) == ("owner", "tui", ALWAYS_ALLOW)
     assert tui_answer.action == {"tool": "Bash", "argument": "make test", "cwd": "/work"}
     [rule] = await owner.list_rules()
+    assert (added.rule_id, added.request_id, added.answered_by, added.action) == (
+        rule.id, tui_answer.request_id, "owner", {"tool": "Bash", "kind": "exact", "pattern": "make test"})
     assert (rule_answer.answered_by, rule_answer.rule_id, rule_answer.response) == (
         f"rule:{rule.id}", rule.id, ALLOW_ONCE)
     assert (cancelled.answered_by, cancelled.cancel_reason) == ("agent:coder", "agent_cancelled")
@@ -74,10 +76,10 @@ async def test_audit_verify_passes_an_intact_chain_and_export_prints_it(relay: L
     await decisions(relay, owner)
     code, out, err = await run_cli(relay, "audit", "verify")
     head = (await owner.audit_page()).entries[-1].hash
-    assert (code, out) == (0, f"9 entries, head {head}\n"), err
+    assert (code, out) == (0, f"10 entries, head {head}\n"), err
     code, out, err = await run_cli(relay, "audit", "export", "--jsonl")
     assert code == 0, err
-    assert [json.loads(line)["seq"] for line in out.splitlines()] == list(range(1, 10))
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == list(range(1, 11))
 
 
 def tamper(relay: LiveRelay, sql: str) -> None:
@@ -130,3 +132,13 @@ async def test_the_audit_table_refuses_changes_through_sql(relay: LiveRelay, own
                 raise AssertionError(f"{sql} went through")
     finally:
         db.close()
+
+
+async def test_rules_added_and_revoked_by_the_owner_are_recorded_once(relay: LiveRelay, owner: RelayClient) -> None:
+    rule = await owner.add_rule("coder", "Bash", "prefix", "git log")
+    await owner.revoke_rule(rule.id)
+    await owner.revoke_rule(rule.id)  # already revoked: nothing happens, nothing is recorded
+    entries = (await owner.audit_page()).entries
+    assert [(e.event, e.rule_id, e.answered_by, e.request_id, e.kind) for e in entries] == [
+        ("rule_added", rule.id, "owner", None, None), ("rule_revoked", rule.id, "owner", None, None)]
+    assert entries[0].action == {"tool": "Bash", "kind": "prefix", "pattern": "git log"}

@@ -229,8 +229,12 @@ async def test_rules_are_listed_by_agent_and_tool_and_revoked_once(store: Store,
         await store.add_rule(made)
     assert [r.id for r in await store.rules_for(agent.id, "Bash")] == [rule(agent, 1).id, rule(agent, 4).id]
     assert [r.id for r in await store.list_rules()] == [rule(agent, n).id for n in (4, 3, 2, 1)]
-    revoked = await store.revoke_rule(rule(agent, 1).id, NOW + 9)
-    again = await store.revoke_rule(rule(agent, 1).id, NOW + 10)
+    revoked = await store.revoke_rule(rule(agent, 1).id, NOW + 9, "owner")
+    again = await store.revoke_rule(rule(agent, 1).id, NOW + 10, "owner")
+    audited = [(e.event, e.rule_id, e.answered_by) for e in await store.audit_page(0, 10)]
+    assert audited == [*(("rule_added", rule(a, n).id, "owner") for a, n in ((agent, 1), (agent, 2), (other, 3),
+                                                                            (agent, 4))),
+                       ("rule_revoked", rule(agent, 1).id, "owner")]
     assert revoked.revoked_at == again.revoked_at == datetime.fromtimestamp(NOW + 9, UTC)
     assert [r.id for r in await store.rules_for(agent.id, "Bash")] == [rule(agent, 4).id]
     assert len(await store.list_rules()) == 3 and len(await store.list_rules(include_revoked=True)) == 4
@@ -256,6 +260,8 @@ async def test_a_rule_made_by_an_answer_is_kept_only_if_the_answer_wins(store: S
     late = await store.close_request("req_1", "answered", "Always allow", "owner", NOW, new_rule=rule(agent, 2))
     assert first is not None and late is None
     assert [r.id for r in await store.list_rules()] == [rule(agent, 1).id]
+    assert [(e.event, e.rule_id) for e in await store.audit_page(0, 10)] == [
+        ("created", None), ("answered", None), ("rule_added", rule(agent, 1).id)]
 
 
 async def test_every_creation_and_closing_extends_one_audit_chain(opener: Opener, store: Store, agent: Agent,
