@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from hitl_desk.display import visible_line
 from hitl_desk.wire import WireModel
 
 ALLOW_ONCE = "Allow once"
@@ -47,3 +48,10 @@ class ToolAction(WireModel):
         """``tool: argument`` cut to ``limit`` characters (raw agent text: escape it to show it)."""
         text = f"{self.tool}: {self.argument}" if self.argument else self.tool
         return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def describe(action: ToolAction, limit: int = SUMMARY_CHARS) -> str:
+    """The action as one escaped line for approvers: ``Bash: git status  (in /work)``; a newline
+    or control character in the argument shows as its escape, never as a break."""
+    where = f"  (in {visible_line(action.cwd[-80:])})" if action.cwd else ""
+    return visible_line(action.summary(limit)) + where

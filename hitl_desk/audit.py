@@ -1,11 +1,12 @@
 """The audit chain: one entry per decision, each hashing its content and the entry before it.
 
 The relay appends an entry in the same transaction as the change it records (a request created,
-delivered, answered, expired or cancelled); ``entry_hash`` is the one definition of an entry's
-hash, used by the relay to write it and by ``ChainCheck`` (``hitl-desk audit verify``) to walk
-the chain.  A changed entry no longer matches its hash, a removed one leaves a gap in ``seq``
-and breaks the next entry's ``prev_hash``.  Removing the newest entries leaves a shorter valid
-chain: compare the head ``verify`` prints with one kept elsewhere to catch that.
+delivered, answered, expired or cancelled; an always-allow rule added or revoked).
+``entry_hash`` is the one definition of an entry's hash, used by the relay to write it and by
+``ChainCheck`` (``hitl-desk audit verify``) to walk the chain.  A changed entry no longer
+matches its hash, a removed one leaves a gap in ``seq`` and breaks the next entry's
+``prev_hash``.  Removing the newest entries leaves a shorter valid chain: compare the head
+``verify`` prints with one kept elsewhere to catch that.
 
 Sealed (E2EE) requests are recorded by routing data only: that they were answered, never the
 ciphertext.
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
-AuditEvent = Literal["created", "delivered", "answered", "expired", "cancelled"]
+AuditEvent = Literal["created", "delivered", "answered", "expired", "cancelled", "rule_added", "rule_revoked"]
 
 
 class AuditEntry(BaseModel):
@@ -32,14 +33,16 @@ class AuditEntry(BaseModel):
     seq: int
     at: str = Field(description="When, ISO 8601 UTC (kept as written, so it hashes the same).")
     event: AuditEvent
-    request_id: str
+    request_id: str | None = Field(description="The request; for a rule, the one answered 'Always allow'.")
     agent_id: str
     agent_name: str
-    kind: str
-    action: dict[str, str] | None = Field(default=None, description="The tool call of an approval.")
+    kind: str | None = Field(description="The request's kind (input, completion, notification); null for a rule.")
+    action: dict[str, str] | None = Field(
+        default=None, description="An approval's tool call; a rule's tool, kind and pattern.")
     sealed: bool = Field(description="End-to-end encrypted: no content is recorded.")
     response: str | None = Field(default=None, description="The answer (plain requests only).")
-    answered_by: str | None = Field(default=None, description="Who closed it: owner, device:…, rule:…, agent:….")
+    answered_by: str | None = Field(
+        default=None, description="Who closed it (owner, device:…, rule:…, agent:…), or added or revoked the rule.")
     via: str | None = Field(default=None, description="The approver program it was answered from, where known.")
     rule_id: str | None = None
     cancel_reason: str | None = None

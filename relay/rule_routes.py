@@ -51,8 +51,8 @@ async def add_rule(request: web.Request) -> web.Response:
 @routes.route("DELETE", "/api/v1/rules/{rule_id}", summary="Revoke an always-allow rule at once.",
               response=Rule, auth="owner", errors=(RuleNotFoundError,), tags=("rules",))
 async def revoke_rule(request: web.Request) -> web.Response:
-    await owner_of(request)
-    return json_response(await request.app[BROKER].rules.revoke(request.match_info["rule_id"]))
+    principal = await owner_of(request)
+    return json_response(await request.app[BROKER].rules.revoke(request.match_info["rule_id"], principal.label))
 
 
 @routes.route("GET", "/api/v1/audit", summary="Read the hash-chained audit log a page at a time.",

@@ -121,9 +121,9 @@ class RuleBook:
                     pattern=pattern, created_at=datetime.fromtimestamp(self.clock(), UTC), created_by=by,
                     source_request=source_request)
 
-    async def revoke(self, rule_id: str) -> Rule:
+    async def revoke(self, rule_id: str, by: str) -> Rule:
         """Revoke a rule at once; requests it answered keep its id in their record."""
-        return await self.store.revoke_rule(rule_id, self.clock())
+        return await self.store.revoke_rule(rule_id, self.clock(), by)
 
     async def list_rules(self, *, include_revoked: bool = False) -> list[Rule]:
         """The rules, newest first."""

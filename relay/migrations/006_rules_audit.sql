@@ -18,7 +18,8 @@ CREATE TABLE rules (
 );
 CREATE INDEX rules_live_by_agent_tool ON rules(agent_id, tool) WHERE revoked_at IS NULL;
 
--- The audit chain: one row per decision, never changed.  hash = SHA-256 of the row's content
+-- The audit chain: one row per decision (a request created, delivered, answered, expired or
+-- cancelled; a rule added or revoked), never changed.  hash = SHA-256 of the row's content
 -- and prev_hash (hitl_desk.audit.entry_hash), so a changed or missing row breaks the chain that
 -- `hitl-desk audit verify` walks.  The triggers stop accidents, not an attacker with the file:
 -- the chain is what catches that.
@@ -26,10 +27,10 @@ CREATE TABLE audit (
     seq            INTEGER PRIMARY KEY,
     at             TEXT NOT NULL,
     event          TEXT NOT NULL,
-    request_id     TEXT NOT NULL,
+    request_id     TEXT,              -- NULL for a rule the owner added
     agent_id       TEXT NOT NULL,
     agent_name     TEXT NOT NULL,
-    kind           TEXT NOT NULL,
+    kind           TEXT,              -- the request's kind; NULL for a rule's entries
     action         TEXT,
     sealed         INTEGER NOT NULL,
     response       TEXT,

@@ -181,8 +181,9 @@ class Store(EventLog, Protocol):
         """Every rule, newest first (live ones only unless ``include_revoked``)."""
         ...
 
-    async def revoke_rule(self, rule_id: str, now: float) -> Rule:
-        """Mark a rule revoked (idempotent; ``RuleNotFoundError`` for an unknown id)."""
+    async def revoke_rule(self, rule_id: str, now: float, by: str | None = None) -> Rule:
+        """Mark a rule revoked and audit it with ``by`` (idempotent: once; ``RuleNotFoundError`` for an
+        unknown id).  ``add_rule`` and a close's ``new_rule`` audit the rule's creation the same way."""
         ...
 
     async def audit_page(self, after: int, limit: int) -> list[AuditEntry]:

@@ -1,8 +1,9 @@
 """The SQLite store's always-allow rules and audit chain (mixed into ``SqliteStore``).
 
-``append_audit`` runs inside the writes that create and close requests, so an entry commits
-with the change it records or not at all; the entry before it is read in that same write
-transaction (SQLite's write lock), so relays sharing the file extend one chain.
+The audit entries are appended inside the writes that create and close requests and add and
+revoke rules, so an entry commits with the change it records or not at all; the entry before it
+is read in that same write transaction (SQLite's write lock), so relays sharing the file extend
+one chain.
 """
 
 from __future__ import annotations
@@ -24,44 +25,56 @@ _RULE_SELECT = ("SELECT r.id, r.agent_id, a.name AS agent_name, r.tool, r.kind, 
 _AUDIT_FIELDS = tuple(AuditEntry.model_fields)
 """The audit table's columns: the entry's fields, in their order."""
 _AUDIT_COLUMNS = ", ".join(_AUDIT_FIELDS)
+_INSERT_AUDIT = f"INSERT INTO audit({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})"
 _CREATING = frozenset({"created", "delivered"})
 
 
 def audit_created(db: sqlite3.Connection, request: HitlRequest, now: float) -> None:
     """Record a new request (inside the write that inserts it); one closed as it came, closed too."""
-    _append(db, "delivered" if request.status == "delivered" else "created", request, now)
+    _append(db, _of_request("delivered" if request.status == "delivered" else "created", request, now))
     if request.status not in ("pending", "delivered"):
-        _append(db, request.status, request, now)
+        _append(db, _of_request(request.status, request, now))
 
 
 def audit_closed(db: sqlite3.Connection, request: HitlRequest, now: float, via: str | None,
                  new_rule: Rule | None = None) -> None:
-    """Record a request's closing (inside the write that closes it), and store the rule its answer
-    made; ``via``: the approver, if known."""
-    _append(db, request.status, request, now, via)
+    """Record a request's closing (inside the write that closes it), and store and record the
+    rule its answer made; ``via``: the approver, if known."""
+    _append(db, _of_request(request.status, request, now, via))
     if new_rule is not None:
         _insert_rule(db, new_rule)
 
 
-def _append(db: sqlite3.Connection, event: str, request: HitlRequest, now: float, via: str | None = None) -> None:
-    last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+def _of_request(event: str, request: HitlRequest, now: float, via: str | None = None) -> dict[str, Any]:
     closing = event not in _CREATING
     sealed = request.encrypted_payload is not None
-    entry = AuditEntry(
-        seq=1 if last is None else int(last[0]) + 1, at=datetime.fromtimestamp(now, UTC).isoformat(),
-        event=event,  # type: ignore[arg-type]  # one of the store's event names, checked by pydantic
-        request_id=request.id, agent_id=request.agent_id, agent_name=request.agent_name, kind=request.kind,
-        action=request.action.model_dump(exclude_none=True) if request.action else None, sealed=sealed,
-        response=request.response if closing and not sealed else None,
-        answered_by=request.answered_by if closing else None, via=via if closing else None,
-        rule_id=rule_of(request.answered_by) if closing else None,
-        cancel_reason=request.cancel_reason if closing else None,
-        prev_hash=GENESIS if last is None else str(last[1]), hash="")
-    content = entry.content()
-    row = {**content, "action": None if entry.action is None else json.dumps(entry.action),
-           "hash": entry_hash(content)}
-    db.execute(f"INSERT INTO audit({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})",
-               [row[k] for k in _AUDIT_FIELDS])
+    return {
+        "at": datetime.fromtimestamp(now, UTC).isoformat(), "event": event, "request_id": request.id,
+        "agent_id": request.agent_id, "agent_name": request.agent_name, "kind": request.kind,
+        "action": request.action.model_dump(exclude_none=True) if request.action else None, "sealed": sealed,
+        "response": request.response if closing and not sealed else None,
+        "answered_by": request.answered_by if closing else None, "via": via if closing else None,
+        "rule_id": rule_of(request.answered_by) if closing else None,
+        "cancel_reason": request.cancel_reason if closing else None}
+
+
+def _of_rule(event: str, rule: Rule, now: float, by: str | None) -> dict[str, Any]:
+    return {
+        "at": datetime.fromtimestamp(now, UTC).isoformat(), "event": event, "request_id": rule.source_request,
+        "agent_id": rule.agent_id, "agent_name": rule.agent_name, "kind": None,
+        "action": {"tool": rule.tool, "kind": rule.kind, "pattern": rule.pattern}, "sealed": False,
+        "response": None, "answered_by": by, "via": None, "rule_id": rule.id, "cancel_reason": None}
+
+
+def _append(db: sqlite3.Connection, content: dict[str, Any]) -> None:
+    # The content is built as the plain JSON types AuditEntry.content() reads back (no model on
+    # this hot path); the store contract's chain check holds the two to the same bytes.
+    last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    content["seq"] = 1 if last is None else int(last[0]) + 1
+    content["prev_hash"] = GENESIS if last is None else str(last[1])
+    action = content["action"]
+    row = {**content, "action": None if action is None else json.dumps(action), "hash": entry_hash(content)}
+    db.execute(_INSERT_AUDIT, [row[k] for k in _AUDIT_FIELDS])
 
 
 def _insert_rule(db: sqlite3.Connection, rule: Rule) -> None:
@@ -69,6 +82,7 @@ def _insert_rule(db: sqlite3.Connection, rule: Rule) -> None:
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                (rule.id, rule.agent_id, rule.tool, rule.kind, rule.pattern, rule.created_at.timestamp(),
                 rule.created_by, rule.source_request))
+    _append(db, _of_rule("rule_added", rule, rule.created_at.timestamp(), rule.created_by))
 
 
 def _rule(row: sqlite3.Row) -> Rule:
@@ -99,15 +113,20 @@ class SqliteRulesAndAudit:
         where = "" if include_revoked else "WHERE r.revoked_at IS NULL "
         return [_rule(r) for r in await self._all(_RULE_SELECT + where + "ORDER BY r.created_at DESC, r.id")]
 
-    async def revoke_rule(self, rule_id: str, now: float) -> Rule:
-        """Mark a rule revoked (idempotent); ``RuleNotFoundError`` for an unknown id."""
-        def revoke(db: sqlite3.Connection) -> None:
-            cur = db.execute("UPDATE rules SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now, rule_id))
-            if cur.rowcount == 0:
+    async def revoke_rule(self, rule_id: str, now: float, by: str | None = None) -> Rule:
+        """Mark a rule revoked and record who did (idempotent); ``RuleNotFoundError`` for an unknown id."""
+        def revoke(db: sqlite3.Connection) -> Rule:
+            db.execute("UPDATE rules SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, rule_id))
+            changed = db.execute("SELECT changes()").fetchone()[0]
+            row = db.execute(_RULE_SELECT + "WHERE r.id = ?", (rule_id,)).fetchone()
+            if row is None:
                 raise RuleNotFoundError(f"No rule has the id {rule_id!r}.")
+            rule = _rule(row)
+            if changed:
+                _append(db, _of_rule("rule_revoked", rule, now, by))
+            return rule
 
-        await self._write(revoke)
-        return _rule((await self._all(_RULE_SELECT + "WHERE r.id = ?", (rule_id,)))[0])
+        return await self._write(revoke)
 
     async def audit_page(self, after: int, limit: int) -> list[AuditEntry]:
         """Audit entries with ``seq`` above ``after``, oldest first, at most ``limit``."""
