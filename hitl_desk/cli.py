@@ -21,7 +21,7 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel", "discover"}
+           "mcp-config", "proxy", "token", "cancel", "discover", "rules", "audit"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs (and light: no asyncio)
 
@@ -222,6 +222,10 @@ def build_parser(with_plugins: bool = True, only: str | None = None) -> argparse
     from hitl_desk.discover_cli import register as register_discover
 
     register_discover(sub)
+
+    from hitl_desk.rules_cli import register as register_rules  # rules and audit, in their own module
+
+    register_rules(sub)
 
     if with_plugins:
         _load_plugins(sub)

@@ -18,7 +18,8 @@ the same class (``error_from_payload``).  The tree::
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
     │   ├── ApiKeyNotFoundError      404 api_key_not_found
-    │   └── NotOnLanError            404 not_on_lan
+    │   ├── NotOnLanError            404 not_on_lan
+    │   └── RuleNotFoundError        404 rule_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -76,6 +77,7 @@ __all__ = [
     "RequestExistsError",
     "RequestExpiredError",
     "RequestNotFoundError",
+    "RuleNotFoundError",
     "TooManyConnectionsError",
     "StorageFullError",
     "ServerUrlError",
@@ -188,6 +190,14 @@ class ApiKeyNotFoundError(NotFoundError):
 
     code = "api_key_not_found"
     default_message = "No API key has that prefix."
+
+
+# -- always-allow rules (issue 11) --
+class RuleNotFoundError(NotFoundError):
+    """No always-allow rule has that id."""
+
+    code = "rule_not_found"
+    default_message = "No such rule."
 
 
 class MethodNotAllowedError(HitlError):

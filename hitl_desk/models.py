@@ -8,12 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from hitl_desk.action import ToolAction as ToolAction  # re-exported: requests carry it
 from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError
 from hitl_desk.lifecycle import FINAL_STATUSES as FINAL_STATUSES
 from hitl_desk.lifecycle import failure
 from hitl_desk.lifecycle import new_request_id as new_request_id
+from hitl_desk.wire import WireModel as WireModel  # re-exported: the base of every input model
 
 MAX_PROMPT_CHARS = 20_000
 MAX_CHOICES = 20
@@ -59,10 +61,6 @@ Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CH
 Choice = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CHOICE_CHARS)]
 
 
-class WireModel(BaseModel):
-    """Base of the input models: unknown fields are ignored, types are strict-ish."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
 class RequestOptions(WireModel):
@@ -82,6 +80,7 @@ class InputRequestCreate(RequestOptions):
     prompt: Prompt
     choices: list[Choice] | None = Field(default=None, max_length=MAX_CHOICES)
     placeholder_text: Annotated[str, StringConstraints(max_length=MAX_PLACEHOLDER_CHARS)] | None = None
+    action: ToolAction | None = Field(default=None, description="An approval: the tool call it is about.")
 
     @model_validator(mode="after")
     def _default_is_a_choice(self) -> InputRequestCreate:
@@ -113,6 +112,7 @@ class AnswerCreate(WireModel):
 
     response: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)] | None = None
     encrypted_response: Envelope | None = None
+    via: Name | None = Field(default=None, description="The approver answering (tui, tray, cli), for the audit log.")
 
     @model_validator(mode="after")
     def _one_of(self) -> AnswerCreate:
@@ -188,6 +188,7 @@ class HitlRequest(BaseModel):
         default=None, description="E2EE: where it came in; sets the reply format of unbound envelopes.")
     cancel_reason: CancelReason | None = Field(
         default=None, description="Why a cancelled request went: agent_left, agent_cancelled or dismissed.")
+    action: ToolAction | None = Field(default=None, description="An approval: the tool call it is about.")
 
     @property
     def encrypted(self) -> bool:

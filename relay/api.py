@@ -218,7 +218,7 @@ async def answer_request(request: web.Request) -> web.Response:
     principal = await owner_of(request)
     body = await parse_body(request, AnswerCreate)
     answered = await request.app[BROKER].answer(request.match_info["request_id"], body.response, principal.label,
-                                                encrypted_response=body.encrypted_response)
+                                                encrypted_response=body.encrypted_response, via=body.via)
     return json_response(answered)
 
 

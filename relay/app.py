@@ -15,7 +15,7 @@ from aiohttp import web
 from hitl_desk.errors import RelayStartError
 from hitl_desk.models import MAX_BODY_BYTES
 from hitl_desk.settings import Settings
-from relay import api, events, sealed_routes
+from relay import api, events, rule_routes, sealed_routes
 from relay.auth import Auth
 from relay.broker import Broker
 from relay.bus import Bus
@@ -53,7 +53,7 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app[METRICS] = Metrics()
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
-    table = RouteTable(api.routes, sealed_routes.routes, events.routes)
+    table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     events.setup_events(app)

@@ -40,7 +40,7 @@ async def _open(app_class: Any, handle: RelayHandle, settings: Settings, request
     token = settings.read_owner_token()
     if token is None:
         raise AuthenticationError(settings.missing_credential_message())
-    async with RelayClient(handle.url, token) as client:
+    async with RelayClient(handle.url, token, via="tui") as client:
         app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings,
                         focus_home=settings.home, request_id=request_id)
         await app.run_async()

@@ -21,12 +21,21 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 def _migrate(path: Path) -> None:
+    # Each migration is recorded by number, so one numbered below the newest applied (branches
+    # merged in any order leave gaps) still runs; user_version stays the highest applied.
     db = connect(path)
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (number INTEGER PRIMARY KEY)")
+        applied = {int(row[0]) for row in db.execute("SELECT number FROM migrations")}
+        if not applied and version:  # a store from before the table: all up to user_version ran
+            applied = {number for number, _ in _migrations() if number <= version}
+            db.executemany("INSERT INTO migrations(number) VALUES (?)", [(n,) for n in sorted(applied)])
         for number, sql in _migrations():
-            if number > version:
-                db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+            if number not in applied:
+                version = max(version, number)
+                db.executescript(f"BEGIN;\n{sql}\nINSERT INTO migrations(number) VALUES ({number});\n"
+                                 f"PRAGMA user_version={version};\nCOMMIT;")
     finally:
         db.close()
 
