@@ -18,8 +18,8 @@ the same class (``error_from_payload``).  The tree::
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
     │   ├── ApiKeyNotFoundError      404 api_key_not_found
-    │   ├── RuleNotFoundError        404 rule_not_found
-    │   └── NotOnLanError            404 not_on_lan
+    │   ├── NotOnLanError            404 not_on_lan
+    │   └── RuleNotFoundError        404 rule_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered

@@ -8,6 +8,8 @@ import json
 import os
 import sqlite3
 
+import pytest
+
 from hitl_desk.action import ALLOW_ONCE, ALWAYS_ALLOW, ToolAction
 from hitl_desk.audit import GENESIS, ChainCheck, entry_hash
 from hitl_desk.client import RelayClient
@@ -71,6 +73,7 @@ async def test_a_sealed_request_is_recorded_without_its_content(relay: LiveRelay
     assert SEALED not in exported and SEALED_ANSWER not in exported
 
 
+@pytest.mark.slow  # two CLI processes
 async def test_audit_verify_passes_an_intact_chain_and_export_prints_it(relay: LiveRelay,
                                                                          owner: RelayClient) -> None:
     await decisions(relay, owner)

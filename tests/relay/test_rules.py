@@ -144,6 +144,7 @@ async def test_rules_are_the_owners_alone_and_bad_patterns_are_refused(relay: Li
     assert await owner.list_rules() == []
 
 
+@pytest.mark.slow  # six CLI processes
 async def test_rules_cli_adds_lists_and_revokes_with_agent_text_escaped(relay: LiveRelay,
                                                                          owner: RelayClient) -> None:
     code, out, err = await run_cli(relay, "rules", "add", "--agent", "evil\x1b]0;t\x07", "--tool", "Bash",
@@ -153,16 +154,16 @@ async def test_rules_cli_adds_lists_and_revokes_with_agent_text_escaped(relay: L
     code, out, _ = await run_cli(relay, "rules", "list")
     assert (code, out) == (0, f"{rule_id}  evil\\x1b]0;t\\x07  Bash  prefix  git status  by owner\n")
     code, out, _ = await run_cli(relay, "rules", "list", "--json")
-    assert [r["pattern"] for r in json.loads(out)] == ["git status"]
+    assert [(r["agent_name"], r["pattern"]) for r in json.loads(out)] == [("evil\x1b]0;t\x07", "git status")]
     code, out, err = await run_cli(relay, "rules", "add", "--agent", "coder", "--tool", "Bash", "--prefix", "ls; id")
     assert (code, out) == (1, "") and "pattern" in err
     assert (await run_cli(relay, "rules", "revoke", rule_id))[:2] == (0, f"revoked {rule_id}\n")
-    assert (await run_cli(relay, "rules", "revoke", rule_id))[0] == 0  # revoking twice changes nothing
     code, _, err = await run_cli(relay, "rules", "revoke", "rule_ffffffffffff")
     assert code == 1 and "No rule has the id" in err
     assert await owner.list_rules() == []
 
 
+@pytest.mark.slow  # two CLI processes
 async def test_pending_shows_an_approvals_call_escaped(relay: LiveRelay, owner: RelayClient) -> None:
     async with await relay.agent("coder") as agent:
         asked = await approval(agent, "git status\nrm -rf ~ \x1b]0;x\x07", cwd="/w")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Markdown, Static
 
@@ -23,6 +24,7 @@ SIZE = (110, 30)
 INJECTED = "git status\nrm -rf ~ \x1b]0;owned\x07"
 
 
+@pytest.mark.slow  # a Textual app against the relay, ~2.5 s
 async def test_an_approval_shows_its_call_escaped_and_always_allow_makes_its_rule(
         relay: LiveRelay, owner: RelayClient) -> None:
     tui = RelayClient(relay.url, relay.owner_token, via="tui")  # as `hitl-desk tui` makes it
@@ -58,6 +60,7 @@ async def test_an_approval_shows_its_call_escaped_and_always_allow_makes_its_rul
         ("owner", "tui")]
 
 
+@pytest.mark.slow  # a Textual app against the relay, ~2.5 s
 async def test_the_rules_screen_lists_rules_escaped_and_revokes_the_selected_one(
         relay: LiveRelay, owner: RelayClient) -> None:
     await owner.add_rule("coder", "Bash", "prefix", "make")
