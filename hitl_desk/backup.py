@@ -9,7 +9,10 @@ from pathlib import Path
 
 def save_text(path: Path, text: str) -> Path | None:
     """Write ``text`` to ``path`` in one rename, after copying the previous file beside it;
-    the backup's path, or None when there was no file."""
+    the backup's path, or None when there was no file.  A symbolic link (a dotfiles checkout) is
+    followed: its target is rewritten, the link stays."""
+    if path.is_symlink():
+        path = path.resolve()
     backup = None
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():

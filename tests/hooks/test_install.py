@@ -148,3 +148,14 @@ def test_a_settings_file_that_is_not_a_settings_object_is_left_unchanged(tmp_pat
     done = hooks(tmp_path, "install", "claude-code")
     assert done.returncode == 1 and "left unchanged" in done.stderr
     assert path.read_text() == text and backups(path) == []
+
+
+def test_a_settings_file_behind_a_symlink_is_rewritten_where_it_lives(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles" / "claude-settings.json"
+    write(dotfiles, THEIRS)
+    link = tmp_path / "home/.claude/settings.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(dotfiles)
+    assert hooks(tmp_path, "install", "claude-code").returncode == 0
+    assert link.is_symlink() and "PermissionRequest" in read(dotfiles)["hooks"]
+    assert len(backups(dotfiles)) == 1
