@@ -13,11 +13,13 @@ the same class (``error_from_payload``).  The tree::
     │   └── JsonTooDeepError         400 json_too_deep
     ├── AuthenticationError          401 unauthorized
     ├── PermissionDeniedError        403 forbidden
+    │   └── InsufficientScopeError   403 insufficient_scope
     ├── HostNotAllowedError          403 host_not_allowed
     ├── OriginNotAllowedError        403 origin_not_allowed
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
-    │   └── ApiKeyNotFoundError      404 api_key_not_found
+    │   ├── ApiKeyNotFoundError      404 api_key_not_found
+    │   └── OAuthClientNotFoundError 404 oauth_client_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -55,6 +57,7 @@ __all__ = [
     "DefaultAnswerNotAChoiceError",
     "HitlError",
     "HostNotAllowedError",
+    "InsufficientScopeError",
     "InternalError",
     "InvalidRequestError",
     "JsonTooDeepError",
@@ -63,6 +66,7 @@ __all__ = [
     "MalformedJsonError",
     "MethodNotAllowedError",
     "NotFoundError",
+    "OAuthClientNotFoundError",
     "OriginNotAllowedError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -88,6 +92,7 @@ class HitlError(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
     default_message: ClassVar[str] = "The request failed."
+    challenge: str | None = None  # a WWW-Authenticate value for a 401/403 that says more (relay.oauth)
 
     def __init__(self, message: str | None = None, *, details: Any = None) -> None:
         self.message = message or self.default_message
@@ -344,6 +349,21 @@ class ServerUrlError(HitlError):
     code = "invalid_server_url"
     status = 400
     default_message = "The relay address must look like http://127.0.0.1:8765."
+
+
+# -- OAuth 2.1 authorization server (relay/oauth) -------------------------------------------------
+class InsufficientScopeError(PermissionDeniedError):
+    """An OAuth access token without the scope this call needs (RFC 6750 §3.1)."""
+
+    code = "insufficient_scope"
+    default_message = "The access token does not allow this; authorise the client again with the scope."
+
+
+class OAuthClientNotFoundError(NotFoundError):
+    """No authorised OAuth client has this id."""
+
+    code = "oauth_client_not_found"
+    default_message = "No OAuth client has that id."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

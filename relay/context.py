@@ -60,6 +60,8 @@ class RelayConfig:
     mcp_session_idle: float = 300.0
     """Seconds an MCP session may go without a request in flight before it is ended (a call
     waiting for the human is in flight)."""
+    oauth_consent_timeout: float = 300.0
+    """Seconds an OAuth consent question waits for the human before the sign-in fails."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
@@ -74,7 +76,8 @@ async def principal_of(request: web.Request) -> Principal:
     found = request.get(_PRINCIPAL)
     if isinstance(found, Principal):
         return found
-    principal = await request.app[AUTH].authenticate(request.headers, request.query, request.remote or "")
+    principal = await request.app[AUTH].authenticate(request.headers, request.query, request.remote or "",
+                                                     url=f"{request.scheme}://{request.host}{request.path}")
     request[_PRINCIPAL] = principal
     return principal
 

@@ -1,0 +1,80 @@
+"""Test support for OAuth: a browser stand-in, the SDK client's token storage, a human who consents.
+
+The browser follows what a browser follows (``Location`` and ``<meta http-equiv="refresh">``) and
+stops at the client's redirect URI, handing its query to the caller instead of loading it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx2
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+from hitl_desk.models import HitlRequest
+
+_META_REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+;url=([^"]+)"', re.IGNORECASE)
+CONSENT_CHOICES = ["Allow", "Deny"]
+
+
+def is_consent(request: HitlRequest) -> bool:
+    """Whether a request is an OAuth consent question."""
+    return request.choices == CONSENT_CHOICES and "wants to ask you questions" in request.prompt
+
+
+async def browse_to_redirect(url: str, redirect_prefix: str, *, max_steps: int = 40) -> dict[str, str]:
+    """Load ``url`` like a browser until it is sent to ``redirect_prefix``; that redirect's query."""
+    async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as http:
+        for _ in range(max_steps):
+            if url.startswith(redirect_prefix):
+                return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+            response = await http.get(url)
+            if response.is_redirect:
+                url = urljoin(url, response.headers["location"])
+                continue
+            found = _META_REFRESH.search(response.text) if response.status_code == 200 else None
+            if found is None:
+                raise AssertionError(f"the browser stopped at {url}: {response.status_code} {response.text[:300]}")
+            url = urljoin(url, found.group(1).replace("&amp;", "&"))
+    raise AssertionError("the browser went round in circles")
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+@dataclass
+class MemoryTokenStorage:
+    """The SDK client's ``TokenStorage``, in memory (``expire`` makes the stored token look expired)."""
+
+    tokens: OAuthToken | None = None
+    client: OAuthClientInformationFull | None = None
+    expire: bool = False
+    saved: list[OAuthToken] = field(default_factory=list)
+
+    async def get_tokens(self) -> OAuthToken | None:
+        """The stored tokens."""
+        if self.tokens is not None and self.expire:
+            return self.tokens.model_copy(update={"expires_in": 0})
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        """Store tokens."""
+        self.tokens = tokens
+        self.saved.append(tokens)
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        """The stored registration."""
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        """Store the registration."""
+        self.client = client_info
