@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import secrets
+import time
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -60,13 +61,19 @@ class ConsentDesk:
         self.broker = broker
         self.timeout = timeout
         self._waiting: dict[str, Consent] = {}
+        self._forget_at: dict[str, float] = {}
 
     async def ask(self, consent: Consent) -> str:
         """Put the consent question to the human; the id of the page that waits for the answer."""
         request = await self.broker.create_input(consent.agent, InputRequestCreate(
             prompt=consent_prompt(consent), choices=[ALLOW, DENY], timeout_seconds=self.timeout))
+        now = time.monotonic()
+        for stale in [key for key, at in self._forget_at.items() if at < now]:  # browsers that never came back
+            self._waiting.pop(stale, None)
+            del self._forget_at[stale]
         consent_id = secrets.token_urlsafe(24)
         self._waiting[consent_id] = replace(consent, request_id=request.id)
+        self._forget_at[consent_id] = now + self.timeout + 2 * POLL_SECONDS
         return consent_id
 
     def get(self, consent_id: str) -> Consent | None:
@@ -81,6 +88,7 @@ class ConsentDesk:
         request = await self.broker.wait(consent.request_id, POLL_SECONDS if wait else 0)
         if not request.is_final or self._waiting.pop(consent_id, None) is None:
             return None
+        self._forget_at.pop(consent_id, None)
         return consent, request
 
 
