@@ -23,7 +23,7 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel"}
+           "mcp-config", "proxy", "token", "cancel", "login", "logout", "oauth"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs
 
@@ -217,8 +217,14 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--key", help="an existing agent API key (default: the key minted for this client before, "
                                  "else a new one)")
     _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
-    p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
+    p.add_argument("--oauth", action="store_true", help="no key: the client signs in (claude-code, cursor, vscode, "
+                                                        "gemini)")
+    p.set_defaults(func=lambda a: _lazy("emit_oauth", "hitl_desk.oauth_config")(a) if a.oauth
+                   else emit(a.client, url=a.url, key=a.key, agent=a.agent))
 
+    from hitl_desk.oauth_cli import register as register_oauth
+
+    register_oauth(sub)  # login, logout, oauth list|revoke
     if with_plugins:
         _load_plugins(sub)
     return parser

@@ -50,6 +50,7 @@ from hitl_desk.models import (
     RequestPage,
     UserKey,
 )
+from hitl_desk.oauth_models import AuthorizedClient, AuthorizedClientList, ClientRevoked
 from hitl_desk.settings import Settings
 from hitl_desk.stream import EventStream as EventStream  # re-exported: approvers import it from the client
 from hitl_desk.stream import StreamState as StreamState
@@ -82,9 +83,12 @@ class RelayClient:
 
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
-        """A client for asking: ``HITL_API_KEY`` if set, else the local owner credential."""
+        """A client for asking: ``HITL_API_KEY`` if set, else ``hitl-desk login``'s token, else the owner's."""
+        from hitl_desk.login import stored_credential
+
         settings = settings or Settings.from_env()
-        return cls(url or settings.server_url, settings.api_key or settings.read_owner_token(),
+        return cls(url or settings.server_url, settings.api_key or stored_credential(settings)
+                   or settings.read_owner_token(),
                    missing_credential=settings.missing_credential_message(agent=True))
 
     @property
@@ -318,6 +322,19 @@ class RelayClient:
         result: ApiKeyCreated = await self._call(
             "POST", "/api/v1/api-keys", ApiKeyCreated,
             body=ApiKeyCreate.model_construct(agent_name=agent_name, label=label))
+        return result
+
+    async def list_oauth_clients(self) -> list[AuthorizedClient]:
+        """The OAuth clients the human authorised (owner)."""
+        listed: AuthorizedClientList = await self._call("GET", "/api/v1/oauth/clients", AuthorizedClientList)
+        return listed.clients
+
+    async def revoke_oauth_client(self, client_id: str) -> ClientRevoked:
+        """Revoke every grant of an OAuth client (owner)."""
+        from urllib.parse import quote
+
+        result: ClientRevoked = await self._call("DELETE", f"/api/v1/oauth/clients/{quote(client_id, safe='')}",
+                                                 ClientRevoked)
         return result
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:

@@ -31,7 +31,9 @@ class HITL:
                  agent_name: str | None = None, settings: Settings | None = None,
                  e2ee: bool | None = None) -> None:
         settings = settings or Settings.from_env()
-        credential = api_key or settings.api_key or settings.read_owner_token()
+        from hitl_desk.login import stored_credential
+
+        credential = api_key or settings.api_key or stored_credential(settings) or settings.read_owner_token()
         self.client = RelayClient(url or settings.server_url, credential,
                                   missing_credential=settings.missing_credential_message(agent=True))
         self.agent_name = agent_name

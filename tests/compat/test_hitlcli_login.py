@@ -17,7 +17,6 @@ import json
 import os
 import socket
 import stat
-import sys
 from pathlib import Path
 
 import jwt
@@ -32,23 +31,11 @@ from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
 from tests.compat.hitlcli import arun_hitl_cli, hitl_cli_venv
 from tests.conftest import LiveRelay
-from tests.relay.oauth_support import is_consent
+from tests.relay.oauth_support import is_consent, write_browser
 
 QUIET = {"PYTHONWARNINGS": "ignore"}
 TIMEOUT = 60.0
 CALLBACK_PORT = 8080  # hitl-cli's fixed callback port (compat doc §1 step 3)
-BROWSER_SCRIPT = """#!{python}
-import re, sys, urllib.parse, urllib.request
-url = sys.argv[1]
-for _ in range(40):
-    with urllib.request.urlopen(url, timeout=60) as resp:  # follows 3xx, as a browser does
-        page = resp.read().decode("utf-8", "replace")
-        url = resp.geturl()
-    found = re.search(r'<meta http-equiv="refresh" content="\\d+;url=([^"]+)"', page)
-    if found is None:
-        break  # hitl-cli's callback page: the login has its code
-    url = urllib.parse.urljoin(url, found.group(1).replace("&amp;", "&"))
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -80,9 +67,7 @@ async def test_hitl_cli_login_then_request_notify_complete_refresh_and_proxy_wit
         relay: LiveRelay, owner: RelayClient, tmp_path: Path) -> None:
     if not _port_free(CALLBACK_PORT):
         pytest.skip("port 8080 (hitl-cli's fixed callback port) is in use")
-    browser = tmp_path / "browser"
-    browser.write_text(BROWSER_SCRIPT.format(python=sys.executable))
-    browser.chmod(0o700)
+    browser = write_browser(tmp_path / "browser")
     home = tmp_path / "user"  # the relay's data is in tmp_path/home
     home.mkdir()
     config = home / ".config" / "hitl-cli"

@@ -10,7 +10,9 @@ import base64
 import hashlib
 import re
 import secrets
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx2
@@ -20,6 +22,26 @@ from hitl_desk.models import HitlRequest
 
 _META_REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+;url=([^"]+)"', re.IGNORECASE)
 CONSENT_CHOICES = ["Allow", "Deny"]
+BROWSER_SCRIPT = """#!{python}
+import re, sys, urllib.parse, urllib.request
+url = sys.argv[1]
+for _ in range(40):
+    with urllib.request.urlopen(url, timeout=60) as resp:  # follows 3xx, as a browser does
+        page = resp.read().decode("utf-8", "replace")
+        url = resp.geturl()
+    found = re.search(r'<meta http-equiv="refresh" content="\\d+;url=([^"]+)"', page)
+    if found is None:
+        break  # the client's callback page: the sign-in has its code
+    url = urllib.parse.urljoin(url, found.group(1).replace("&amp;", "&"))
+"""
+"""A ``BROWSER`` command for clients that open the authorization URL with Python's webbrowser."""
+
+
+def write_browser(path: Path) -> Path:
+    """Write the browser stand-in script (executable) and return its path."""
+    path.write_text(BROWSER_SCRIPT.format(python=sys.executable))
+    path.chmod(0o700)
+    return path
 
 
 def is_consent(request: HitlRequest) -> bool:
