@@ -9,6 +9,7 @@ requests), because OAuth clients parse exactly those; the owner's routes
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from mcp.server.auth.handlers.authorize import AuthorizationRequest
@@ -55,6 +56,18 @@ def _rfc(model: BaseModel, status: int) -> web.Response:
 
 def _token_error(error: str, description: str, status: int = 400) -> web.Response:
     return _rfc(TokenErrorResponse.model_validate({"error": error, "error_description": description}), status)
+
+
+async def _form(request: web.Request) -> dict[str, str] | None:
+    """The form parameters (RFC 6749 §3.2: form-encoded, none repeated); None when the body is not that."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return None
+    try:
+        pairs = parse_qsl((await request.read()).decode("utf-8"), keep_blank_values=True)
+    except (UnicodeError, ValueError):
+        return None
+    form = dict(pairs)
+    return form if len(form) == len(pairs) else None
 
 
 def _utc(ts: float | None) -> datetime | None:
@@ -166,7 +179,9 @@ async def consent_page(request: web.Request) -> web.StreamResponse:
               auth=None, tags=_TAGS)
 async def token(request: web.Request) -> web.Response:
     server = request.app[OAUTH]
-    form = {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
+    form = await _form(request)
+    if form is None:
+        return _token_error("invalid_request", "send the parameters form-encoded, each once")
     try:
         parsed = token_request_adapter.validate_python(form)
     except ValidationError as exc:
@@ -191,9 +206,9 @@ async def token(request: web.Request) -> web.Response:
 @routes.route("POST", f"{OAUTH_BASE}/revoke", summary="RFC 7009 token revocation (form: token).",
               auth=None, tags=_TAGS)
 async def revoke(request: web.Request) -> web.Response:
-    form = await request.post()
-    value = form.get("token")
-    if not isinstance(value, str) or not value:
+    form = await _form(request)
+    value = form.get("token") if form is not None else None
+    if not value:
         return _token_error("invalid_request", "token is required")
     await request.app[OAUTH].revoke_token(value, origin_of(request))
     return web.Response(status=200, headers=_NO_STORE)  # RFC 7009 §2.2: also for unknown tokens

@@ -140,7 +140,7 @@ class AuthorizationServer:
         """RFC 7009: revoke the grant behind a refresh or access token; unknown tokens are ignored."""
         grant = await self.store.grant_of_refresh(token)
         if grant is None:
-            claims = self.tokens.check(token, issuer=issuer, url=issuer)
+            claims = self.tokens.check(token, issuer=issuer, url=None)  # revocable wherever it was for
             grant = await self.store.grant(claims.grant_id) if claims else None
         if grant is not None:
             await self.store.revoke_grant(grant.id, self.clock())

@@ -70,8 +70,8 @@ class AccessTokens:
                   "iat": int(now), "exp": int(now) + ACCESS_TOKEN_SECONDS}
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE})
 
-    def check(self, token: str, *, issuer: str, url: str) -> AccessClaims | None:
-        """The claims of a valid token whose audience covers ``url``; None otherwise."""
+    def check(self, token: str, *, issuer: str, url: str | None) -> AccessClaims | None:
+        """The claims of a valid token whose audience covers ``url`` (None: any audience); None otherwise."""
         try:
             if jwt.get_unverified_header(token).get("typ") != TOKEN_TYPE:
                 return None
@@ -81,7 +81,7 @@ class AccessTokens:
             return None
         audience = claims.get("aud")
         # RFC 8707: a token is good only at the resource it was issued for and below it.
-        if not isinstance(audience, str) or not check_resource_allowed(url, audience):
+        if not isinstance(audience, str) or (url is not None and not check_resource_allowed(url, audience)):
             return None
         return AccessClaims(grant_id=str(claims["gid"]), client_id=str(claims.get("client_id", "")),
                             agent_id=str(claims["agent_id"]), scopes=frozenset(str(claims.get("scope", "")).split()),

@@ -219,3 +219,24 @@ async def test_consent_page_shows_the_client_name_escaped(relay: LiveRelay) -> N
     assert resp.status == 200 and "/api/v1/oauth/consent/" in str(resp.url)
     assert "<script>" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert 'http-equiv="refresh"' in page
+
+
+async def test_rfc7009_revocation_of_an_access_token_ends_its_grant_and_unknown_tokens_are_fine(
+        relay: LiveRelay) -> None:
+    client_id = await _client(relay)
+    verifier, challenge = pkce_pair()
+    code = (await _code(relay, client_id, challenge, resource=f"{relay.url}/mcp"))["code"]
+    _, tokens = await _exchange(relay, client_id, code, verifier)
+    async with aiohttp.ClientSession() as http:
+        for token in ("not-a-token", tokens["access_token"]):
+            form = {"token": token, "client_id": client_id}
+            async with http.post(relay.url + "/api/v1/oauth/revoke", data=form) as resp:
+                assert resp.status == 200
+        async with http.post(relay.url + "/api/v1/oauth/revoke", data={}) as resp:
+            assert (resp.status, (await resp.json())["error"]) == (400, "invalid_request")
+        async with http.post(relay.url + "/mcp", json={},
+                             headers={"Authorization": f"Bearer {tokens['access_token']}"}) as resp:
+            assert resp.status == 401
+    status, body = await _post(relay, "/api/v1/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id})
+    assert (status, body["error"]) == (400, "invalid_grant")
