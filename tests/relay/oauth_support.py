@@ -13,12 +13,16 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
+import aiohttp
 import httpx2
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from hitl_desk.models import HitlRequest
+from tests.approver import ScriptedApprover
+from tests.conftest import LiveRelay
 
 _META_REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+;url=([^"]+)"', re.IGNORECASE)
 CONSENT_CHOICES = ["Allow", "Deny"]
@@ -100,3 +104,35 @@ class MemoryTokenStorage:
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
         """Store the registration."""
         self.client = client_info
+
+
+USED = "http://127.0.0.1:49123/callback"
+"""The redirect a browser is sent to (registered port-less, as Claude Code's metadata document does)."""
+
+
+async def post_form(relay: LiveRelay, path: str, **kwargs: Any) -> tuple[int, Any]:
+    """POST to the relay; the status and the JSON answer."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(relay.url + path, **kwargs) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def register_client(relay: LiveRelay, uris: list[str], name: str = "bad-input client") -> tuple[int, Any]:
+    """Dynamic registration; the status and the answer."""
+    return await post_form(relay, "/api/v1/oauth/register", json={"client_name": name, "redirect_uris": uris})
+
+
+async def authorized_code(relay: LiveRelay, client_id: str, challenge: str, **extra: str) -> dict[str, str]:
+    """Authorize with the human allowing; the query the browser is sent back with."""
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": USED, "state": "s1",
+             "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    async with relay.owner() as owner, ScriptedApprover(owner, lambda r: "Allow" if is_consent(r) else None):
+        return await browse_to_redirect(f"{relay.url}/api/v1/oauth/authorize?{urlencode(query)}", USED)
+
+
+async def exchange_code(relay: LiveRelay, client_id: str, code: str, verifier: str,
+                    redirect: str = USED) -> tuple[int, Any]:
+    """The token endpoint's answer to a code."""
+    return await post_form(relay, "/api/v1/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": client_id,
+        "code_verifier": verifier})

@@ -14,13 +14,18 @@ import jwt
 import pytest
 
 from relay.oauth.keys import OAUTH
-from tests.approver import ScriptedApprover
 from tests.conftest import LiveRelay, live_relay
-from tests.relay.oauth_support import browse_to_redirect, is_consent, pkce_pair
+from tests.relay.oauth_support import (
+    USED,
+    authorized_code,
+    exchange_code,
+    pkce_pair,
+    post_form,
+    register_client,
+)
 
 REDIRECT = "http://127.0.0.1/callback"
-"""Registered port-less, as Claude Code's metadata document does; the browser uses a port."""
-USED = "http://127.0.0.1:49123/callback"
+"""Registered port-less, as Claude Code's metadata document does; the browser uses a port (USED)."""
 
 
 @pytest.fixture
@@ -30,33 +35,8 @@ async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
         yield live
 
 
-async def _post(relay: LiveRelay, path: str, **kwargs: Any) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(relay.url + path, **kwargs) as resp:
-            return resp.status, await resp.json(content_type=None)
-
-
-async def _register(relay: LiveRelay, uris: list[str], name: str = "bad-input client") -> tuple[int, Any]:
-    return await _post(relay, "/api/v1/oauth/register", json={"client_name": name, "redirect_uris": uris})
-
-
-async def _code(relay: LiveRelay, client_id: str, challenge: str, **extra: str) -> dict[str, str]:
-    """Authorize with the human allowing; the query the browser is sent back with."""
-    query = {"response_type": "code", "client_id": client_id, "redirect_uri": USED, "state": "s1",
-             "code_challenge": challenge, "code_challenge_method": "S256", **extra}
-    async with relay.owner() as owner, ScriptedApprover(owner, lambda r: "Allow" if is_consent(r) else None):
-        return await browse_to_redirect(f"{relay.url}/api/v1/oauth/authorize?{urlencode(query)}", USED)
-
-
-async def _exchange(relay: LiveRelay, client_id: str, code: str, verifier: str,
-                    redirect: str = USED) -> tuple[int, Any]:
-    return await _post(relay, "/api/v1/oauth/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": client_id,
-        "code_verifier": verifier})
-
-
 async def _client(relay: LiveRelay) -> str:
-    status, body = await _register(relay, [REDIRECT])
+    status, body = await register_client(relay, [REDIRECT])
     assert status == 201
     return str(body["client_id"])
 
@@ -86,12 +66,12 @@ async def test_metadata_documents_name_the_issuer_s256_iss_support_and_the_mcp_r
 
 async def test_registration_takes_loopback_https_and_private_schemes_at_once_and_refuses_plain_http(
         relay: LiveRelay) -> None:
-    status, body = await _register(relay, ["cursor://anysphere.cursor-mcp/oauth/callback",
+    status, body = await register_client(relay, ["cursor://anysphere.cursor-mcp/oauth/callback",
                                            "https://www.cursor.com/agents/mcp/oauth/callback",
                                            "http://localhost:8787/callback"])
     assert status == 201 and body["token_endpoint_auth_method"] == "none" and "client_secret" not in body
     for bad in (["http://evil.example/callback"], ["javascript:alert(1)"], []):
-        status, body = await _register(relay, bad)
+        status, body = await register_client(relay, bad)
         assert status == 400 and body["error"] in ("invalid_redirect_uri", "invalid_client_metadata"), bad
 
 
@@ -127,15 +107,15 @@ async def test_wrong_verifier_reused_code_and_wrong_redirect_are_invalid_grant_a
         relay: LiveRelay) -> None:
     client_id = await _client(relay)
     verifier, challenge = pkce_pair()
-    code = (await _code(relay, client_id, challenge))["code"]
-    assert await _exchange(relay, client_id, code, pkce_pair()[0]) == (400, {
+    code = (await authorized_code(relay, client_id, challenge))["code"]
+    assert await exchange_code(relay, client_id, code, pkce_pair()[0]) == (400, {
         "error": "invalid_grant", "error_description": "incorrect code_verifier"})
-    status, body = await _exchange(relay, client_id, code, verifier, redirect="http://127.0.0.1:1/callback")
+    status, body = await exchange_code(relay, client_id, code, verifier, redirect="http://127.0.0.1:1/callback")
     assert (status, body["error"]) == (400, "invalid_grant")
     assert await _issued(relay) == []
-    status, tokens = await _exchange(relay, client_id, code, verifier)
+    status, tokens = await exchange_code(relay, client_id, code, verifier)
     assert status == 200 and tokens["token_type"] == "Bearer"
-    status, body = await _exchange(relay, client_id, code, verifier)
+    status, body = await exchange_code(relay, client_id, code, verifier)
     assert (status, body["error"]) == (400, "invalid_grant")
     assert await _issued(relay) == []  # the reuse revoked the grant the code had issued
     async with aiohttp.ClientSession() as http:
@@ -147,14 +127,15 @@ async def test_wrong_verifier_reused_code_and_wrong_redirect_are_invalid_grant_a
 async def test_refresh_token_used_twice_is_refused_and_revokes_the_family(relay: LiveRelay) -> None:
     client_id = await _client(relay)
     verifier, challenge = pkce_pair()
-    code = (await _code(relay, client_id, challenge))["code"]
-    _, first = await _exchange(relay, client_id, code, verifier)
+    code = (await authorized_code(relay, client_id, challenge))["code"]
+    _, first = await exchange_code(relay, client_id, code, verifier)
     refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id}
-    status, second = await _post(relay, "/api/v1/oauth/token", data=refresh)
+    status, second = await post_form(relay, "/api/v1/oauth/token", data=refresh)
     assert status == 200 and second["refresh_token"] != first["refresh_token"]
-    status, body = await _post(relay, "/api/v1/oauth/token", data=refresh)
+    status, body = await post_form(relay, "/api/v1/oauth/token", data=refresh)
     assert (status, body["error"]) == (400, "invalid_grant")
-    status, body = await _post(relay, "/api/v1/oauth/token", data={**refresh, "refresh_token": second["refresh_token"]})
+    refresh["refresh_token"] = second["refresh_token"]
+    status, body = await post_form(relay, "/api/v1/oauth/token", data=refresh)
     assert (status, body["error"]) == (400, "invalid_grant")  # the whole family is gone
     assert await _issued(relay) == []
 
@@ -162,8 +143,8 @@ async def test_refresh_token_used_twice_is_refused_and_revokes_the_family(relay:
 async def test_token_for_another_resource_or_expired_is_refused_on_every_call(relay: LiveRelay) -> None:
     client_id = await _client(relay)
     verifier, challenge = pkce_pair()
-    code = (await _code(relay, client_id, challenge, resource=f"{relay.url}/mcp"))["code"]
-    _, tokens = await _exchange(relay, client_id, code, verifier)
+    code = (await authorized_code(relay, client_id, challenge, resource=f"{relay.url}/mcp"))["code"]
+    _, tokens = await exchange_code(relay, client_id, code, verifier)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     key = bytes.fromhex((relay.home / "oauth_signing.key").read_text())
     claims = jwt.decode(tokens["access_token"], key, algorithms=["HS256"], options={"verify_aud": False})
@@ -183,9 +164,9 @@ async def test_token_for_another_resource_or_expired_is_refused_on_every_call(re
 async def test_expired_code_is_invalid_grant(relay: LiveRelay) -> None:
     client_id = await _client(relay)
     verifier, challenge = pkce_pair()
-    code = (await _code(relay, client_id, challenge))["code"]
+    code = (await authorized_code(relay, client_id, challenge))["code"]
     relay.running.app[OAUTH].clock = lambda: time.time() + 120  # a clock past the code's 60 s
-    status, body = await _exchange(relay, client_id, code, verifier)
+    status, body = await exchange_code(relay, client_id, code, verifier)
     assert (status, body["error"]) == (400, "invalid_grant")
     assert body["error_description"] == "authorization code has expired"
 
@@ -194,8 +175,8 @@ async def test_expired_code_is_invalid_grant(relay: LiveRelay) -> None:
 async def test_token_without_the_ask_scope_gets_403_insufficient_scope_naming_it(relay: LiveRelay) -> None:
     client_id = await _client(relay)
     verifier, challenge = pkce_pair()
-    code = (await _code(relay, client_id, challenge, scope="hitl:notify"))["code"]
-    _, tokens = await _exchange(relay, client_id, code, verifier)
+    code = (await authorized_code(relay, client_id, challenge, scope="hitl:notify"))["code"]
+    _, tokens = await exchange_code(relay, client_id, code, verifier)
     assert tokens["scope"] == "hitl:notify"
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "request_human_input", "arguments": {"prompt": "may I?"}}}
@@ -210,7 +191,7 @@ async def test_token_without_the_ask_scope_gets_403_insufficient_scope_naming_it
 
 
 async def test_consent_page_shows_the_client_name_escaped(relay: LiveRelay) -> None:
-    _, body = await _register(relay, [REDIRECT], name='<script>alert("x")</script>')
+    _, body = await register_client(relay, [REDIRECT], name='<script>alert("x")</script>')
     query = urlencode({"response_type": "code", "client_id": body["client_id"], "redirect_uri": USED,
                        "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"})
     async with aiohttp.ClientSession() as http:
@@ -225,8 +206,8 @@ async def test_rfc7009_revocation_of_an_access_token_ends_its_grant_and_unknown_
         relay: LiveRelay) -> None:
     client_id = await _client(relay)
     verifier, challenge = pkce_pair()
-    code = (await _code(relay, client_id, challenge, resource=f"{relay.url}/mcp"))["code"]
-    _, tokens = await _exchange(relay, client_id, code, verifier)
+    code = (await authorized_code(relay, client_id, challenge, resource=f"{relay.url}/mcp"))["code"]
+    _, tokens = await exchange_code(relay, client_id, code, verifier)
     async with aiohttp.ClientSession() as http:
         for token in ("not-a-token", tokens["access_token"]):
             form = {"token": token, "client_id": client_id}
@@ -237,6 +218,6 @@ async def test_rfc7009_revocation_of_an_access_token_ends_its_grant_and_unknown_
         async with http.post(relay.url + "/mcp", json={},
                              headers={"Authorization": f"Bearer {tokens['access_token']}"}) as resp:
             assert resp.status == 401
-    status, body = await _post(relay, "/api/v1/oauth/token", data={
+    status, body = await post_form(relay, "/api/v1/oauth/token", data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id})
     assert (status, body["error"]) == (400, "invalid_grant")
