@@ -234,5 +234,5 @@ async def revoke_client(request: web.Request) -> web.Response:
     server, client_id = request.app[OAUTH], request.match_info["client_id"]
     if await server.get_client(client_id) is None:
         raise OAuthClientNotFoundError(f"No OAuth client has the id {client_id!r}.")
-    count = await server.store.revoke_client(client_id, server.clock())
+    count = await server.revoke_client(client_id)
     return json_response(ClientRevoked(client_id=client_id, revoked_grants=count))

@@ -32,6 +32,9 @@ from relay.oauth.tokens import ACCESS_TOKEN_SECONDS, AccessTokens, is_access_tok
 CODE_SECONDS = 60.0
 """An authorization code is good this long (RFC 6749 §4.1.2 advises at most ten minutes)."""
 REFRESH_SECONDS = 30 * 86400.0
+GRANT_RECHECK = 5.0
+"""Seconds a grant found live is trusted without reading the store again: a revocation on this
+relay clears that memory at once; one made by another relay sharing the store lands within this."""
 
 
 def pkce_matches(verifier: str, challenge: str) -> bool:
@@ -59,6 +62,8 @@ class AuthorizationServer:
         self.auth = auth
         self.tokens = tokens
         self.clock = clock
+        self._live: dict[str, tuple[float, Agent]] = {}
+        """grant id -> (when it was last read live, its agent): saves two store reads per call."""
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -96,6 +101,7 @@ class AuthorizationServer:
         if stored.grant_id is not None:
             # RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
             await self.store.revoke_grant(stored.grant_id, self.clock())
+            self.forget_grants()
             raise TokenError("invalid_grant", "authorization code was already used")
         if stored.expires_at < self.clock():
             raise TokenError("invalid_grant", "authorization code has expired")
@@ -130,6 +136,8 @@ class AuthorizationServer:
         now = self.clock()
         new = "hrt_" + secrets.token_urlsafe(32)
         outcome, grant = await self.store.rotate(request.refresh_token, new, now, now + REFRESH_SECONDS)
+        if outcome == "reused":
+            self.forget_grants()
         if outcome != "rotated" or grant is None:
             raise TokenError("invalid_grant", {"reused": "refresh token was already used; its grant is revoked",
                                                "expired": "refresh token has expired",
@@ -144,6 +152,13 @@ class AuthorizationServer:
             grant = await self.store.grant(claims.grant_id) if claims else None
         if grant is not None:
             await self.store.revoke_grant(grant.id, self.clock())
+            self.forget_grants()
+
+    async def revoke_client(self, client_id: str) -> int:
+        """Revoke every live grant of a client; how many there were."""
+        count = await self.store.revoke_client(client_id, self.clock())
+        self.forget_grants()
+        return count
 
     def _token(self, grant: Grant, refresh: str, issuer: str, now: float) -> OAuthToken:
         access = self.tokens.mint(issuer=issuer, audience=grant.resource, grant_id=grant.id,
@@ -159,17 +174,25 @@ class AuthorizationServer:
 
     async def principal(self, token: str, url: str) -> Principal | None:
         """The agent behind a valid, unrevoked access token whose audience covers ``url``."""
-        issuer = _origin(url)
-        claims = self.tokens.check(token, issuer=issuer, url=url)
+        claims = self.tokens.check(token, issuer=_origin(url), url=url)
         if claims is None:
             return None
-        grant = await self.store.grant(claims.grant_id)
-        if grant is None or grant.revoked_at is not None:
-            return None
-        agent = await self.auth.store.agent_by_id(claims.agent_id)
-        if agent is None:
-            return None
-        return Principal("agent", agent, f"oauth:{grant.id}", scopes=claims.scopes)
+        now = time.monotonic()
+        checked = self._live.get(claims.grant_id)
+        if checked is None or now - checked[0] > GRANT_RECHECK:
+            grant = await self.store.grant(claims.grant_id)
+            agent = await self.auth.store.agent_by_id(claims.agent_id)
+            if grant is None or grant.revoked_at is not None or agent is None:
+                self._live.pop(claims.grant_id, None)
+                return None
+            if len(self._live) > 10_000:  # bounded: forget everything rather than grow
+                self._live.clear()
+            checked = self._live[claims.grant_id] = (now, agent)
+        return Principal("agent", checked[1], f"oauth:{claims.grant_id}", scopes=claims.scopes)
+
+    def forget_grants(self) -> None:
+        """Drop what is remembered about live grants (after a revocation made here)."""
+        self._live.clear()
 
 
 def _origin(url: str) -> str:
