@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -67,9 +67,11 @@ class RelayClient:
     """REST and WebSocket access to one relay with one credential."""
 
     def __init__(self, base_url: str, credential: str | None = None, *,
-                 timeout: float = 60.0, missing_credential: str | None = None) -> None:
+                 timeout: float = 60.0, missing_credential: str | None = None,
+                 renew: Callable[[], str | None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
+        self._renew = renew  # a fresh credential after a 401 (an OAuth sign-in's refreshed token)
         self._missing_credential = missing_credential  # the message for a 401 when we sent none
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
@@ -87,8 +89,9 @@ class RelayClient:
         from hitl_desk.login import stored_credential
 
         settings = settings or Settings.from_env()
-        return cls(url or settings.server_url, settings.api_key or stored_credential(settings)
-                   or settings.read_owner_token(),
+        signed_in = None if settings.api_key else stored_credential(settings)
+        return cls(url or settings.server_url, settings.api_key or signed_in or settings.read_owner_token(),
+                   renew=(lambda: stored_credential(settings)) if signed_in else None,
                    missing_credential=settings.missing_credential_message(agent=True))
 
     @property
@@ -114,7 +117,7 @@ class RelayClient:
 
     async def _call(self, method: str, path: str, model: type[M] | None = None, *,
                     body: BaseModel | None = None, params: dict[str, Any] | None = None,
-                    timeout: float | None = None) -> Any:
+                    timeout: float | None = None, renewed: bool = False) -> Any:
         query = {k: _q(v) for k, v in (params or {}).items() if v is not None}
         # Bodies are built with model_construct: the relay is the edge that validates them, and
         # answers a misfit with its catalog error (the client must not pre-empt it with its own).
@@ -128,6 +131,13 @@ class RelayClient:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
         payload = json.loads(text) if text else None
+        if resp.status == 401 and self._renew is not None and not renewed:  # the access token expired
+            fresh = await asyncio.to_thread(self._renew)
+            if fresh and fresh != self.credential:
+                self.credential = fresh
+                await self.close()  # the next session sends the new credential
+                return await self._call(method, path, model, body=body, params=params, timeout=timeout,
+                                        renewed=True)
         if resp.status == 401 and self.credential is None and self._missing_credential:
             raise AuthenticationError(self._missing_credential)
         if resp.status >= 400:

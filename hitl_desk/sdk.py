@@ -33,9 +33,11 @@ class HITL:
         settings = settings or Settings.from_env()
         from hitl_desk.login import stored_credential
 
-        credential = api_key or settings.api_key or stored_credential(settings) or settings.read_owner_token()
+        signed_in = None if api_key or settings.api_key else stored_credential(settings)
+        credential = api_key or settings.api_key or signed_in or settings.read_owner_token()
         self.client = RelayClient(url or settings.server_url, credential,
-                                  missing_credential=settings.missing_credential_message(agent=True))
+                                  missing_credential=settings.missing_credential_message(agent=True),
+                                  renew=(lambda: stored_credential(settings)) if signed_in else None)
         self.agent_name = agent_name
         self.encryption: AgentEncryption | None = None
         if settings.e2ee if e2ee is None else e2ee:

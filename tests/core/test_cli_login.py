@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 
 from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
+from hitl_desk.settings import Settings
 from tests.approver import ScriptedApprover
 from tests.conftest import LiveRelay
 from tests.core.test_cli_rough_edges import env_for, hitl_desk
-from tests.relay.oauth_support import is_consent, write_browser
+from tests.relay.oauth_support import (
+    USED,
+    authorized_code,
+    exchange_code,
+    is_consent,
+    pkce_pair,
+    register_client,
+    write_browser,
+)
 
 
 def human(request: HitlRequest) -> str | None:
@@ -66,3 +77,28 @@ async def test_mcp_config_oauth_prints_the_endpoint_without_a_key(tmp_path: Path
     code, _, err = await hitl_desk("mcp-config", "codex", "--oauth", env=env)
     assert code == 1 and "--oauth is for" in err
     assert not (tmp_path / "mcp-keys.json").exists()  # nothing minted
+
+
+async def test_a_signed_in_client_renews_its_expired_token_once_and_carries_on(
+        relay: LiveRelay, tmp_path: Path) -> None:
+    registered = (await register_client(relay, [USED], name="long-lived"))[1]
+    verifier, challenge = pkce_pair()
+    code = (await authorized_code(relay, registered["client_id"], challenge, resource=relay.url + "/"))["code"]
+    tokens = (await exchange_code(relay, registered["client_id"], code, verifier))[1]
+    settings = Settings(home=tmp_path, server_url=relay.url, server_url_set=True)
+    record = {"server_url": relay.url, "client_id": registered["client_id"], "access_token": tokens["access_token"],
+              "refresh_token": tokens["refresh_token"], "token_endpoint": relay.url + "/api/v1/oauth/token",
+              "expires_at": time.time() + 3600}
+    (tmp_path / "oauth-token.json").write_text(json.dumps(record))
+    async with RelayClient.for_agent(settings) as client:
+        assert client.credential == tokens["access_token"]
+        # An hour later: the relay refuses the token the client holds, and the file says it expired.
+        key = bytes.fromhex((relay.home / "oauth_signing.key").read_text())
+        claims = jwt.decode(tokens["access_token"], key, algorithms=["HS256"], options={"verify_aud": False})
+        client.credential = jwt.encode({**claims, "exp": int(time.time()) - 1}, key, headers={"typ": "at+jwt"})
+        await client.close()
+        (tmp_path / "oauth-token.json").write_text(json.dumps({**record, "expires_at": 0}))
+        sent = await client.notify("still here")
+    kept = json.loads((tmp_path / "oauth-token.json").read_text())
+    assert sent.agent_name == "long-lived" and kept["refresh_token"] != tokens["refresh_token"]
+    assert client.credential == kept["access_token"]
