@@ -16,6 +16,7 @@ from aiohttp import web
 from relay.context import AUTH, BROKER, CONFIG
 from relay.oauth.consent import ConsentDesk
 from relay.oauth.keys import CONSENTS, OAUTH
+from relay.oauth.resource import rest_scopes
 from relay.oauth.routes import routes
 from relay.oauth.server import AuthorizationServer
 from relay.oauth.store import OAuthStore
@@ -41,3 +42,4 @@ async def _oauth_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup_oauth(app: web.Application) -> None:
     """Start the authorization server with the relay; call after the context that opens the store."""
     app.cleanup_ctx.append(_oauth_ctx)
+    app.middlewares.append(rest_scopes)  # after the error middleware, which answers its 403

@@ -17,6 +17,7 @@ from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from hitl_desk.errors import AuthenticationError, InsufficientScopeError
 from relay.auth import Principal
 from relay.context import principal_of
+from relay.http import Handler
 
 ASK_SCOPE = "hitl:ask"
 NOTIFY_SCOPE = "hitl:notify"
@@ -26,6 +27,12 @@ PRM_PATH = "/.well-known/oauth-protected-resource"
 ASM_PATH = "/.well-known/oauth-authorization-server"
 OAUTH_BASE = "/api/v1/oauth"
 _NOTIFY_TOOLS = ("notify_human", "notify_human_e2ee")
+REST_SCOPES = {
+    "/api/v1/hitl/request": ASK_SCOPE, "/api/v1/hitl/request/e2ee": ASK_SCOPE,
+    "/api/v1/hitl/complete": ASK_SCOPE, "/api/v1/hitl/complete/e2ee": ASK_SCOPE,
+    "/api/v1/hitl/notify": NOTIFY_SCOPE, "/api/v1/hitl/notify/e2ee": NOTIFY_SCOPE,
+}
+"""The REST routes an access token needs a scope for (everything else an agent may do needs none)."""
 
 
 def origin_of(request: web.Request) -> str:
@@ -91,9 +98,22 @@ def scopes_needed(body: bytes) -> set[str]:
 
 def require_scopes(request: web.Request, principal: Principal, body: bytes) -> None:
     """Refuse (403 ``insufficient_scope``) a tool call the caller's access token does not allow."""
+    _refuse_missing(request, principal, scopes_needed(body))
+
+
+@web.middleware
+async def rest_scopes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a REST ask or notify whose OAuth access token lacks the scope for it."""
+    needed = REST_SCOPES.get(request.path) if request.method == "POST" else None
+    if needed is not None and request.headers.get("Authorization", "").lower().startswith("bearer "):
+        _refuse_missing(request, await principal_of(request), {needed})
+    return await handler(request)
+
+
+def _refuse_missing(request: web.Request, principal: Principal, needed: set[str]) -> None:
     if principal.scopes is None:
         return  # API keys and the owner credential are not limited by scopes
-    missing = scopes_needed(body) - principal.scopes
+    missing = needed - principal.scopes
     if missing:
         error = InsufficientScopeError(f"This access token lacks the scope {' '.join(sorted(missing))}.")
         error.challenge = challenge(request, error="insufficient_scope",

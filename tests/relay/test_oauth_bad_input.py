@@ -188,6 +188,15 @@ async def test_token_without_the_ask_scope_gets_403_insufficient_scope_naming_it
             challenge_header = resp.headers["WWW-Authenticate"]
     assert (resp.status, body["error"]["code"]) == (403, "insufficient_scope")
     assert 'error="insufficient_scope"' in challenge_header and "hitl:ask" in challenge_header
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(relay.url + "/api/v1/hitl/request", json={"prompt": "may I?"}, headers=bearer) as resp:
+            assert (resp.status, (await resp.json())["error"]["code"]) == (403, "insufficient_scope")
+        async with http.post(relay.url + "/api/v1/hitl/notify", json={"message": "fyi"}, headers=bearer) as resp:
+            assert resp.status == 200
+    async with relay.owner() as owner:
+        made = [(r.kind, r.agent_name) for r in await owner.list_requests()]
+    assert made == [("input", "bad-input client"), ("notification", "bad-input client")]  # the consent, the notice
 
 
 async def test_consent_page_shows_the_client_name_escaped(relay: LiveRelay) -> None:
