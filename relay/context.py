@@ -62,6 +62,8 @@ class RelayConfig:
     waiting for the human is in flight)."""
     oauth_consent_timeout: float = 300.0
     """Seconds an OAuth consent question waits for the human before the sign-in fails."""
+    oauth_cimd_cafile: Path | None = None
+    """Extra CA certificates trusted when fetching OAuth client metadata documents (besides the system's)."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from relay.context import AUTH, BROKER, CONFIG
+from relay.oauth.cimd import MetadataDocuments
 from relay.oauth.consent import ConsentDesk
 from relay.oauth.keys import CONSENTS, OAUTH
 from relay.oauth.resource import rest_scopes
@@ -32,7 +33,8 @@ async def _oauth_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     config = app[CONFIG]
-    server = AuthorizationServer(OAuthStore(auth.store), auth, AccessTokens(load_signing_key(config.home)))
+    server = AuthorizationServer(OAuthStore(auth.store), auth, AccessTokens(load_signing_key(config.home)),
+                                 documents=MetadataDocuments(config.oauth_cimd_cafile))
     app[OAUTH], app[CONSENTS] = server, ConsentDesk(app[BROKER], config.oauth_consent_timeout)
     auth.bearer = server
     yield

@@ -61,7 +61,8 @@ def authorization_server(origin: str) -> OAuthMetadata:
         scopes_supported=list(SCOPES), response_types_supported=["code"],
         grant_types_supported=["authorization_code", "refresh_token"],
         token_endpoint_auth_methods_supported=["none"], revocation_endpoint_auth_methods_supported=["none"],
-        code_challenge_methods_supported=["S256"], authorization_response_iss_parameter_supported=True))
+        code_challenge_methods_supported=["S256"], authorization_response_iss_parameter_supported=True,
+        client_id_metadata_document_supported=True))
 
 
 def challenge(request: web.Request, **params: str) -> str:

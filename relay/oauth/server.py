@@ -24,6 +24,7 @@ from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_serv
 
 from hitl_desk.models import Agent
 from relay.auth import Auth, Principal
+from relay.oauth.cimd import MetadataDocuments, is_metadata_url
 from relay.oauth.clients import agent_name_for, new_client
 from relay.oauth.resource import SCOPES
 from relay.oauth.store import Grant, OAuthStore, StoredCode
@@ -57,8 +58,9 @@ class AuthorizationServer:
     """Registers clients, issues codes after consent, exchanges them for tokens, refreshes, revokes."""
 
     def __init__(self, store: OAuthStore, auth: Auth, tokens: AccessTokens,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, documents: MetadataDocuments | None = None) -> None:
         self.store = store
+        self.documents = documents or MetadataDocuments()
         self.auth = auth
         self.tokens = tokens
         self.clock = clock
@@ -74,8 +76,13 @@ class AuthorizationServer:
         return client
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        """A registered client."""
-        return await self.store.client(client_id)
+        """A registered client, or one its metadata document describes (``client_id`` an https URL)."""
+        if not is_metadata_url(client_id):
+            return await self.store.client(client_id)
+        described = await self.documents.client(client_id)
+        if described is not None and await self.store.client(client_id) != described:
+            await self.store.keep_client(described, self.clock())  # the owner's list names it
+        return described
 
     async def agent_of(self, client: OAuthClientInformationFull) -> Agent:
         """The agent the client will speak as, registered if new."""

@@ -74,6 +74,13 @@ class OAuthStore:
             "INSERT INTO oauth_clients(client_id, client_name, metadata, created_at) VALUES (?, ?, ?, ?)",
             (client.client_id, client.client_name, client.model_dump_json(exclude_none=True), now)))
 
+    async def keep_client(self, client: OAuthClientInformationFull, now: float) -> None:
+        """Keep (or update) a client described by its metadata document."""
+        await self._store._write(lambda db: db.execute(
+            "INSERT INTO oauth_clients(client_id, client_name, metadata, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(client_id) DO UPDATE SET client_name = excluded.client_name, metadata = excluded.metadata",
+            (client.client_id, client.client_name, client.model_dump_json(exclude_none=True), now)))
+
     async def client(self, client_id: str) -> OAuthClientInformationFull | None:
         """A registered client."""
         row = await self._store._one("SELECT metadata FROM oauth_clients WHERE client_id = ?", (client_id,))

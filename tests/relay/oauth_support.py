@@ -6,11 +6,14 @@ stops at the client's redirect URI, handing its query to the caller instead of l
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
 import secrets
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,10 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
 import httpx2
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
@@ -136,3 +142,43 @@ async def exchange_code(relay: LiveRelay, client_id: str, code: str, verifier: s
     return await post_form(relay, "/api/v1/oauth/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": client_id,
         "code_verifier": verifier})
+
+
+CALLBACK_PORT = 49_000  # never listened on: the browser stand-in stops at the redirect
+
+
+class SdkClient:
+    """The SDK's OAuth client with a browser stand-in that follows the authorization URL."""
+
+    def __init__(self, relay: LiveRelay, name: str = "Test MCP client", *,
+                 client_metadata_url: str | None = None) -> None:
+        self.redirect = f"http://127.0.0.1:{CALLBACK_PORT}/callback"
+        self.storage = MemoryTokenStorage()
+        self.callbacks: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self.authorize_urls: list[str] = []
+        self.redirects: list[dict[str, str]] = []
+        metadata = OAuthClientMetadata.model_validate(dict(
+            client_name=name, redirect_uris=[self.redirect], grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"], token_endpoint_auth_method="none"))
+        self.provider = OAuthClientProvider(f"{relay.url}/mcp", metadata, self.storage,
+                                            redirect_handler=self._open, callback_handler=self._callback,
+                                            client_metadata_url=client_metadata_url)
+
+    async def _open(self, url: str) -> None:
+        self.authorize_urls.append(url)
+        query = await browse_to_redirect(url, self.redirect)
+        self.redirects.append(query)
+        self.callbacks.put_nowait(query)
+
+    async def _callback(self) -> AuthorizationCodeResult:
+        query = await self.callbacks.get()
+        if "error" in query:
+            raise RuntimeError(f"authorization failed: {query['error']}")
+        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+
+    @asynccontextmanager
+    async def session(self, url: str) -> AsyncIterator[Client]:
+        """An MCP session authenticated by the provider."""
+        async with httpx2.AsyncClient(auth=self.provider, timeout=30) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+                yield client

@@ -7,29 +7,21 @@ any question; the client exchanges the code, calls a tool, refreshes, and is ref
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
-import httpx2
 import jwt
 import pytest
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from mcp.types import TextContent
 
 from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
 from tests.conftest import LiveRelay, live_relay
-from tests.relay.oauth_support import MemoryTokenStorage, browse_to_redirect, is_consent
+from tests.relay.oauth_support import SdkClient, is_consent
 
 HOSTILE_NAME = "<script>alert(1)</script>\x1b]0;pwned\x07"
-CALLBACK_PORT = 49_000  # never listened on: the browser stand-in stops at the redirect
 
 
 @pytest.fixture
@@ -37,41 +29,6 @@ async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
     """A relay whose consent questions wait 2 s at most (the timeout test needs no longer)."""
     async with live_relay(tmp_path, oauth_consent_timeout=2.0) as live:
         yield live
-
-
-class SdkClient:
-    """The SDK's OAuth client with a browser stand-in that follows the authorization URL."""
-
-    def __init__(self, relay: LiveRelay, name: str = "Test MCP client") -> None:
-        self.redirect = f"http://127.0.0.1:{CALLBACK_PORT}/callback"
-        self.storage = MemoryTokenStorage()
-        self.callbacks: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        self.authorize_urls: list[str] = []
-        self.redirects: list[dict[str, str]] = []
-        metadata = OAuthClientMetadata.model_validate(dict(
-            client_name=name, redirect_uris=[self.redirect], grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"], token_endpoint_auth_method="none"))
-        self.provider = OAuthClientProvider(f"{relay.url}/mcp", metadata, self.storage,
-                                            redirect_handler=self._open, callback_handler=self._callback)
-
-    async def _open(self, url: str) -> None:
-        self.authorize_urls.append(url)
-        query = await browse_to_redirect(url, self.redirect)
-        self.redirects.append(query)
-        self.callbacks.put_nowait(query)
-
-    async def _callback(self) -> AuthorizationCodeResult:
-        query = await self.callbacks.get()
-        if "error" in query:
-            raise RuntimeError(f"authorization failed: {query['error']}")
-        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
-
-    @asynccontextmanager
-    async def session(self, url: str) -> AsyncIterator[Client]:
-        """An MCP session authenticated by the provider."""
-        async with httpx2.AsyncClient(auth=self.provider, timeout=30) as http:
-            async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
-                yield client
 
 
 def answer(request: HitlRequest) -> str:
