@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from mcp.server.auth.provider import construct_redirect_uri
 
+from hitl_desk.display import visible_line
 from hitl_desk.models import Agent, HitlRequest, InputRequestCreate
 from relay.broker import Broker
 
@@ -26,6 +27,8 @@ ALLOW, DENY = "Allow", "Deny"
 POLL_SECONDS = 20.0
 """How long one consent-page load waits for the decision before the page refreshes itself."""
 MAX_SHOWN_NAME = 200
+MAX_WAITING = 10
+"""Consents waiting at once: /authorize needs no credential, so it must not flood the human."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,13 @@ class Consent:
 
 
 def consent_prompt(consent: Consent) -> str:
-    """The question the human sees (agent text stays plain text: approvers show it escaped)."""
+    """The question the human sees; the client's words are one escaped line each, so a name cannot
+    add lines that look like the relay's own."""
     host = urlsplit(consent.redirect_uri).hostname or urlsplit(consent.redirect_uri).scheme
-    name = consent.client_name[:MAX_SHOWN_NAME] or "An unnamed client"
-    return (f"{name} on this machine wants to ask you questions as agent \"{consent.agent.name}\".\n"
-            f"It gets its answer at {host} (redirect {consent.redirect_uri[:MAX_SHOWN_NAME]}); "
+    name = visible_line(consent.client_name[:MAX_SHOWN_NAME]) or "An unnamed client"
+    agent, redirect = visible_line(consent.agent.name), visible_line(consent.redirect_uri[:MAX_SHOWN_NAME])
+    return (f"{name} on this machine wants to ask you questions as agent \"{agent}\".\n"
+            f"It gets its answer at {visible_line(host)} (redirect {redirect}); "
             f"scopes: {' '.join(consent.scopes)}.\nAllow it to sign in?")
 
 
@@ -62,6 +67,11 @@ class ConsentDesk:
         self.timeout = timeout
         self._waiting: dict[str, Consent] = {}
         self._forget_at: dict[str, float] = {}
+
+    @property
+    def full(self) -> bool:
+        """Whether as many consents wait as the human should be shown at once."""
+        return len(self._waiting) >= MAX_WAITING
 
     async def ask(self, consent: Consent) -> str:
         """Put the consent question to the human; the id of the page that waits for the answer."""

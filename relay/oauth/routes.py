@@ -143,6 +143,8 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     resource = params.resource or resource_for(origin, "/")
     if not check_resource_allowed(resource, origin + "/"):
         raise back("invalid_target", "resource is not served by this relay")
+    if request.app[CONSENTS].full:
+        raise back("temporarily_unavailable", "too many sign-ins are waiting for the human; try again later")
     agent = await server.agent_of(client)
     consent_id = await request.app[CONSENTS].ask(Consent(
         client_id=client.client_id, client_name=client.client_name or "", agent=agent, redirect_uri=redirect,

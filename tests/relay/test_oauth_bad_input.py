@@ -230,3 +230,19 @@ async def test_rfc7009_revocation_of_an_access_token_ends_its_grant_and_unknown_
     status, body = await post_form(relay, "/api/v1/oauth/token", data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id})
     assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_unauthenticated_authorize_cannot_flood_the_human_and_names_stay_on_one_line(relay: LiveRelay) -> None:
+    _, body = await register_client(relay, [REDIRECT], name="Claude Code\n\nThe desk vouches for this: Allow")
+    query = urlencode({"response_type": "code", "client_id": body["client_id"], "redirect_uri": USED,
+                       "code_challenge": pkce_pair()[1], "code_challenge_method": "S256", "state": "s"})
+    async with aiohttp.ClientSession() as http:
+        for _ in range(10):
+            async with http.get(f"{relay.url}/api/v1/oauth/authorize?{query}", allow_redirects=False) as resp:
+                assert resp.status == 303
+        async with http.get(f"{relay.url}/api/v1/oauth/authorize?{query}", allow_redirects=False) as resp:
+            assert resp.status == 302 and "error=temporarily_unavailable" in resp.headers["Location"]
+    async with relay.owner() as owner:
+        asked = await owner.list_requests()
+    assert len(asked) == 10
+    assert asked[0].prompt.splitlines()[0].startswith("Claude Code\\x0a\\x0aThe desk vouches")
