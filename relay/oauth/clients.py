@@ -21,7 +21,9 @@ LOOPBACK_REDIRECT_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "ftp", "ws", "wss"})
 HITL_CLI_PREFIX = "HITL CLI - "
-"""hitl-cli names its client ``HITL CLI - <--name>``: the part after it names the agent."""
+"""hitl-cli names its client ``HITL CLI - <--name>``: the part after it names the agent.  Its later
+``X-MCP-Agent-Name`` header (sent at the token endpoint) says the same and is not used to rename:
+the agent is the one the human was shown and allowed."""
 DEFAULT_AGENT = "oauth-client"
 
 

@@ -86,8 +86,8 @@ def scopes_needed(body: bytes) -> set[str]:
     """The scopes the tool calls in a JSON-RPC body need (none for anything but ``tools/call``)."""
     try:
         message = json.loads(body) if body.strip() else None
-    except ValueError:
-        return set()  # the MCP layer answers malformed JSON itself
+    except (ValueError, RecursionError):
+        return set()  # the MCP layer answers malformed or too-deep JSON itself
     needed: set[str] = set()
     for item in message if isinstance(message, list) else [message]:
         if isinstance(item, dict) and item.get("method") == "tools/call":
@@ -99,7 +99,8 @@ def scopes_needed(body: bytes) -> set[str]:
 
 def require_scopes(request: web.Request, principal: Principal, body: bytes) -> None:
     """Refuse (403 ``insufficient_scope``) a tool call the caller's access token does not allow."""
-    _refuse_missing(request, principal, scopes_needed(body))
+    if principal.scopes is not None:  # only OAuth tokens have scopes: nothing to parse for the rest
+        _refuse_missing(request, principal, scopes_needed(body))
 
 
 @web.middleware

@@ -246,3 +246,15 @@ async def test_unauthenticated_authorize_cannot_flood_the_human_and_names_stay_o
         asked = await owner.list_requests()
     assert len(asked) == 10
     assert asked[0].prompt.splitlines()[0].startswith("Claude Code\\x0a\\x0aThe desk vouches")
+
+
+async def test_too_deep_json_with_an_access_token_is_a_4xx_not_a_crash(relay: LiveRelay) -> None:
+    client_id = await _client(relay)
+    verifier, challenge = pkce_pair()
+    code = (await authorized_code(relay, client_id, challenge))["code"]
+    _, tokens = await exchange_code(relay, client_id, code, verifier)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(relay.url + "/mcp", data=b"[" * 100_000, headers={
+                "Authorization": f"Bearer {tokens['access_token']}", "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream"}) as resp:
+            assert 400 <= resp.status < 500
