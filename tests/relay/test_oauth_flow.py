@@ -92,6 +92,7 @@ async def test_denied_consent_sends_access_denied_back_and_issues_nothing(relay:
     assert (await _owner_json(relay, "GET", "/api/v1/oauth/clients"))["clients"] == []
 
 
+@pytest.mark.slow
 async def test_consent_nobody_answers_fails_cleanly_with_access_denied(relay: LiveRelay) -> None:
     client = SdkClient(relay)
     async with relay.owner() as owner, ScriptedApprover(owner, lambda r: None):
