@@ -21,7 +21,8 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel", "discover", "rules", "audit", "hook", "hooks"}
+           "mcp-config", "proxy", "token", "cancel", "discover", "rules", "audit", "hook", "hooks", "login",
+           "logout", "oauth"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs (and light: no asyncio)
 
@@ -217,7 +218,10 @@ def build_parser(with_plugins: bool = True, only: str | None = None) -> argparse
         p.add_argument("--key", help="an existing agent API key (default: the key minted for this client before, "
                                      "else a new one)")
         _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
-        p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
+        p.add_argument("--oauth", action="store_true", help="no key: the client signs in (claude-code, cursor, "
+                                                            "vscode, gemini)")
+        p.set_defaults(func=lambda a: _lazy("emit_oauth", "hitl_desk.oauth_config")(a) if a.oauth
+                       else emit(a.client, url=a.url, key=a.key, agent=a.agent))
 
     from hitl_desk.discover_cli import register as register_discover
 
@@ -230,6 +234,10 @@ def build_parser(with_plugins: bool = True, only: str | None = None) -> argparse
     from hitl_desk.hooks_cli import add_parsers as add_hook_parsers
 
     add_hook_parsers(sub)
+
+    from hitl_desk.oauth_cli import register as register_oauth
+
+    register_oauth(sub)  # login, logout, oauth list|revoke
     if with_plugins:
         _load_plugins(sub)
     return parser

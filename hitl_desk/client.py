@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -19,7 +19,6 @@ from pydantic import BaseModel, TypeAdapter
 
 from hitl_desk.action import ToolAction
 from hitl_desk.asker import NO_DESK_KEY
-from hitl_desk.audit import AuditPage
 from hitl_desk.errors import (
     AuthenticationError,
     HitlError,
@@ -33,12 +32,7 @@ from hitl_desk.lifecycle import POLL_CHUNK, answer_deadline_at
 from hitl_desk.models import (
     MAX_PAGE_SIZE,
     Agent,
-    AgentCreate,
     AnswerCreate,
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyInfo,
-    ApiKeyList,
     CancelChoice,
     CancelCreate,
     CompletionCreate,
@@ -50,11 +44,10 @@ from hitl_desk.models import (
     KeyRegistered,
     NotificationCreate,
     NotifyResult,
-    OwnerTokenRotated,
     RequestPage,
     UserKey,
 )
-from hitl_desk.rules import Rule, RuleCreate, RuleKind, RuleList
+from hitl_desk.owner_calls import OwnerCalls
 from hitl_desk.settings import Settings
 from hitl_desk.stream import EventStream as EventStream  # re-exported: approvers import it from the client
 from hitl_desk.stream import StreamState as StreamState
@@ -65,15 +58,17 @@ USER_KEYS = TypeAdapter(list[UserKey])
 AGENTS = TypeAdapter(list[Agent])
 
 
-class RelayClient:
+class RelayClient(OwnerCalls):
     """REST and WebSocket access to one relay with one credential."""
 
     def __init__(self, base_url: str, credential: str | None = None, *,
-                 timeout: float = 60.0, missing_credential: str | None = None, via: str | None = None) -> None:
+                 timeout: float = 60.0, missing_credential: str | None = None, via: str | None = None,
+                 renew: Callable[[], str | None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
         self.via = via
         """The approver program this client answers for (tui, tray, cli): the audit log records it."""
+        self._renew = renew  # a fresh credential after a 401 (an OAuth sign-in's refreshed token)
         self._missing_credential = missing_credential  # the message for a 401 when we sent none
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
@@ -88,9 +83,13 @@ class RelayClient:
 
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
-        """A client for asking: ``HITL_API_KEY`` if set, else the local owner credential."""
+        """A client for asking: ``HITL_API_KEY`` if set, else ``hitl-desk login``'s token, else the owner's."""
+        from hitl_desk.login import stored_credential
+
         settings = settings or Settings.from_env()
-        return cls(url or settings.server_url, settings.api_key or settings.read_owner_token(),
+        signed_in = None if settings.api_key else stored_credential(settings)
+        return cls(url or settings.server_url, settings.api_key or signed_in or settings.read_owner_token(),
+                   renew=(lambda: stored_credential(settings)) if signed_in else None,
                    missing_credential=settings.missing_credential_message(agent=True))
 
     @property
@@ -116,7 +115,7 @@ class RelayClient:
 
     async def _call(self, method: str, path: str, model: type[M] | None = None, *,
                     body: BaseModel | None = None, params: dict[str, Any] | None = None,
-                    timeout: float | None = None) -> Any:
+                    timeout: float | None = None, renewed: bool = False) -> Any:
         query = {k: _q(v) for k, v in (params or {}).items() if v is not None}
         # Bodies are built with model_construct: the relay is the edge that validates them, and
         # answers a misfit with its catalog error (the client must not pre-empt it with its own).
@@ -130,6 +129,13 @@ class RelayClient:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
         payload = json.loads(text) if text else None
+        if resp.status == 401 and self._renew is not None and not renewed:  # the access token expired
+            fresh = await asyncio.to_thread(self._renew)
+            if fresh and fresh != self.credential:
+                self.credential = fresh
+                await self.close()  # the next session sends the new credential
+                return await self._call(method, path, model, body=body, params=params, timeout=timeout,
+                                        renewed=True)
         if resp.status == 401 and self.credential is None and self._missing_credential:
             raise AuthenticationError(self._missing_credential)
         if resp.status >= 400:
@@ -292,31 +298,6 @@ class RelayClient:
                                                                                               via=self.via))
         return result
 
-    # -- always-allow rules and the audit chain (owner) -------------------------------------------
-
-    async def list_rules(self, *, include_revoked: bool = False) -> list[Rule]:
-        """The always-allow rules, newest first."""
-        found: RuleList = await self._call("GET", "/api/v1/rules", RuleList,
-                                           params={"include_revoked": include_revoked or None})
-        return found.rules
-
-    async def add_rule(self, agent: str, tool: str, kind: RuleKind, pattern: str) -> Rule:
-        """Allow the agent's calls of the tool whose argument matches the pattern, without asking."""
-        body = RuleCreate.model_construct(agent=agent, tool=tool, kind=kind, pattern=pattern)
-        result: Rule = await self._call("POST", "/api/v1/rules", Rule, body=body)
-        return result
-
-    async def revoke_rule(self, rule_id: str) -> Rule:
-        """Revoke a rule at once."""
-        result: Rule = await self._call("DELETE", f"/api/v1/rules/{rule_id}", Rule)
-        return result
-
-    async def audit_page(self, after: int = 0, limit: int = 500) -> AuditPage:
-        """Audit entries after ``after``, oldest first (``hitl_desk.audit``)."""
-        result: AuditPage = await self._call("GET", "/api/v1/audit", AuditPage,
-                                             params={"after": after, "limit": limit})
-        return result
-
     async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
         """Cancel a pending request (the relay words the reason from the credential when none is given)."""
         body = None if reason is None else CancelCreate.model_construct(reason=reason)
@@ -336,39 +317,6 @@ class RelayClient:
     def event_stream(self, since: int | None = None) -> EventStream:
         """Follow the relay's events, reconnecting with ``since`` after a drop."""
         return EventStream(self, since)
-
-    # -- agents and keys ----------------------------------------------------------------------
-
-    async def list_agents(self) -> list[Agent]:
-        """Every registered agent."""
-        return AGENTS.validate_python(await self._call("GET", "/api/v1/agents"))
-
-    async def create_agent(self, name: str) -> Agent:
-        """Register an agent."""
-        result: Agent = await self._call("POST", "/api/v1/agents", Agent, body=AgentCreate.model_construct(name=name))
-        return result
-
-    async def create_api_key(self, agent_name: str, label: str | None = None) -> ApiKeyCreated:
-        """Mint a key for the agent; the only time the key is shown."""
-        result: ApiKeyCreated = await self._call(
-            "POST", "/api/v1/api-keys", ApiKeyCreated,
-            body=ApiKeyCreate.model_construct(agent_name=agent_name, label=label))
-        return result
-
-    async def list_api_keys(self) -> list[ApiKeyInfo]:
-        """Every key, by prefix."""
-        result: ApiKeyList = await self._call("GET", "/api/v1/api-keys", ApiKeyList)
-        return result.api_keys
-
-    async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
-        """Revoke a key."""
-        result: ApiKeyInfo = await self._call("DELETE", f"/api/v1/api-keys/{prefix}", ApiKeyInfo)
-        return result
-
-    async def rotate_owner_token(self) -> OwnerTokenRotated:
-        """Have the relay issue a new owner credential (revoking this one); says where it is."""
-        result: OwnerTokenRotated = await self._call("POST", "/api/v1/owner-token/rotate", OwnerTokenRotated)
-        return result
 
     async def health(self) -> Health:
         """The relay's health answer."""

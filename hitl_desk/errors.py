@@ -13,13 +13,15 @@ the same class (``error_from_payload``).  The tree::
     │   └── JsonTooDeepError         400 json_too_deep
     ├── AuthenticationError          401 unauthorized
     ├── PermissionDeniedError        403 forbidden
+    │   └── InsufficientScopeError   403 insufficient_scope
     ├── HostNotAllowedError          403 host_not_allowed
     ├── OriginNotAllowedError        403 origin_not_allowed
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
     │   ├── ApiKeyNotFoundError      404 api_key_not_found
     │   ├── NotOnLanError            404 not_on_lan
-    │   └── RuleNotFoundError        404 rule_not_found
+    │   ├── RuleNotFoundError        404 rule_not_found
+    │   └── OAuthClientNotFoundError 404 oauth_client_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -54,6 +56,7 @@ class HitlError(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
     default_message: ClassVar[str] = "The request failed."
+    challenge: str | None = None  # a WWW-Authenticate value for a 401/403 that says more (relay.oauth)
 
     def __init__(self, message: str | None = None, *, details: Any = None) -> None:
         self.message = message or self.default_message
@@ -336,6 +339,21 @@ class HookSettingsError(HitlError):
 
     code = "hook_settings_invalid"
     default_message = "The client's settings file is not valid; it was left unchanged."
+
+
+# -- OAuth 2.1 authorization server (relay/oauth) -------------------------------------------------
+class InsufficientScopeError(PermissionDeniedError):
+    """An OAuth access token without the scope this call needs (RFC 6750 §3.1)."""
+
+    code = "insufficient_scope"
+    default_message = "The access token does not allow this; authorise the client again with the scope."
+
+
+class OAuthClientNotFoundError(NotFoundError):
+    """No authorised OAuth client has this id."""
+
+    code = "oauth_client_not_found"
+    default_message = "No OAuth client has that id."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

@@ -31,9 +31,13 @@ class HITL:
                  agent_name: str | None = None, settings: Settings | None = None,
                  e2ee: bool | None = None) -> None:
         settings = settings or Settings.from_env()
-        credential = api_key or settings.api_key or settings.read_owner_token()
+        from hitl_desk.login import stored_credential
+
+        signed_in = None if api_key or settings.api_key else stored_credential(settings)
+        credential = api_key or settings.api_key or signed_in or settings.read_owner_token()
         self.client = RelayClient(url or settings.server_url, credential,
-                                  missing_credential=settings.missing_credential_message(agent=True))
+                                  missing_credential=settings.missing_credential_message(agent=True),
+                                  renew=(lambda: stored_credential(settings)) if signed_in else None)
         self.agent_name = agent_name
         self.encryption: AgentEncryption | None = None
         if settings.e2ee if e2ee is None else e2ee:

@@ -27,6 +27,8 @@ from relay.lan import setup_lan
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
+from relay.oauth import routes as oauth_routes
+from relay.oauth import setup_oauth
 from relay.openapi import RouteTable
 from relay.startup import prepare_home
 from relay.store.sqlite import SqliteStore
@@ -53,12 +55,13 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app[METRICS] = Metrics()
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
-    table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes, hooks.routes)
+    table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes, hooks.routes, oauth_routes)
     hooks.setup_hooks(app)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     events.setup_events(app)
     app.cleanup_ctx.append(_lifecycle)
+    setup_oauth(app)  # after _lifecycle: it needs the open store
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     setup_lan(app)  # after both: the LAN listener shares the broker, and stops before it
     return app

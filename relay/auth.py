@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import jwt
 
@@ -52,6 +52,8 @@ class Principal:
     kind: Literal["owner", "agent"]
     agent: Agent | None = None
     key_prefix: str | None = None
+    scopes: frozenset[str] | None = None
+    """What an OAuth access token allows (``relay.oauth``); None: not limited by scopes."""
 
     @property
     def label(self) -> str:
@@ -62,6 +64,18 @@ class Principal:
         """Refuse anything but the owner credential."""
         if self.kind != "owner":
             raise PermissionDeniedError("Only the desk's owner (an approver) may do that.")
+
+
+class BearerVerifier(Protocol):
+    """Checks bearer tokens that are not API keys or the owner credential (``relay.oauth``)."""
+
+    def claims(self, credential: str) -> bool:
+        """Whether this verifier is the one to judge ``credential``."""
+        ...
+
+    async def principal(self, credential: str, url: str) -> Principal | None:
+        """The caller behind a valid credential presented at ``url``; None when it is not valid."""
+        ...
 
 
 class Auth:
@@ -78,6 +92,8 @@ class Auth:
         self._touched: dict[str, float] = {}
         self._failures: dict[str, deque[float]] = {}
         self._owner_jti: str | None = None
+        self.bearer: BearerVerifier | None = None
+        """OAuth access tokens go here (set by ``relay.oauth.setup_oauth``)."""
 
     @classmethod
     def load_secret(cls, settings: Settings) -> bytes:
@@ -125,8 +141,11 @@ class Auth:
     # -- checking -----------------------------------------------------------------------------
 
     async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str] | None = None,
-                           remote: str = "") -> Principal:
-        """The caller behind ``X-API-Key``, ``Authorization: Bearer`` or a ``token`` query."""
+                           remote: str = "", url: str = "") -> Principal:
+        """The caller behind ``X-API-Key``, ``Authorization: Bearer`` or a ``token`` query.
+
+        ``url``: the URL called, which an OAuth access token's audience must cover.
+        """
         credential = headers.get("X-API-Key") or headers.get("x-api-key")
         if not credential:
             scheme, _, value = (headers.get("Authorization") or headers.get("authorization") or "").partition(" ")
@@ -136,13 +155,15 @@ class Auth:
             credential = query.get("token")
         if not credential:
             raise AuthenticationError("No credential: send an API key (X-API-Key or Bearer) or the owner token.")
-        principal = await self._check(credential.strip())
+        principal = await self._check(credential.strip(), url)
         if principal is None:
             self._fail(remote)
             raise AuthenticationError("That API key or token is not valid (unknown, revoked or expired).")
         return principal
 
-    async def _check(self, credential: str) -> Principal | None:
+    async def _check(self, credential: str, url: str) -> Principal | None:
+        if self.bearer is not None and self.bearer.claims(credential):
+            return await self.bearer.principal(credential, url)
         if credential.startswith(KEY_PREFIX):
             digest = hash_key(credential)
             info = self._keys.get(digest) or await self.store.api_key_by_hash(digest)

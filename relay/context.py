@@ -71,6 +71,10 @@ class RelayConfig:
     """Seconds between checks of the interfaces and the desk key, to keep the mDNS advert current."""
     mdns: bool = True
     """Advertise the LAN listener over mDNS (``_hitl-desk._tcp``) on its addresses."""
+    oauth_consent_timeout: float = 300.0
+    """Seconds an OAuth consent question waits for the human before the sign-in fails."""
+    oauth_cimd_cafile: Path | None = None
+    """Extra CA certificates trusted when fetching OAuth client metadata documents (besides the system's)."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
@@ -85,7 +89,8 @@ async def principal_of(request: web.Request) -> Principal:
     found = request.get(_PRINCIPAL)
     if isinstance(found, Principal):
         return found
-    principal = await request.app[AUTH].authenticate(request.headers, request.query, request.remote or "")
+    principal = await request.app[AUTH].authenticate(request.headers, request.query, request.remote or "",
+                                                     url=f"{request.scheme}://{request.host}{request.path}")
     request[_PRINCIPAL] = principal
     return principal
 

@@ -57,6 +57,8 @@ def error_response(error: HitlError) -> web.Response:
     response = json_response(ErrorResponse.of(error), status=error.status)
     if isinstance(error, AuthenticationError):
         response.headers["WWW-Authenticate"] = 'Bearer realm="hitl-desk"'
+    if error.challenge:  # OAuth: where the metadata is, or the scope that is missing
+        response.headers["WWW-Authenticate"] = error.challenge
     return response
 
 

@@ -20,6 +20,7 @@ from hitl_desk.client import RelayClient, StreamState
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.errors import HitlError, RelayUnavailableError
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, Event, HitlRequest
+from hitl_desk.oauth_models import AuthorizedClient, ClientRevoked
 from hitl_desk.reading import RequestReader
 from hitl_desk.rules import Rule
 from hitl_desk.settings import Settings
@@ -185,3 +186,11 @@ class DeskLink:
     async def revoke_rule(self, rule_id: str) -> Rule:
         """Revoke an always-allow rule at once."""
         return await self._require().revoke_rule(rule_id)
+
+    async def list_oauth_clients(self) -> list[AuthorizedClient]:
+        """The clients signed in with OAuth (owner)."""
+        return await self._require().list_oauth_clients()
+
+    async def revoke_oauth_client(self, client_id: str) -> ClientRevoked:
+        """Revoke every grant of an OAuth client: its tokens are refused from now on."""
+        return await self._require().revoke_oauth_client(client_id)

@@ -23,12 +23,13 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from hitl_desk.settings import LOOPBACK_HOSTS
 from relay.asgi import DISCONNECT, AsgiApp, AsgiHandler, Message, Scope, session_manager_ctx
-from relay.context import CONFIG, RelayConfig, principal_of
+from relay.context import CONFIG, RelayConfig
 from relay.mcp.caller import McpCaller, identity_of, session_user
 from relay.mcp.desk import Desk
 from relay.mcp.sealed import add_sealed_tools
 from relay.mcp.sessions import SESSION_HEADER, SessionBook, opens_session
 from relay.mcp.tools import build_server
+from relay.oauth.resource import require_scopes, resource_principal
 
 MCP_PATHS = ("/mcp", "/mcp/", "/mcp-server/mcp", "/mcp-server/mcp/")
 SERVED_PATH = "/mcp"
@@ -105,7 +106,9 @@ def setup_mcp(app: web.Application) -> None:
                                            session_ender(starlette_app))
 
     async def handle_mcp(request: web.Request) -> web.StreamResponse:
-        caller = request[_CALLER] = McpCaller(await principal_of(request))  # 401 before the MCP layer
+        caller = request[_CALLER] = McpCaller(await resource_principal(request))  # 401 before the MCP layer
+        if request.method == "POST":
+            require_scopes(request, caller.principal, await request.read())  # 403 insufficient_scope
         identity = identity_of(caller.principal)
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is None and request.method == "POST" and opens_session(await request.read()):

@@ -29,6 +29,7 @@ class KeysScreen(DirectoryScreen):
         Binding("c", "create_key", "New key"),
         Binding("d,delete", "revoke_key", "Revoke"),
         Binding("r", "reload", "Reload"),
+        Binding("o", "oauth_clients", "OAuth clients", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -118,3 +119,10 @@ class KeysScreen(DirectoryScreen):
             yield SystemCommand(f"Revoke key {key.prefix}…", f"Refuse {markup_literal(key.agent_name)} with this key",
                                 self.action_revoke_key)
         yield SystemCommand("Reload keys", "Fetch keys from the relay", self.action_reload)
+        yield SystemCommand("OAuth clients", "Clients signed in with OAuth; revoke one", self.action_oauth_clients)
+
+    def action_oauth_clients(self) -> None:
+        """Show the clients signed in with OAuth."""
+        from tui.screens.oauth import OAuthClientsModal
+
+        self.app.push_screen(OAuthClientsModal())

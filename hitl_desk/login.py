@@ -1,0 +1,191 @@
+"""``hitl-desk login``: sign this machine's CLI and SDK in to the relay with OAuth, no pasted key.
+
+The flow is the one MCP clients use against the relay: authorization-server metadata (RFC 8414),
+dynamic registration (RFC 7591) of a public client whose redirect is a loopback listener on a
+free port (RFC 8252), the browser sent to ``/authorize`` with PKCE S256 and ``state`` while the
+human allows the consent question at the desk, the ``iss`` of the answer checked (RFC 9207), and
+the code exchanged.  The token is kept in ``HITL_HOME/oauth-token.json`` (0600) and refreshed
+(rotated) when it has expired, by ``stored_credential`` which the agent commands and the SDK call.
+The protocol documents are the mcp SDK's models (``mcp.shared.auth``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from hitl_desk.errors import AuthenticationError, RelayUnavailableError
+from hitl_desk.settings import Settings, write_private
+
+log = logging.getLogger(__name__)
+TOKEN_FILE = "oauth-token.json"
+REFRESH_MARGIN = 30.0
+"""Seconds before expiry at which a stored access token is refreshed rather than used."""
+SCOPE = "hitl:ask hitl:notify"
+
+
+def token_path(settings: Settings) -> Path:
+    """Where the signed-in token is kept."""
+    return settings.home / TOKEN_FILE
+
+
+@dataclass
+class _Callback:
+    """The loopback listener the relay redirects the browser to."""
+
+    future: asyncio.Future[dict[str, str]]
+
+    async def handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if not self.future.done():
+            self.future.set_result(dict(request.query))
+        return web.Response(text="hitl-desk: signed in, you can close this window.", content_type="text/plain")
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+async def login(settings: Settings, url: str, name: str, *, open_browser: bool = True,
+                timeout: float = 600.0) -> dict[str, Any]:
+    """Run the whole sign-in and keep the token; the stored record (without printing secrets)."""
+    import aiohttp
+    from aiohttp import web
+    from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, OAuthToken
+
+    base = url.rstrip("/")
+    future: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+    app = web.Application()
+    app.router.add_get("/callback", _Callback(future).handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        redirect = f"http://127.0.0.1:{port}/callback"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            try:
+                async with http.get(base + "/.well-known/oauth-authorization-server") as resp:
+                    metadata = OAuthMetadata.model_validate_json(await resp.read())
+                registration = OAuthClientMetadata.model_validate(dict(
+                    client_name=name, redirect_uris=[redirect], grant_types=["authorization_code", "refresh_token"],
+                    response_types=["code"], token_endpoint_auth_method="none", scope=SCOPE))
+                async with http.post(str(metadata.registration_endpoint),
+                                     data=registration.model_dump_json(exclude_none=True),
+                                     headers={"Content-Type": "application/json"}) as resp:
+                    client = OAuthClientInformationFull.model_validate_json(await resp.read())
+            except aiohttp.ClientError as exc:
+                raise RelayUnavailableError(f"No relay answered at {base} ({exc.__class__.__name__}).") from exc
+            verifier, challenge = _pkce()
+            state = secrets.token_urlsafe(24)
+            authorize = str(metadata.authorization_endpoint) + "?" + urlencode(dict(
+                response_type="code", client_id=client.client_id, redirect_uri=redirect, scope=SCOPE, state=state,
+                code_challenge=challenge, code_challenge_method="S256", resource=base + "/"))
+            print(f"Open this address to sign in, then allow it at your desk:\n{authorize}", file=sys.stderr)
+            if open_browser:
+                import webbrowser
+
+                await asyncio.to_thread(webbrowser.open, authorize)  # a BROWSER command may block
+            try:
+                answer = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise AuthenticationError("Nobody finished the sign-in in time.") from None
+            if answer.get("state") != state or answer.get("iss") != str(metadata.issuer):
+                raise AuthenticationError("The sign-in answer does not match this sign-in (state or issuer).")
+            if "error" in answer:
+                raise AuthenticationError(f"Sign-in refused: {answer.get('error_description') or answer['error']}")
+            async with http.post(str(metadata.token_endpoint), data=dict(
+                    grant_type="authorization_code", code=answer.get("code", ""), redirect_uri=redirect,
+                    client_id=client.client_id, code_verifier=verifier, resource=base + "/")) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise AuthenticationError(f"The relay refused the code: {body.decode(errors='replace')[:200]}")
+            token = OAuthToken.model_validate_json(body)
+    finally:
+        await runner.cleanup()
+    record = _record(token.model_dump(), base, client.client_id, str(metadata.token_endpoint))
+    write_private(token_path(settings), json.dumps(record, indent=2))
+    return record
+
+
+def _record(token: dict[str, Any], base: str, client_id: str, token_endpoint: str) -> dict[str, Any]:
+    return {"server_url": base, "client_id": client_id, "token_endpoint": token_endpoint,
+            "access_token": token["access_token"], "refresh_token": token.get("refresh_token"),
+            "scope": token.get("scope"), "expires_at": time.time() + float(token.get("expires_in") or 0)}
+
+
+def stored_credential(settings: Settings) -> str | None:
+    """The signed-in access token for this relay, refreshed first when it has expired; None if not signed in."""
+    path = token_path(settings)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("server_url") != settings.server_url.rstrip("/"):
+        return None
+    if time.time() < float(record.get("expires_at") or 0) - REFRESH_MARGIN:
+        return str(record["access_token"])
+    import fcntl
+
+    # Refresh tokens rotate and a reused one revokes the sign-in: one process refreshes at a time,
+    # and the others take the token it wrote.
+    with (path.parent / (TOKEN_FILE + ".lock")).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        latest = json.loads(path.read_text())
+        if time.time() < float(latest.get("expires_at") or 0) - REFRESH_MARGIN:
+            return str(latest["access_token"])
+        return _refresh(settings, latest)
+
+
+def _refresh(settings: Settings, record: dict[str, Any]) -> str:
+    """Trade the refresh token for new tokens (it rotates) and keep them."""
+    import urllib.error
+    import urllib.request
+
+    form = urlencode({"grant_type": "refresh_token", "refresh_token": record.get("refresh_token") or "",
+                      "client_id": record.get("client_id") or ""}).encode()
+    request = urllib.request.Request(str(record.get("token_endpoint")), data=form, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # loopback, a few milliseconds
+            token = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise AuthenticationError("The sign-in has expired and the relay refused to renew it: run "
+                                  "`hitl-desk login` again.") from exc
+    except OSError as exc:
+        raise RelayUnavailableError(f"No relay answered at {record.get('server_url')} to renew the sign-in.") from exc
+    renewed = _record(token, str(record["server_url"]), str(record["client_id"]), str(record["token_endpoint"]))
+    write_private(token_path(settings), json.dumps(renewed, indent=2))
+    return str(renewed["access_token"])
+
+
+async def logout(settings: Settings) -> bool:
+    """Revoke the stored sign-in at the relay (RFC 7009) and forget it; False when not signed in."""
+    import aiohttp
+
+    path = token_path(settings)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    revoke = str(record.get("token_endpoint", "")).rsplit("/", 1)[0] + "/revoke"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            await http.post(revoke, data={"token": record.get("refresh_token") or record.get("access_token", "")})
+    except aiohttp.ClientError:
+        log.warning("could not reach the relay to revoke the sign-in; forgetting it here only")
+    path.unlink(missing_ok=True)
+    return True
