@@ -23,9 +23,10 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel"}
+           "mcp-config", "proxy", "token", "cancel", "pair", "devices"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs
+PAIR = "hitl_desk.pair_cli"  # pairing and paired devices
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -218,6 +219,18 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
                                  "else a new one)")
     _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
     p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
+
+    p = sub.add_parser("pair", help="pair a phone or another desktop: start here (shows a QR code), or join with URL")
+    p.add_argument("link", nargs="?", metavar="URL", help="on the new device: the link the desk shows")
+    p.add_argument("--name", help="this device's name as the desk lists it (default: the host name)")
+    p.add_argument("--device-url", help="on the desk: the relay's address for devices (default: its LAN listener)")
+    p.set_defaults(func=_lazy("cmd_pair", PAIR))
+    p = sub.add_parser("devices", help="list or revoke paired devices")
+    ds = p.add_subparsers(dest="devices_command", required=True, metavar="DEVICES_COMMAND")
+    ds.add_parser("list", help="paired devices with their key fingerprint and last use")
+    ds.add_parser("revoke", help="revoke a device at once (its open streams close)").add_argument(
+        "device_id", help="the device's id (dev_…), as 'devices list' shows it")
+    p.set_defaults(func=_lazy("cmd_devices", PAIR))
 
     if with_plugins:
         _load_plugins(sub)

@@ -37,48 +37,35 @@ the same class (``error_from_payload``).  The tree::
     ├── StorageFullError             507 storage_full
     ├── RelayUnavailableError        --- relay_unavailable (client side: nothing answered)
     ├── RelayStartError              --- relay_start_failed (local: the relay could not start)
-    └── ServerUrlError               --- invalid_server_url (client side: HITL_SERVER_URL / --url)
+    ├── ServerUrlError               --- invalid_server_url (client side: HITL_SERVER_URL / --url)
+    ├── PairingNotFoundError         404 pairing_not_found      (pairing, DESIGN §7)
+    ├── PairingExpiredError          410 pairing_expired
+    ├── PairingUsedError             409 pairing_used
+    ├── PairingFailedError           409 pairing_failed
+    │   ├── PairingSecretError       403 pairing_secret_mismatch
+    │   └── PairingCodeMismatchError 409 pairing_code_mismatch
+    ├── DeviceNotFoundError          404 device_not_found       (a NotFoundError)
+    └── DeviceAuthError              401 device_unauthorized    (an AuthenticationError)
+        ├── DeviceRevokedError       401 device_revoked
+        ├── SignatureExpiredError    401 signature_expired
+        └── SignatureReplayedError   401 signature_replayed
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = [
-    "AgentExistsError",
-    "AgentNameConflictError",
-    "AlreadyAnsweredError",
-    "ApiKeyNotFoundError",
-    "AuthenticationError",
-    "BindingError",
-    "DecryptionError",
-    "DefaultAnswerNotAChoiceError",
-    "HitlError",
-    "HostNotAllowedError",
-    "InternalError",
-    "InvalidRequestError",
-    "JsonTooDeepError",
-    "KeyChangedError",
-    "KeyMissingError",
-    "MalformedJsonError",
-    "MethodNotAllowedError",
-    "NotFoundError",
-    "OriginNotAllowedError",
-    "PayloadTooLargeError",
-    "PermissionDeniedError",
-    "RateLimitedError",
-    "RelayStartError",
-    "RelayUnavailableError",
-    "RequestCancelledError",
-    "RequestClosedError",
-    "RequestExistsError",
-    "RequestExpiredError",
-    "RequestNotFoundError",
-    "TooManyConnectionsError",
-    "StorageFullError",
-    "ServerUrlError",
-    "TooManyPendingError",
-    "error_from_payload",
+__all__ = [  # one catalog, packed: it must stay under the 400-line module limit
+    "AgentExistsError", "AgentNameConflictError", "AlreadyAnsweredError", "ApiKeyNotFoundError",
+    "AuthenticationError", "BindingError", "DecryptionError", "DefaultAnswerNotAChoiceError", "DeviceAuthError",
+    "DeviceNotFoundError", "DeviceRevokedError", "HitlError", "HostNotAllowedError", "InternalError",
+    "InvalidRequestError", "JsonTooDeepError", "KeyChangedError", "KeyMissingError", "MalformedJsonError",
+    "MethodNotAllowedError", "NotFoundError", "OriginNotAllowedError", "PairingCodeMismatchError",
+    "PairingExpiredError", "PairingFailedError", "PairingNotFoundError", "PairingSecretError", "PairingUsedError",
+    "PayloadTooLargeError", "PermissionDeniedError", "RateLimitedError", "RelayStartError", "RelayUnavailableError",
+    "RequestCancelledError", "RequestClosedError", "RequestExistsError", "RequestExpiredError",
+    "RequestNotFoundError", "ServerUrlError", "SignatureExpiredError", "SignatureReplayedError", "StorageFullError",
+    "TooManyConnectionsError", "TooManyPendingError", "error_from_payload",
 ]
 
 
@@ -97,7 +84,6 @@ class HitlError(Exception):
 
 class InvalidRequestError(HitlError):
     """The body or query does not fit the schema; ``details`` lists the fields."""
-
     code = "invalid_request"
     status = 422
     default_message = "The request is not valid."
@@ -105,7 +91,6 @@ class InvalidRequestError(HitlError):
 
 class PayloadTooLargeError(InvalidRequestError):
     """The body is larger than the relay accepts."""
-
     code = "payload_too_large"
     status = 413
     default_message = "The request body is too large."
@@ -113,7 +98,6 @@ class PayloadTooLargeError(InvalidRequestError):
 
 class DefaultAnswerNotAChoiceError(InvalidRequestError):
     """A question with choices names a default answer that is not one of them."""
-
     code = "default_answer_not_a_choice"
     status = 422
     default_message = "The default answer must be one of the choices."
@@ -121,7 +105,6 @@ class DefaultAnswerNotAChoiceError(InvalidRequestError):
 
 class MalformedJsonError(HitlError):
     """The body is not JSON."""
-
     code = "malformed_json"
     status = 400
     default_message = "The request body is not valid JSON."
@@ -129,14 +112,12 @@ class MalformedJsonError(HitlError):
 
 class JsonTooDeepError(MalformedJsonError):
     """The JSON nests deeper than the relay parses (arrays or objects inside each other)."""
-
     code = "json_too_deep"
     default_message = "The JSON nests too deeply to be parsed."
 
 
 class AuthenticationError(HitlError):
     """No credential, or one the relay does not accept (unknown, revoked, expired)."""
-
     code = "unauthorized"
     status = 401
     default_message = "Authentication failed: send a valid API key or token."
@@ -144,7 +125,6 @@ class AuthenticationError(HitlError):
 
 class PermissionDeniedError(HitlError):
     """The credential is valid but may not do this (an agent key answering, for example)."""
-
     code = "forbidden"
     status = 403
     default_message = "This credential may not do that."
@@ -152,7 +132,6 @@ class PermissionDeniedError(HitlError):
 
 class HostNotAllowedError(HitlError):
     """The Host header names another site: a DNS-rebinding attempt or a misconfiguration."""
-
     code = "host_not_allowed"
     status = 403
     default_message = "The Host header is not one this relay serves."
@@ -160,7 +139,6 @@ class HostNotAllowedError(HitlError):
 
 class OriginNotAllowedError(HitlError):
     """A web page from another origin tried to call the relay."""
-
     code = "origin_not_allowed"
     status = 403
     default_message = "Requests from this Origin are not allowed."
@@ -168,7 +146,6 @@ class OriginNotAllowedError(HitlError):
 
 class NotFoundError(HitlError):
     """No such route or resource."""
-
     code = "not_found"
     status = 404
     default_message = "Not found."
@@ -176,21 +153,18 @@ class NotFoundError(HitlError):
 
 class RequestNotFoundError(NotFoundError):
     """No request has that id."""
-
     code = "request_not_found"
     default_message = "No request has that id."
 
 
 class ApiKeyNotFoundError(NotFoundError):
     """No API key has that prefix."""
-
     code = "api_key_not_found"
     default_message = "No API key has that prefix."
 
 
 class MethodNotAllowedError(HitlError):
     """The route exists but not with this HTTP method."""
-
     code = "method_not_allowed"
     status = 405
     default_message = "Method not allowed."
@@ -344,6 +318,52 @@ class ServerUrlError(HitlError):
     code = "invalid_server_url"
     status = 400
     default_message = "The relay address must look like http://127.0.0.1:8765."
+
+
+# -- pairing and paired devices (issue 13, DESIGN.md §7); compact: the module is near its size limit
+class PairingNotFoundError(HitlError):
+    """No pairing has that id: the link is mistyped, or the relay restarted since it was made."""
+    code, status, default_message = "pairing_not_found", 404, "No pairing has that id: start a new one."
+
+class PairingExpiredError(HitlError):
+    """The pairing link is older than its 5 minutes: start a new one on the desk."""
+    code, status, default_message = "pairing_expired", 410, "This pairing link expired: start a new one."
+
+class PairingUsedError(HitlError):
+    """The pairing link was used already (it works once): start a new one on the desk."""
+    code, status, default_message = "pairing_used", 409, "This pairing link was used already: start a new one."
+
+class PairingFailedError(HitlError):
+    """The pairing stopped (cancelled on the desk, or a step out of order); nothing was shared."""
+    code, status, default_message = "pairing_failed", 409, "The pairing stopped; nothing was shared."
+
+class PairingSecretError(PairingFailedError):
+    """A pairing message was not made with the link's secret: the other side never saw the QR code."""
+    code, status, default_message = "pairing_secret_mismatch", 403, "The other side does not know the link's secret."
+
+class PairingCodeMismatchError(PairingFailedError):
+    """The verification codes differ (someone is in the middle, or a typo): the pairing is void."""
+    code, default_message = "pairing_code_mismatch", "The verification codes differ: pairing stopped, nothing shared."
+
+class DeviceNotFoundError(NotFoundError):
+    """No paired device has that id."""
+    code, default_message = "device_not_found", "No paired device has that id."
+
+class DeviceAuthError(AuthenticationError):
+    """A device request without a valid signature of a paired device: pair it first."""
+    code, default_message = "device_unauthorized", "Not signed by a paired device: pair it (hitl-desk pair URL)."
+
+class DeviceRevokedError(DeviceAuthError):
+    """The device was revoked on the desk: pair it again to use it."""
+    code, default_message = "device_revoked", "This device was revoked on the desk: pair it again."
+
+class SignatureExpiredError(DeviceAuthError):
+    """A signed request's timestamp is too far from the relay's clock (``details.server_time``)."""
+    code, default_message = "signature_expired", "The request's timestamp is too old or ahead: check the clock."
+
+class SignatureReplayedError(DeviceAuthError):
+    """A signed request was sent before (same nonce): a replay, refused."""
+    code, default_message = "signature_replayed", "This signed request was seen before: a replay, refused."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

@@ -22,6 +22,8 @@ from relay.bus import Bus
 from relay.bus.local import InProcessBus
 from relay.context import AUTH, BROKER, BUS, CONFIG, RelayConfig
 from relay.departure import HANGUPS, HangupWatch
+from relay.devices import owner_routes, setup_devices
+from relay.devices import routes as device_routes
 from relay.http import METRICS, error_middleware, host_guard
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
@@ -52,10 +54,12 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app[METRICS] = Metrics()
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
-    table = RouteTable(api.routes, sealed_routes.routes, events.routes)
+    # device_routes: served here until the LAN listener (issue 13's `lan` part) serves them there
+    table = RouteTable(api.routes, sealed_routes.routes, events.routes, owner_routes, device_routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     events.setup_events(app)
+    setup_devices(app)
     app.cleanup_ctx.append(_lifecycle)
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     return app

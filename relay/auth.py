@@ -47,15 +47,19 @@ def hash_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: the owner, or an agent holding a key."""
+    """The authenticated caller: the owner, an agent holding a key, or a paired device."""
 
-    kind: Literal["owner", "agent"]
+    kind: Literal["owner", "agent", "device"]
     agent: Agent | None = None
     key_prefix: str | None = None
+    device: str | None = None
+    """A paired device's name (``relay.devices``): an approver on its own routes only."""
 
     @property
     def label(self) -> str:
         """How the caller appears in ``answered_by`` and logs."""
+        if self.kind == "device":
+            return f"device:{self.device}"
         return "owner" if self.kind == "owner" else f"agent:{self.agent.name if self.agent else '?'}"
 
     def require_owner(self) -> None:

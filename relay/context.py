@@ -60,6 +60,8 @@ class RelayConfig:
     mcp_session_idle: float = 300.0
     """Seconds an MCP session may go without a request in flight before it is ended (a call
     waiting for the human is in flight)."""
+    pairing_ttl: float = 300.0
+    """Seconds a pairing link works (once); ``hitl-desk pair`` shows it as a QR code."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
@@ -84,3 +86,8 @@ async def owner_of(request: web.Request) -> Principal:
     principal = await principal_of(request)
     principal.require_owner()
     return principal
+
+
+def remember_principal(request: web.Request, principal: Principal) -> None:
+    """Record a caller authenticated another way (a device's signature) for ``principal_of``."""
+    request[_PRINCIPAL] = principal

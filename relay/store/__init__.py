@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
+from relay.store.devices import DeviceStore
 
 
 class ClaimedTimer(NamedTuple):
@@ -37,7 +38,7 @@ class EventLog(Protocol):
         ...
 
 
-class Store(EventLog, Protocol):
+class Store(EventLog, DeviceStore, Protocol):
     """Durable agents, API keys, public keys, requests and their events."""
 
     async def open(self) -> None:

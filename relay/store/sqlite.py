@@ -29,6 +29,7 @@ from hitl_desk.errors import (
 )
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from relay.store import ClaimedTimer
+from relay.store.sqlite_devices import DeviceRows
 from relay.store.sqlite_open import open_checked
 from relay.writer import GroupCommitWriter, T
 
@@ -63,7 +64,7 @@ def _agent(row: sqlite3.Row) -> Agent:
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
 
 
-class SqliteStore:
+class SqliteStore(DeviceRows):
     """SQLite persistence for agents, API keys, requests and the event log (a ``Store``)."""
 
     def __init__(self, path: Path | str) -> None:

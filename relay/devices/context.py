@@ -1,0 +1,45 @@
+"""How device routes reach the registry and the open pairings (typed app keys) and who signed."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hitl_desk.device import canonical_target
+from relay.auth import Principal
+from relay.context import BROKER, CONFIG, remember_principal
+from relay.devices.pairing import PairingBook
+from relay.devices.registry import DeviceRegistry
+
+DEVICES: web.AppKey[DeviceRegistry] = web.AppKey("devices", DeviceRegistry)
+PAIRINGS: web.AppKey[PairingBook] = web.AppKey("pairings", PairingBook)
+DEVICE_URLS: web.AppKey[list[str]] = web.AppKey("device_urls", list)
+"""The relay's addresses for devices (the LAN listener's); empty: the address the desk used."""
+
+
+def setup_devices(app: web.Application) -> None:
+    """Give the app its pairing book now and its device registry once the store is open."""
+    app[PAIRINGS] = PairingBook(app[CONFIG].pairing_ttl)
+    app.setdefault(DEVICE_URLS, [])
+
+    async def open_registry(app: web.Application) -> None:
+        app[DEVICES] = DeviceRegistry(app[BROKER].store)
+
+    app.on_startup.append(open_registry)  # after the cleanup contexts: the broker and its store exist
+
+
+async def device_of(request: web.Request) -> Principal:
+    """The paired device that signed this request (refused otherwise), remembered as its caller."""
+    row = await request.app[DEVICES].authenticate(
+        request.method, canonical_target(request.path, request.query), await request.read(), request.headers)
+    principal = Principal("device", device=row.name)
+    remember_principal(request, principal)
+    request[_DEVICE_ID] = row.id
+    return principal
+
+
+_DEVICE_ID: web.RequestKey[str] = web.RequestKey("device_id", str)
+
+
+def device_id_of(request: web.Request) -> str:
+    """The id of the device ``device_of`` authenticated."""
+    return request[_DEVICE_ID]

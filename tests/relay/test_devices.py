@@ -1,0 +1,147 @@
+"""Paired devices: every request signed, replays and stale signatures refused, revocation at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+from nacl.signing import SigningKey
+
+from hitl_desk.client import RelayClient
+from hitl_desk.device import DEVICE_PREFIX, Device, DeviceList, canonical_target, signed_headers
+from hitl_desk.device_client import DeviceClient, DeviceCredential
+from hitl_desk.errors import AuthenticationError, DeviceNotFoundError, DeviceRevokedError
+from tests.conftest import LiveRelay
+from tests.deadline import until
+from tests.pairing import paired_client
+
+
+async def _raw(relay: LiveRelay, method: str, path: str, headers: dict[str, str],
+               body: bytes = b"") -> tuple[int, dict[str, object]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, relay.url + path, data=body or None,
+                                headers={**headers, "Content-Type": "application/json"} if body else headers) as resp:
+            return resp.status, await resp.json()
+
+
+def _signed(client: DeviceClient, method: str, path: str, body: bytes = b"",
+            now: float | None = None) -> dict[str, str]:
+    return signed_headers(client.device.key, client.device.device_id, method, canonical_target(path, {}), body, now)
+
+
+async def test_a_paired_device_answers_with_signed_requests_and_is_listed(relay: LiveRelay) -> None:
+    device = await paired_client(relay, "second-desk")
+    async with relay.owner() as owner, device:
+        asked = await owner.create_request("Deploy?", choices=["yes", "no"])
+        pending = await device.list_requests("pending")
+        assert [r.id for r in pending] == [asked.id]
+        answered = await device.answer(asked.id, "yes")
+        assert (answered.status, answered.response, answered.answered_by) == ("answered", "yes", "device:second-desk")
+        listed = await owner.call("GET", "/api/v1/devices", DeviceList)
+    [shown] = listed.devices
+    assert (shown.id, shown.name, shown.revoked_at) == (device.device.device_id, "second-desk", None)
+    assert shown.last_seen_at is not None
+
+
+async def test_a_replayed_signed_request_is_refused(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    path = f"{DEVICE_PREFIX}/hitl/requests"
+    headers = _signed(device, "GET", path)
+    first = await _raw(relay, "GET", path, headers)
+    again = await _raw(relay, "GET", path, headers)
+    assert first[0] == 200
+    assert (again[0], again[1]["error"]["code"]) == (401, "signature_replayed")  # type: ignore[index]
+
+
+async def test_a_stale_signature_is_refused_with_the_relays_time(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    path = f"{DEVICE_PREFIX}/hitl/requests"
+    status, body = await _raw(relay, "GET", path, _signed(device, "GET", path, now=time.time() - 120))
+    assert (status, body["error"]["code"]) == (401, "signature_expired")  # type: ignore[index]
+    assert abs(body["error"]["details"]["server_time"] - time.time()) < 30  # type: ignore[index]
+
+
+async def test_a_signature_over_another_body_is_refused_and_changes_nothing(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    async with relay.owner() as owner:
+        asked = await owner.create_request("Which?", choices=["a", "b"])
+        path = f"{DEVICE_PREFIX}/hitl/requests/{asked.id}/answer"
+        headers = _signed(device, "POST", path, json.dumps({"response": "a"}).encode())
+        status, body = await _raw(relay, "POST", path, headers, json.dumps({"response": "b"}).encode())
+        assert (status, body["error"]["code"]) == (401, "device_unauthorized")  # type: ignore[index]
+        assert (await owner.get_request(asked.id)).status == "pending"
+
+
+async def test_an_unpaired_device_asking_for_events_is_refused(relay: LiveRelay) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as plain:
+            await http.ws_connect(f"{relay.url}{DEVICE_PREFIX}/events")
+        stranger = DeviceCredential(relay.url, "dev_0000000000000000", "stranger",
+                                    DeviceCredential.seed(SigningKey.generate()))
+        async with DeviceClient(stranger) as client:
+            headers = client.sign("GET", f"{DEVICE_PREFIX}/events", {})
+        with pytest.raises(aiohttp.WSServerHandshakeError) as unknown:
+            await http.ws_connect(f"{relay.url}{DEVICE_PREFIX}/events", headers=headers)
+    assert plain.value.status == unknown.value.status == 401
+    async with DeviceClient(stranger) as client:
+        with pytest.raises(AuthenticationError) as refused:
+            await client.list_requests("pending")
+    assert refused.value.code == "device_unauthorized"
+
+
+async def test_the_owner_token_opens_no_device_route_and_a_device_no_owner_route(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    status, body = await _raw(relay, "GET", f"{DEVICE_PREFIX}/hitl/requests",
+                              {"Authorization": f"Bearer {relay.owner_token}"})
+    assert (status, body["error"]["code"]) == (401, "device_unauthorized")  # type: ignore[index]
+    status, body = await _raw(relay, "GET", "/api/v1/devices", _signed(device, "GET", "/api/v1/devices"))
+    assert (status, body["error"]["code"]) == (401, "unauthorized")  # type: ignore[index]
+
+
+async def test_revoking_a_device_closes_its_stream_and_refuses_it_at_once(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    stream = device.event_stream()
+    followed = asyncio.ensure_future(_drain(stream))
+    try:
+        await asyncio.wait_for(stream.ready.wait(), 10)
+        async with relay.owner() as owner:
+            revoked = await owner.call("DELETE", f"/api/v1/devices/{device.device.device_id}", Device)
+            assert revoked.revoked_at is not None
+            with pytest.raises(DeviceRevokedError):
+                await asyncio.wait_for(followed, 10)  # the socket closed and the reconnect was refused
+            with pytest.raises(DeviceRevokedError):
+                await device.list_requests("pending")
+    finally:
+        followed.cancel()
+        await device.close()
+
+
+async def _drain(stream: object) -> None:
+    async for _ in stream:  # type: ignore[attr-defined]
+        pass
+
+
+async def test_revoking_an_unknown_device_is_404_device_not_found(owner: RelayClient) -> None:
+    with pytest.raises(DeviceNotFoundError):
+        await owner.call("DELETE", "/api/v1/devices/dev_unknown", Device)
+
+
+async def test_the_device_stream_carries_the_owners_frames(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for event in device.event_stream(0):
+            seen.append(f"{event.type} {event.request.prompt}")
+
+    task = asyncio.ensure_future(follow())
+    try:
+        async with relay.owner() as owner:
+            await owner.create_request("Seen by the device?")
+        await until(lambda: "request.created Seen by the device?" in seen, "the device's event")
+    finally:
+        task.cancel()
+        await device.close()
