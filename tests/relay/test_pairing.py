@@ -1,0 +1,146 @@
+"""The pairing exchange fails loudly: a wrong code, an expired or reused link, a device without
+the link's secret; each with its catalog error on both sides, no device made, nothing shared."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hitl_desk.client import RelayClient
+from hitl_desk.device import DeviceList, PairingConfirm, PairingState
+from hitl_desk.errors import (
+    InvalidRequestError,
+    PairingCodeMismatchError,
+    PairingExpiredError,
+    PairingNotFoundError,
+    PairingSecretError,
+    PairingUsedError,
+    RateLimitedError,
+)
+from hitl_desk.handshake import DeskHandshake, DeviceHandshake
+from hitl_desk.pairing import PairingLink, verification_code
+from tests.conftest import LiveRelay, live_relay
+from tests.pairing import desk_keys, pair_device
+
+
+async def _devices(relay: LiveRelay) -> list[str]:
+    async with relay.owner() as owner:
+        return [d.id for d in (await owner.call("GET", "/api/v1/devices", DeviceList)).devices]
+
+
+async def test_the_link_carries_its_secret_only_in_the_fragment(relay: LiveRelay) -> None:
+    async with relay.owner() as owner:
+        link = await DeskHandshake(owner, await desk_keys(relay)).start()
+    assert link.url.startswith(f"{relay.url}/pair#p={link.pairing_id}&s=")
+    assert PairingLink.parse(link.url) == link
+    with pytest.raises(InvalidRequestError):
+        PairingLink.parse(link.url.split("&s=")[0])
+
+
+async def test_a_wrong_code_voids_the_pairing_on_both_sides(relay: LiveRelay) -> None:
+    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, await desk_keys(relay))
+        device = DeviceHandshake(anonymous, await desk.start(), "phone")
+        await device.join()
+        await desk.device_joined()
+        code = await desk.reveal()
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        with pytest.raises(PairingCodeMismatchError):  # the REST route any owner approver confirms with
+            await owner.call("POST", f"/api/v1/devices/pairings/{desk.link.pairing_id}/confirm",  # type: ignore[union-attr]
+                             PairingState, body=PairingConfirm(code=wrong))
+        with pytest.raises(PairingCodeMismatchError):  # the one guess is spent
+            await desk.confirm(code)
+        with pytest.raises(PairingCodeMismatchError):
+            await device.code()
+    assert await _devices(relay) == []
+
+
+async def test_the_human_saying_the_codes_differ_stops_the_device_too(relay: LiveRelay) -> None:
+    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, await desk_keys(relay))
+        device = DeviceHandshake(anonymous, await desk.start(), "phone")
+        await device.join()
+        await desk.device_joined()
+        await desk.reveal()
+        await device.code()
+        await desk.stop("codes_differ")
+        with pytest.raises(PairingCodeMismatchError):
+            await device.finish()
+    assert await _devices(relay) == []
+
+
+async def test_a_device_without_the_links_secret_is_refused_by_the_desk(relay: LiveRelay) -> None:
+    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, await desk_keys(relay))
+        link = await desk.start()
+        forged = dataclasses.replace(link, secret=bytes(16))  # knows the id (it crossed the LAN), not the secret
+        device = DeviceHandshake(anonymous, forged, "intruder")
+        await device.join()
+        with pytest.raises(PairingSecretError):
+            await desk.device_joined()
+        with pytest.raises(PairingSecretError):
+            await device.code()
+    assert await _devices(relay) == []
+
+
+async def test_a_link_works_once(relay: LiveRelay) -> None:
+    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, await desk_keys(relay))
+        link = await desk.start()
+        await DeviceHandshake(anonymous, link, "first").join()
+        with pytest.raises(PairingUsedError):
+            await DeviceHandshake(anonymous, link, "second").join()
+
+
+async def test_a_finished_pairing_link_is_refused_as_used(relay: LiveRelay) -> None:
+    await pair_device(relay)
+    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, await desk_keys(relay))
+        link = await desk.start()
+        paired = asyncio.ensure_future(_complete(desk, DeviceHandshake(anonymous, link, "phone")))
+        await paired
+        with pytest.raises(PairingUsedError):
+            await DeviceHandshake(anonymous, link, "again").join()
+    assert len(await _devices(relay)) == 2
+
+
+async def _complete(desk: DeskHandshake, device: DeviceHandshake) -> None:
+    await device.join()
+    await desk.device_joined()
+    code = await desk.reveal()
+    assert await device.code() == code
+    finishing = asyncio.ensure_future(device.finish())
+    await desk.confirm(code)
+    await finishing
+
+
+async def test_an_expired_link_is_refused(tmp_path: Path) -> None:
+    async with live_relay(tmp_path, pairing_ttl=0.0) as relay:  # every link is past its time when used
+        async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+            link = await DeskHandshake(owner, await desk_keys(relay)).start()
+            with pytest.raises(PairingExpiredError):
+                await DeviceHandshake(anonymous, link, "late").join()
+            with pytest.raises(PairingNotFoundError):
+                await DeviceHandshake(anonymous, dataclasses.replace(link, pairing_id="pair_0000"), "x").join()
+
+
+async def test_too_many_open_pairings_are_refused(relay: LiveRelay) -> None:
+    async with relay.owner() as owner:
+        keys = await desk_keys(relay)
+        for _ in range(8):
+            await DeskHandshake(owner, keys).start()
+        with pytest.raises(RateLimitedError):
+            await DeskHandshake(owner, keys).start()
+
+
+def test_the_code_depends_on_every_key_and_nonce() -> None:
+    parts = ["pair_1", "d" * 44, "b" * 44, "v" * 44, "n1", "n2"]
+    code = verification_code(*parts)
+    assert len(code) == 6 and code.isdigit()
+    for i in range(len(parts)):
+        changed = [*parts]
+        changed[i] += "x"
+        assert verification_code(*changed) != code
