@@ -27,6 +27,7 @@ from hitl_desk.errors import (
     SignatureExpiredError,
     error_from_payload,
 )
+from hitl_desk.models import Agent, ApiKeyInfo
 from hitl_desk.settings import Settings, write_private
 from hitl_desk.stream import EventStream
 
@@ -127,6 +128,14 @@ class DeviceClient(RelayClient):
             raise error_from_payload(resp.status, payload)
         return payload if model is None else model.model_validate(payload)
 
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """None: keys are the desk's to manage, never a device's (the TUI's directory stays empty)."""
+        return []
+
+    async def list_agents(self) -> list[Agent]:
+        """None: agents are the desk's to manage."""
+        return []
+
     def event_stream(self, since: int | None = None) -> EventStream:
         """Follow the relay's events on the device route, each connection signed anew."""
         return EventStream(self, since, path=DEVICE_PREFIX + "/events",
@@ -136,10 +145,11 @@ class DeviceClient(RelayClient):
 def approver_client(settings: Settings, url: str | None = None) -> RelayClient:
     """The client an approver command uses: the owner's on the desk, the device's on a paired machine.
 
-    A home with the owner credential is the desk; a home with only a device credential (made by
-    ``hitl-desk pair URL``) talks to its desk's relay, at ``url`` or ``HITL_SERVER_URL`` if given.
+    A home paired as a device (``hitl-desk pair URL`` wrote its credential; the desk never has
+    one) talks to its desk's relay, at ``url`` or ``HITL_SERVER_URL`` if given; any other home is
+    the desk, with the owner credential.
     """
-    credential = None if settings.read_owner_token() else DeviceCredential.load(settings)
+    credential = DeviceCredential.load(settings)
     if credential is None:
         return RelayClient.for_owner(settings, url)
     return DeviceClient(credential, url or (settings.server_url if settings.server_url_set else None))

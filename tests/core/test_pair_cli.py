@@ -111,3 +111,17 @@ async def test_saying_the_codes_differ_stops_both_commands_and_shares_nothing(re
     assert not (device_home / "desk.key").exists() and not (device_home / "device.json").exists()
     code, out, _ = await hitl_desk("devices", "list", env=env_for(relay.home, relay.url))
     assert (code, out) == (0, "")
+
+
+async def test_a_paired_home_approves_with_its_device_credential_and_the_desk_with_the_owners(
+        relay: LiveRelay, tmp_path: Path) -> None:
+    from hitl_desk.device_client import DeviceClient, approver_client
+    from tests.pairing import install_device, pair_device
+
+    credential, desk = await pair_device(relay, "laptop")
+    paired = install_device(tmp_path / "laptop-home", credential, desk)
+    async with approver_client(Settings(home=paired.home), None) as client:
+        assert isinstance(client, DeviceClient) and client.base_url == relay.url
+        assert await client.desk_public_key() == desk.public_key
+    async with approver_client(relay.settings, relay.url) as client:
+        assert not isinstance(client, DeviceClient) and client.credential == relay.owner_token
