@@ -174,6 +174,11 @@ class Auth:
             await self.store.touch_api_key(info.prefix, now)
             await self.store.touch_agent(info.agent_id, now)
 
+    def count_failure(self, remote: str) -> None:
+        """Count a credential refused elsewhere (a device signature) against ``remote``'s limit;
+        raises ``RateLimitedError`` once it is past the limit."""
+        self._fail(remote)
+
     @property
     def failure_buckets(self) -> int:
         """How many clients have failures on record (bounded: pruned as failures age)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from hitl_desk.device import canonical_target
+from hitl_desk.errors import DeviceAuthError
 from relay.auth import Principal
-from relay.context import BROKER, CONFIG, remember_principal
+from relay.context import AUTH, BROKER, CONFIG, remember_principal
 from relay.devices.pairing import PairingBook
 from relay.devices.registry import DeviceRegistry
 
@@ -29,8 +30,12 @@ def setup_devices(app: web.Application) -> None:
 
 async def device_of(request: web.Request) -> Principal:
     """The paired device that signed this request (refused otherwise), remembered as its caller."""
-    row = await request.app[DEVICES].authenticate(
-        request.method, canonical_target(request.path, request.query), await request.read(), request.headers)
+    try:
+        row = await request.app[DEVICES].authenticate(
+            request.method, canonical_target(request.path, request.query), await request.read(), request.headers)
+    except DeviceAuthError:
+        request.app[AUTH].count_failure(request.remote or "")  # past the limit: 429 rate_limited instead
+        raise
     principal = Principal("device", device=row.name)
     remember_principal(request, principal)
     request[_DEVICE_ID] = row.id

@@ -145,3 +145,25 @@ async def test_the_device_stream_carries_the_owners_frames(relay: LiveRelay) -> 
     finally:
         task.cancel()
         await device.close()
+
+
+async def test_unsigned_device_requests_count_toward_the_auth_failure_limit(relay: LiveRelay) -> None:
+    statuses = [(await _raw(relay, "GET", f"{DEVICE_PREFIX}/hitl/requests", {}))[0] for _ in range(31)]
+    assert statuses[:30] == [401] * 30 and statuses[30] == 429
+
+
+async def test_a_device_whose_clock_is_off_learns_the_relays_and_goes_on(relay: LiveRelay) -> None:
+    device = await paired_client(relay)
+    async with device:
+        device._skew = -600.0  # as if this machine's clock were ten minutes behind
+        assert await device.list_requests("pending") == []
+        assert abs(device._skew) < 30
+
+
+async def test_a_hostile_device_name_is_shown_escaped(relay: LiveRelay) -> None:
+    from tests.core.test_cli_e2ee import env_for, hitl_desk
+    from tests.hostile import FORBIDDEN, HOSTILE
+
+    await paired_client(relay, f"phone {HOSTILE['title']}")
+    code, out, _ = await hitl_desk("devices", "list", env=env_for(relay.home, relay.url))
+    assert code == 0 and "pwned title" in out and not FORBIDDEN.search(out)

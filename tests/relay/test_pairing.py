@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
 
 from hitl_desk.client import RelayClient
-from hitl_desk.device import DeviceList, PairingConfirm, PairingState
+from hitl_desk.device import DeviceList, PairingConfirm, PairingState, b64url
 from hitl_desk.errors import (
     InvalidRequestError,
     PairingCodeMismatchError,
@@ -24,6 +25,7 @@ from hitl_desk.handshake import DeskHandshake, DeviceHandshake
 from hitl_desk.pairing import PairingLink, verification_code
 from tests.conftest import LiveRelay, live_relay
 from tests.pairing import desk_keys, pair_device
+from tests.secrecy import assert_relay_kept_none_of
 
 
 async def _devices(relay: LiveRelay) -> list[str]:
@@ -144,3 +146,14 @@ def test_the_code_depends_on_every_key_and_nonce() -> None:
         changed = [*parts]
         changed[i] += "x"
         assert verification_code(*changed) != code
+
+
+async def test_neither_the_links_secret_nor_the_desk_key_reaches_the_relay_or_the_logs(
+        relay: LiveRelay, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    keys = await desk_keys(relay)
+    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, keys)
+        link = await desk.start()
+        await _complete(desk, DeviceHandshake(anonymous, link, "phone"))
+    await assert_relay_kept_none_of(relay, b64url(link.secret), keys.private_key, logs=caplog)
