@@ -151,7 +151,7 @@ class DeviceHandshake:
     def __init__(self, client: RelayClient, link: PairingLink, name: str) -> None:
         self.client = client
         self.link = link
-        self.name = name
+        self.name = name.strip()  # as the relay keeps it: the MAC covers the same text
         self.signing = SigningKey.generate()
         self.box = PrivateKey.generate()
         self.nonce = new_nonce()
