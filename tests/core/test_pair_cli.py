@@ -70,7 +70,7 @@ async def _pair(relay: LiveRelay, device_home: Path, answer: str) -> tuple[str, 
                 await proc.wait()
 
 
-@pytest.mark.slow  # five CLI processes: about 4 s
+@pytest.mark.slow  # seven CLI processes: about 6 s
 async def test_a_second_desktop_pairs_and_answers_an_encrypted_question(relay: LiveRelay, tmp_path: Path) -> None:
     device_home = tmp_path / "laptop-home"
     desk_code, device_code, desk_exit, device_exit, device_err = await _pair(relay, device_home, "y")
@@ -95,8 +95,13 @@ async def test_a_second_desktop_pairs_and_answers_an_encrypted_question(relay: L
         code, _, err = await hitl_desk("answer", line.split()[0], ANSWER, env=device_env)
         assert code == 0 and "sealed" in err, err
         assert await asyncio.wait_for(asking, 20) == ANSWER
-        code, out, _ = await hitl_desk("devices", "list", env=env_for(relay.home, relay.url))
+        desk_env = env_for(relay.home, relay.url)
+        code, out, _ = await hitl_desk("devices", "list", env=desk_env)
         assert code == 0 and "laptop" in out and "active" in out
+        code, _, err = await hitl_desk("devices", "revoke", out.split()[0], env=desk_env)
+        assert code == 0 and "revoked" in err
+        code, _, err = await hitl_desk("pending", env=device_env)
+        assert code == 6 and "revoked" in err  # refused at once, with the catalog's words
     await assert_relay_kept_none_of(relay, SECRET, ANSWER)
 
 
