@@ -144,7 +144,8 @@ class PairingState(BaseModel):
 
 
 class PairingWait(WireModel):
-    """Query of the pairing's state: wait up to ``wait`` seconds for a version above ``after``."""
+    """Query of the pairing's state: wait up to ``wait`` seconds (at most the relay's cap on blocking
+    calls) for a version above ``after``."""
 
     after: int = Field(default=-1, ge=-1)
     wait: float = Field(default=0.0, ge=0, le=60)

@@ -31,7 +31,7 @@ from hitl_desk.errors import (
     PairingUsedError,
     RateLimitedError,
 )
-from relay.context import owner_of
+from relay.context import CONFIG, owner_of
 from relay.devices.context import DEVICE_URLS, DEVICES, PAIRINGS
 from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
@@ -67,7 +67,8 @@ async def start_pairing(request: web.Request) -> web.Response:
 async def pairing_state(request: web.Request) -> web.Response:
     await owner_of(request)
     query = parse_query(request, PairingWait)
-    return json_response(await request.app[PAIRINGS].wait(request.match_info["pairing_id"], query.after, query.wait))
+    wait = min(query.wait, request.app[CONFIG].max_timeout)  # no call blocks longer than the relay's cap
+    return json_response(await request.app[PAIRINGS].wait(request.match_info["pairing_id"], query.after, wait))
 
 
 @routes.route("POST", f"{PAIRING}/reveal", summary="The desk reveals its nonce and key (MACed).", body=DeskReveal,

@@ -23,6 +23,7 @@ from hitl_desk.errors import (
     PairingNotFoundError,
     PairingUsedError,
     RateLimitedError,
+    error_from_payload,
 )
 from hitl_desk.models import ErrorBody
 from hitl_desk.pairing import PAIRING_TTL, commitment_holds, verification_code
@@ -185,6 +186,4 @@ class PairingBook:
 
 def _error_of(body: ErrorBody) -> HitlError:
     """The catalog error a failed pairing recorded."""
-    from hitl_desk.errors import error_from_payload
-
     return error_from_payload(409, {"error": body.model_dump()})

@@ -67,6 +67,7 @@ class DeviceRegistry:
         self.clock = clock
         self.started_at = clock()
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
+        """Each device's open event streams (``relay.devices.routes`` adds them), closed on revocation."""
         self._nonces: dict[str, float] = {}
         self._touched: dict[str, float] = {}
 
@@ -137,16 +138,3 @@ class DeviceRegistry:
         if now - self._touched.get(row.id, 0.0) >= TOUCH_INTERVAL:
             self._touched[row.id] = now
             await self.store.touch_device(row.id, now)
-
-    def track(self, device_id: str, ws: web.WebSocketResponse) -> None:
-        """Remember a device's open event stream (closed when it is revoked)."""
-        self.sockets.setdefault(device_id, set()).add(ws)
-
-    def untrack(self, device_id: str, ws: web.WebSocketResponse) -> None:
-        """Forget a closed event stream."""
-        found = self.sockets.get(device_id)
-        if found is not None:
-            found.discard(ws)
-            if not found:
-                del self.sockets[device_id]
-

@@ -22,7 +22,7 @@ from hitl_desk.errors import (
 )
 from hitl_desk.models import AnswerCreate, CancelCreate, HitlRequest, RequestPage, UserKey
 from relay import api, events, sealed_routes
-from relay.context import BROKER
+from relay.context import BROKER, CONFIG
 from relay.devices.context import DEVICES, PAIRINGS, device_id_of, device_of
 from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
@@ -52,7 +52,8 @@ async def reveal_device_nonce(request: web.Request) -> web.Response:
               query=PairingWait, response=PairingState, auth=None, errors=PAIRING_ERRORS, tags=("pairing",))
 async def device_pairing_state(request: web.Request) -> web.Response:
     query = parse_query(request, PairingWait)
-    return json_response(await request.app[PAIRINGS].wait(request.match_info["pairing_id"], query.after, query.wait))
+    wait = min(query.wait, request.app[CONFIG].max_timeout)  # no call blocks longer than the relay's cap
+    return json_response(await request.app[PAIRINGS].wait(request.match_info["pairing_id"], query.after, wait))
 
 
 # -- a paired device's signed routes -------------------------------------------------------------
