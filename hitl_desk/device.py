@@ -175,6 +175,20 @@ def signed_text(method: str, target: str, body: bytes, timestamp: str, nonce: st
     return "\n".join(lines).encode("utf-8")
 
 
+QUERY_FIELDS = {"hitl_device": DEVICE_HEADER, "hitl_ts": TIMESTAMP_HEADER, "hitl_nonce": NONCE_HEADER,
+                "hitl_sig": SIGNATURE_HEADER}
+"""The signature in the query instead of headers, for a browser's WebSocket (which cannot set
+headers); these fields are left out of the signed target."""
+
+
+def signature_fields(headers: Mapping[str, str], query: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The signature's fields (from the headers, else from the query) and the query as signed."""
+    if headers.get(DEVICE_HEADER) or not query.get("hitl_device"):
+        return {h: headers.get(h, "") for h in QUERY_FIELDS.values()}, dict(query)
+    fields = {header: query.get(name, "") for name, header in QUERY_FIELDS.items()}
+    return fields, {k: v for k, v in query.items() if k not in QUERY_FIELDS}
+
+
 def signed_headers(key: SigningKey, device_id: str, method: str, target: str, body: bytes = b"",
                    now: float | None = None) -> dict[str, str]:
     """The headers of one signed request (a fresh nonce each time)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hitl_desk.device import canonical_target
+from hitl_desk.device import canonical_target, signature_fields
 from hitl_desk.errors import DeviceAuthError
 from relay.auth import Principal
 from relay.context import AUTH, BROKER, CONFIG, remember_principal
@@ -30,9 +30,10 @@ def setup_devices(app: web.Application) -> None:
 
 async def device_of(request: web.Request) -> Principal:
     """The paired device that signed this request (refused otherwise), remembered as its caller."""
+    fields, query = signature_fields(request.headers, request.query)
     try:
         row = await request.app[DEVICES].authenticate(
-            request.method, canonical_target(request.path, request.query), await request.read(), request.headers)
+            request.method, canonical_target(request.path, query), await request.read(), fields)
     except DeviceAuthError:
         request.app[AUTH].count_failure(request.remote or "")  # past the limit: 429 rate_limited instead
         raise

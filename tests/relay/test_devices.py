@@ -167,3 +167,19 @@ async def test_a_hostile_device_name_is_shown_escaped(relay: LiveRelay) -> None:
     await paired_client(relay, f"phone {HOSTILE['title']}")
     code, out, _ = await hitl_desk("devices", "list", env=env_for(relay.home, relay.url))
     assert code == 0 and "pwned title" in out and not FORBIDDEN.search(out)
+
+
+async def test_a_browser_signs_its_event_stream_in_the_query_instead_of_headers(relay: LiveRelay) -> None:
+    from hitl_desk.device import QUERY_FIELDS
+
+    device = await paired_client(relay)
+    path = f"{DEVICE_PREFIX}/events"
+    headers = signed_headers(device.device.key, device.device.device_id, "GET", canonical_target(path, {"since": "0"}))
+    query = {"since": "0", **{name: headers[header] for name, header in QUERY_FIELDS.items()}}
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(relay.url + path, params=query) as ws:
+            ready = await ws.receive_json(timeout=10)
+        with pytest.raises(aiohttp.WSServerHandshakeError):  # and the same signature works once
+            await http.ws_connect(relay.url + path, params=query)
+    assert ready["type"] == "ready"
+    await device.close()
