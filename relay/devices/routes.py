@@ -13,6 +13,7 @@ from aiohttp import web
 from hitl_desk.device import DEVICE_PREFIX, NonceReveal, PairingJoin, PairingState, PairingWait
 from hitl_desk.errors import (
     DeviceAuthError,
+    NotFoundError,
     PairingExpiredError,
     PairingFailedError,
     PairingNotFoundError,
@@ -26,6 +27,7 @@ from relay.context import BROKER, CONFIG
 from relay.devices.context import DEVICES, PAIRINGS, device_id_of, device_of
 from relay.http import json_response, parse_body, parse_query
 from relay.openapi import RouteTable
+from relay.tls import CA_PATH, LanTls
 
 routes = RouteTable()
 PAIRING_ERRORS = (PairingNotFoundError, PairingExpiredError, PairingUsedError, PairingFailedError)
@@ -54,6 +56,16 @@ async def device_pairing_state(request: web.Request) -> web.Response:
     query = parse_query(request, PairingWait)
     wait = min(query.wait, request.app[CONFIG].max_timeout)  # no call blocks longer than the relay's cap
     return json_response(await request.app[PAIRINGS].wait(request.match_info["pairing_id"], query.after, wait))
+
+
+@routes.route("GET", CA_PATH, summary="The relay's local CA certificate, to install on a phone (--lan-tls).",
+              auth=None, errors=(NotFoundError,), tags=("pairing",))
+async def ca_certificate(request: web.Request) -> web.StreamResponse:
+    try:
+        pem = LanTls.of(request.app[CONFIG].home).ca_cert.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError("This relay serves no TLS on its LAN listener, so it has no CA to install.") from None
+    return web.Response(body=pem, content_type="application/x-pem-file")
 
 
 # -- a paired device's signed routes -------------------------------------------------------------
