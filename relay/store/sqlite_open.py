@@ -21,12 +21,21 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 def _migrate(path: Path) -> None:
+    """Run every migration not applied yet, by number: numbers are assigned per feature, so a
+    database may have met 008 before 005 (a gap is not \"done up to 8\")."""
     db = connect(path)
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'applied_migrations'").fetchone() is None:
+            # Databases from before this table applied 1..user_version, in order.
+            known = "".join(f"INSERT INTO applied_migrations VALUES ({n});\n" for n in range(1, version + 1))
+            db.executescript(f"BEGIN;\nCREATE TABLE applied_migrations (number INTEGER PRIMARY KEY);\n{known}COMMIT;")
+        applied = {int(row[0]) for row in db.execute("SELECT number FROM applied_migrations")}
         for number, sql in _migrations():
-            if number > version:
-                db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+            if number not in applied:
+                version = max(version, number)
+                db.executescript(f"BEGIN;\n{sql}\nINSERT INTO applied_migrations VALUES ({number});\n"
+                                 f"PRAGMA user_version={version};\nCOMMIT;")
     finally:
         db.close()
 

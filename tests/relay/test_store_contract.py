@@ -219,3 +219,47 @@ async def test_a_device_is_kept_listed_touched_and_revoked_idempotently(store: S
     assert revoked == again == row._replace(last_seen_at=NOW + 5, revoked_at=NOW + 10)
     assert await store.revoke_device("dev_unknown", NOW) is None
     assert await store.device_by_id("dev_unknown") is None
+
+
+
+def test_a_migration_numbered_below_the_databases_version_still_runs_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    from relay.store.sqlite_open import open_checked
+
+    path = tmp_path / "gap.db"
+    open_checked(path)
+    db = sqlite3.connect(path)  # as if 008 arrived (merged) after a higher number had run
+    db.executescript("DROP TABLE devices; DELETE FROM applied_migrations WHERE number = 8;")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    assert version >= 8
+    open_checked(path)
+    open_checked(path)  # and only once
+    db = sqlite3.connect(path)
+    try:
+        applied = [row[0] for row in db.execute("SELECT number FROM applied_migrations ORDER BY number")]
+        assert db.execute("SELECT COUNT(*) FROM devices").fetchone()[0] == 0
+    finally:
+        db.close()
+    assert applied == [1, 2, 3, 4, 8]
+
+
+def test_a_database_from_before_the_migration_log_counts_its_version_as_applied(tmp_path: Path) -> None:
+    import sqlite3
+
+    from relay.store.sqlite_open import open_checked
+
+    path = tmp_path / "old.db"
+    open_checked(path)
+    db = sqlite3.connect(path)  # as main left it: no log, user_version 4, and the 008 table not there yet
+    db.executescript("DROP TABLE applied_migrations; DROP TABLE devices; PRAGMA user_version=4;")
+    db.close()
+    open_checked(path)
+    db = sqlite3.connect(path)
+    try:
+        applied = [row[0] for row in db.execute("SELECT number FROM applied_migrations ORDER BY number")]
+        assert db.execute("SELECT COUNT(*) FROM devices").fetchone()[0] == 0
+    finally:
+        db.close()
+    assert applied == [1, 2, 3, 4, 8]
