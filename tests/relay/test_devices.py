@@ -183,3 +183,12 @@ async def test_a_browser_signs_its_event_stream_in_the_query_instead_of_headers(
             await http.ws_connect(relay.url + path, params=query)
     assert ready["type"] == "ready"
     await device.close()
+
+
+async def test_the_openapi_document_says_device_routes_take_a_device_signature(relay: LiveRelay) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.url}/api/v1/openapi.json") as resp:
+            doc = await resp.json()
+    assert doc["paths"][f"{DEVICE_PREFIX}/hitl/requests"]["get"]["security"] == [{"deviceSignature": []}]
+    assert "security" not in doc["paths"]["/api/v1/pair/{pairing_id}/join"]["post"]
+    assert doc["paths"]["/api/v1/devices"]["get"]["security"] == [{"apiKey": []}, {"bearer": []}]
