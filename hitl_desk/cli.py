@@ -223,7 +223,8 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("pair", help="pair a phone or another desktop: start here (shows a QR code), or join with URL")
     p.add_argument("link", nargs="?", metavar="URL", help="on the new device: the link the desk shows")
     p.add_argument("--name", help="this device's name as the desk lists it (default: the host name)")
-    p.add_argument("--device-url", help="on the desk: the relay's address for devices (default: its LAN listener)")
+    p.add_argument("--device-url", type=_url_arg,
+                   help="on the desk: the relay's address for devices (default: its LAN listener)")
     p.set_defaults(func=_lazy("cmd_pair", PAIR))
     p = sub.add_parser("devices", help="list or revoke paired devices")
     ds = p.add_subparsers(dest="devices_command", required=True, metavar="DEVICES_COMMAND")
