@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -65,7 +66,7 @@ class DeviceRegistry:
     def __init__(self, store: DeviceStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        self.started_at = clock()
+        self.started_at = math.floor(clock() * 1000) / 1000  # timestamps are signed to the millisecond
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
         """Each device's open event streams (``relay.devices.routes`` adds them), closed on revocation."""
         self._nonces: dict[str, float] = {}

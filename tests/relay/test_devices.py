@@ -192,3 +192,20 @@ async def test_the_openapi_document_says_device_routes_take_a_device_signature(r
     assert doc["paths"][f"{DEVICE_PREFIX}/hitl/requests"]["get"]["security"] == [{"deviceSignature": []}]
     assert "security" not in doc["paths"]["/api/v1/pair/{pairing_id}/join"]["post"]
     assert doc["paths"]["/api/v1/devices"]["get"]["security"] == [{"apiKey": []}, {"bearer": []}]
+
+
+async def test_a_paired_device_keeps_working_after_the_relay_restarts_and_a_replay_stays_refused(
+        relay: LiveRelay) -> None:
+    from tests.conftest import start_relay
+
+    device = await paired_client(relay)
+    path = f"{DEVICE_PREFIX}/hitl/requests"
+    before = _signed(device, "GET", path)
+    assert (await _raw(relay, "GET", path, before))[0] == 200
+    port = relay.running.port
+    await relay.running.stop()
+    relay.running = await start_relay(relay.home, port)
+    async with device:
+        assert await device.list_requests("pending") == []  # the credential is in the store
+    status, body = await _raw(relay, "GET", path, before)  # signed before the restart: its nonce is forgotten,
+    assert (status, body["error"]["code"]) == (401, "signature_expired")  # so its time is refused instead
