@@ -124,11 +124,14 @@ class DeskHandshake:
         return _code(s.model_copy(update={"desk_public_key": self.desk.public_key, "desk_nonce": self.nonce}))
 
     async def confirm(self, code: str) -> str:
-        """The human said the codes match: confirm, then seal the desk key to the device; its id."""
+        """The human said the codes match: confirm (unless another owner approver confirmed the
+        same code already), then seal the desk key to the device; its id."""
         assert self.checked is not None and self.link is not None and self.checked.box_public_key
         device_key = self.checked.box_public_key  # the key the MAC and the human's code vouch for
-        self.state = await self.client.call("POST", f"{self._path}/confirm", PairingState,
-                                            body=PairingConfirm(code=code))
+        self.state = await self.client.call("GET", self._path, PairingState)
+        if self.state.status != "confirmed":
+            self.state = await self.client.call("POST", f"{self._path}/confirm", PairingState,
+                                                body=PairingConfirm(code=code))
         sealed = b64(SealedBox(PublicKey(unb64(device_key))).encrypt(self.desk.to_json().encode()))
         self.state = await self.client.call("POST", f"{self._path}/deliver", PairingState, body=PairingDelivery(
             sealed_desk_key=sealed, mac=mac(self.link.secret, "deliver", self.state.pairing_id, sealed)))

@@ -157,3 +157,20 @@ async def test_neither_the_links_secret_nor_the_desk_key_reaches_the_relay_or_th
         link = await desk.start()
         await _complete(desk, DeviceHandshake(anonymous, link, "phone"))
     await assert_relay_kept_none_of(relay, b64url(link.secret), keys.private_key, logs=caplog)
+
+
+async def test_another_owner_approver_confirms_over_rest_and_the_desk_delivers(relay: LiveRelay) -> None:
+    async with relay.owner() as owner, relay.owner() as other, RelayClient(relay.url) as anonymous:
+        desk = DeskHandshake(owner, await desk_keys(relay))
+        device = DeviceHandshake(anonymous, await desk.start(), "tablet")
+        await device.join()
+        await desk.device_joined()
+        code = await desk.reveal()
+        assert await device.code() == code
+        confirmed = await other.call("POST", f"/api/v1/devices/pairings/{desk.link.pairing_id}/confirm",  # type: ignore[union-attr]
+                                     PairingState, body=PairingConfirm(code=code))
+        assert confirmed.status == "confirmed"
+        finishing = asyncio.ensure_future(device.finish())
+        device_id = await desk.confirm(code)
+        credential, _ = await finishing
+    assert credential.device_id == device_id and await _devices(relay) == [device_id]
