@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from hitl_desk.action import describe
 from hitl_desk.approver import Approver
 from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
@@ -29,7 +30,7 @@ async def desk_session(url: str | None) -> AsyncIterator[Approver]:
     """The approver core on the owner's client (a paired device's on a paired machine), the desk
     key ensured (made by the first approver)."""
     settings = Settings.from_env()
-    async with approver_client(settings, url) as client:
+    async with approver_client(settings, url, via="cli") as client:
         approver = Approver(client, settings)
         await approver.ensure_desk()
         yield approver
@@ -58,7 +59,8 @@ def _line(request: HitlRequest, marker: str) -> str:
     first = visible_line(lines[0][:60]) + ("…" if len(lines) > 1 or len(lines[0]) > 60 else "")
     choices = f"  [{' | '.join(visible_line(c) for c in request.choices)}]" if request.choices else ""
     text = f"{visible_line(marker)} {first}".strip() if marker else first
-    return f"{request.id}  {request.kind:<10} {visible_line(request.agent_name):<16} {text}{choices}"
+    action = f"  ⚙ {describe(request.action, 120)}" if request.action else ""
+    return f"{request.id}  {request.kind:<10} {visible_line(request.agent_name):<16} {text}{choices}{action}"
 
 
 async def cmd_pending(args: argparse.Namespace) -> int:

@@ -11,11 +11,9 @@ Commands that live in other packages (``relay``, ``tui``, ``tray``) plug in thro
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
 
 from hitl_desk.errors import HitlError, RelayUnavailableError
 from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
@@ -23,9 +21,9 @@ from hitl_desk.exitcode import EXIT_INTERRUPTED, EXIT_USAGE, exit_code
 PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
-           "mcp-config", "proxy", "token", "cancel", "pair", "devices"}
+           "mcp-config", "proxy", "token", "cancel", "discover", "rules", "audit", "pair", "devices"}
 
-ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs
+ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs (and light: no asyncio)
 PAIR = "hitl_desk.pair_cli"  # pairing and paired devices
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
@@ -117,13 +115,14 @@ def _url_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
-def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
-    """The full command line, plugins included."""
+def build_parser(with_plugins: bool = True, only: str | None = None) -> argparse.ArgumentParser:
+    """The full command line, plugins included; with ``only``, just that builtin command's parser
+    (the others are left out, so an agent command does not pay for building them)."""
     parser = argparse.ArgumentParser(prog="hitl-desk", description="Human-in-the-loop relay on your desktop.")
     parser.add_argument("--url", type=_url_arg, help=URL_HELP)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", type=_url_arg, default=argparse.SUPPRESS, help=URL_HELP)
-    sub = _Subparsers(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
+    sub = _Subparsers(parser.add_subparsers(dest="command", metavar="COMMAND"), common, only)
 
     p = sub.add_parser("request", help="ask the human and print the answer")
     p.add_argument("--prompt", required=True, help="the question, in Markdown")
@@ -211,14 +210,23 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
                    help="the relay is stopped: revoke now, the relay writes the new credential when it starts")
     p.set_defaults(func=cmd_token)
 
-    from hitl_desk.mcpconfig import CLIENTS, emit
+    if sub.wants("mcp-config"):  # its module is imported only when the command may run
+        from hitl_desk.mcpconfig import CLIENTS, emit
 
-    p = sub.add_parser("mcp-config", help="print MCP configuration for an agent client, minting a key once")
-    p.add_argument("client", choices=CLIENTS, help="the agent client: " + ", ".join(CLIENTS))
-    p.add_argument("--key", help="an existing agent API key (default: the key minted for this client before, "
-                                 "else a new one)")
-    _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
-    p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
+        p = sub.add_parser("mcp-config", help="print MCP configuration for an agent client, minting a key once")
+        p.add_argument("client", choices=CLIENTS, help="the agent client: " + ", ".join(CLIENTS))
+        p.add_argument("--key", help="an existing agent API key (default: the key minted for this client before, "
+                                     "else a new one)")
+        _agent_option(p, "agent", what="the agent a minted key belongs to (default: the client's name)")
+        p.set_defaults(func=lambda a: emit(a.client, url=a.url, key=a.key, agent=a.agent))
+
+    from hitl_desk.discover_cli import register as register_discover
+
+    register_discover(sub)
+
+    from hitl_desk.rules_cli import register as register_rules  # rules and audit, in their own module
+
+    register_rules(sub)
 
     p = sub.add_parser("pair", help="pair a phone or another desktop: start here (shows a QR code), or join with URL")
     p.add_argument("link", nargs="?", metavar="URL", help="on the new device: the link the desk shows")
@@ -241,15 +249,32 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
 class _Subparsers:
     """``add_parser`` that gives every command the shared ``--url`` option."""
 
-    def __init__(self, action: Any, common: argparse.ArgumentParser) -> None:
-        self._action, self._common = action, common
+    def __init__(self, action: Any, common: argparse.ArgumentParser, only: str | None = None) -> None:
+        self._action, self._common, self._only = action, common, only
+
+    def wants(self, name: str) -> bool:
+        """Whether this run builds the parser of command ``name``."""
+        return self._only is None or name == self._only
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if not self.wants(name):
+            return cast(argparse.ArgumentParser, _LEFT_OUT)
         parser: argparse.ArgumentParser = self._action.add_parser(name, parents=[self._common], **kwargs)
         return parser
 
 
+class _LeftOut:
+    """Stands in for the parser of a command this run leaves out: every call does nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., _LeftOut]:
+        return lambda *args, **kwargs: self
+
+
+_LEFT_OUT = _LeftOut()
+
+
 def _load_plugins(sub: Any) -> None:
+    import logging
     from importlib.metadata import entry_points
 
     for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
@@ -280,14 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     if first is None and not any(a in ("-h", "--help") for a in argv):
         argv.append(DEFAULT_COMMAND)
         first = DEFAULT_COMMAND
-    parser = build_parser(with_plugins=first not in BUILTIN)
+    only = None  # a builtin command: build its parser alone (top-level help needs them all)
+    if first is not None and first in BUILTIN and not any(a in ("-h", "--help") for a in argv[:argv.index(first)]):
+        only = first
+    parser = build_parser(with_plugins=first not in BUILTIN, only=only)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
     try:
         result = args.func(args)
-        if asyncio.iscoroutine(result):
+        if isinstance(result, Coroutine):  # asyncio is imported only for the commands that need it
+            import asyncio
+
             result = asyncio.run(result)
         sys.stdout.flush()  # a reader that left shows up here, inside the handler below
         return int(result or 0)

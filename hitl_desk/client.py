@@ -17,6 +17,9 @@ from typing import Any, Literal, TypeVar
 import aiohttp
 from pydantic import BaseModel, TypeAdapter
 
+from hitl_desk.action import ToolAction
+from hitl_desk.asker import NO_DESK_KEY
+from hitl_desk.audit import AuditPage
 from hitl_desk.errors import (
     AuthenticationError,
     HitlError,
@@ -26,6 +29,7 @@ from hitl_desk.errors import (
     RequestClosedError,
     error_from_payload,
 )
+from hitl_desk.lifecycle import POLL_CHUNK, answer_deadline_at
 from hitl_desk.models import (
     MAX_PAGE_SIZE,
     Agent,
@@ -50,6 +54,7 @@ from hitl_desk.models import (
     RequestPage,
     UserKey,
 )
+from hitl_desk.rules import Rule, RuleCreate, RuleKind, RuleList
 from hitl_desk.settings import Settings
 from hitl_desk.stream import EventStream as EventStream  # re-exported: approvers import it from the client
 from hitl_desk.stream import StreamState as StreamState
@@ -58,27 +63,28 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 USER_KEYS = TypeAdapter(list[UserKey])
 AGENTS = TypeAdapter(list[Agent])
-POLL_CHUNK = 30.0
-RESUME_GRACE = 60.0
 
 
 class RelayClient:
     """REST and WebSocket access to one relay with one credential."""
 
     def __init__(self, base_url: str, credential: str | None = None, *,
-                 timeout: float = 60.0, missing_credential: str | None = None) -> None:
+                 timeout: float = 60.0, missing_credential: str | None = None, via: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
+        self.via = via
+        """The approver program this client answers for (tui, tray, cli): the audit log records it."""
         self._missing_credential = missing_credential  # the message for a 401 when we sent none
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def for_owner(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
+    def for_owner(cls, settings: Settings | None = None, url: str | None = None, *,
+                  via: str | None = None) -> RelayClient:
         """A client with the owner credential from ``HITL_HOME`` (approvers and admin commands)."""
         settings = settings or Settings.from_env()
         return cls(url or settings.server_url, settings.read_owner_token(),
-                   missing_credential=settings.missing_credential_message())
+                   missing_credential=settings.missing_credential_message(), via=via)
 
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
@@ -140,10 +146,12 @@ class RelayClient:
 
     async def create_request(self, prompt: str, *, choices: list[str] | None = None,
                              placeholder_text: str | None = None, timeout_seconds: float | None = None,
-                             default_answer: str | None = None, agent_name: str | None = None) -> HitlRequest:
-        """Put a question to the human; returns the pending request at once."""
+                             default_answer: str | None = None, agent_name: str | None = None,
+                             action: ToolAction | None = None) -> HitlRequest:
+        """Put a question to the human (``action``: an approval of that tool call); returns at once,
+        pending, or already answered by an always-allow rule."""
         body = InputRequestCreate.model_construct(
-            prompt=prompt, choices=choices or None, placeholder_text=placeholder_text,
+            prompt=prompt, choices=choices or None, placeholder_text=placeholder_text, action=action,
             timeout_seconds=timeout_seconds, default_answer=default_answer, agent_name=agent_name, wait=False)
         return await self._ask("/api/v1/hitl/request", body)
 
@@ -217,7 +225,7 @@ class RelayClient:
             return keys[0].public_key
         if missing_ok:
             return ""
-        raise KeyMissingError("No desk key is registered yet: open an approver (hitl-desk tui) once.")
+        raise KeyMissingError(NO_DESK_KEY)
 
     async def register_key(self, entity_type: Literal["agent", "user"], entity_id: str | None,
                            public_key: str) -> KeyRegistered:
@@ -243,7 +251,8 @@ class RelayClient:
         """Answer an encrypted request with a sealed response."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
                                                HitlRequest,
-                                               body=AnswerCreate.model_construct(encrypted_response=encrypted_response))
+                                               body=AnswerCreate.model_construct(encrypted_response=encrypted_response,
+                                                                                 via=self.via))
         return result
 
     # -- approving ----------------------------------------------------------------------------
@@ -285,7 +294,33 @@ class RelayClient:
     async def answer(self, request_id: str, response: str) -> HitlRequest:
         """Answer a pending request."""
         result: HitlRequest = await self._call("POST", f"/api/v1/hitl/requests/{request_id}/answer",
-                                               HitlRequest, body=AnswerCreate.model_construct(response=response))
+                                               HitlRequest, body=AnswerCreate.model_construct(response=response,
+                                                                                              via=self.via))
+        return result
+
+    # -- always-allow rules and the audit chain (owner) -------------------------------------------
+
+    async def list_rules(self, *, include_revoked: bool = False) -> list[Rule]:
+        """The always-allow rules, newest first."""
+        found: RuleList = await self._call("GET", "/api/v1/rules", RuleList,
+                                           params={"include_revoked": include_revoked or None})
+        return found.rules
+
+    async def add_rule(self, agent: str, tool: str, kind: RuleKind, pattern: str) -> Rule:
+        """Allow the agent's calls of the tool whose argument matches the pattern, without asking."""
+        body = RuleCreate.model_construct(agent=agent, tool=tool, kind=kind, pattern=pattern)
+        result: Rule = await self._call("POST", "/api/v1/rules", Rule, body=body)
+        return result
+
+    async def revoke_rule(self, rule_id: str) -> Rule:
+        """Revoke a rule at once."""
+        result: Rule = await self._call("DELETE", f"/api/v1/rules/{rule_id}", Rule)
+        return result
+
+    async def audit_page(self, after: int = 0, limit: int = 500) -> AuditPage:
+        """Audit entries after ``after``, oldest first (``hitl_desk.audit``)."""
+        result: AuditPage = await self._call("GET", "/api/v1/audit", AuditPage,
+                                             params={"after": after, "limit": limit})
         return result
 
     async def cancel(self, request_id: str, reason: CancelChoice | None = None) -> HitlRequest:
@@ -355,6 +390,4 @@ def _q(value: Any) -> str:
 
 def answer_deadline(request: HitlRequest) -> float | None:
     """A monotonic deadline: the request's expiry plus a grace period for relay restarts."""
-    if request.expires_at is None:
-        return None
-    return time.monotonic() + max(0.0, request.expires_at.timestamp() - time.time()) + RESUME_GRACE
+    return None if request.expires_at is None else answer_deadline_at(request.expires_at.timestamp())

@@ -79,8 +79,9 @@ class DeviceCredential:
 class DeviceClient(RelayClient):
     """A ``RelayClient`` for a paired device: every call signed, on the device routes."""
 
-    def __init__(self, credential: DeviceCredential, base_url: str | None = None, *, timeout: float = 60.0) -> None:
-        super().__init__(base_url or credential.relay_url, None, timeout=timeout)
+    def __init__(self, credential: DeviceCredential, base_url: str | None = None, *, timeout: float = 60.0,
+                 via: str | None = None) -> None:
+        super().__init__(base_url or credential.relay_url, None, timeout=timeout, via=via)
         self.device = credential
         self._key = credential.key
         self._skew = 0.0  # the relay's clock minus ours, learnt from a signature_expired answer
@@ -142,7 +143,7 @@ class DeviceClient(RelayClient):
                            sign=lambda path, query: self.sign("GET", path, query))
 
 
-def approver_client(settings: Settings, url: str | None = None) -> RelayClient:
+def approver_client(settings: Settings, url: str | None = None, *, via: str | None = None) -> RelayClient:
     """The client an approver command uses: the owner's on the desk, the device's on a paired machine.
 
     A home paired as a device (``hitl-desk pair URL`` wrote its credential; the desk never has
@@ -151,5 +152,5 @@ def approver_client(settings: Settings, url: str | None = None) -> RelayClient:
     """
     credential = DeviceCredential.load(settings)
     if credential is None:
-        return RelayClient.for_owner(settings, url)
-    return DeviceClient(credential, url or (settings.server_url if settings.server_url_set else None))
+        return RelayClient.for_owner(settings, url, via=via)
+    return DeviceClient(credential, url or (settings.server_url if settings.server_url_set else None), via=via)

@@ -9,10 +9,9 @@ what it sends) but reported as unbound so an approver can say so.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from nacl.public import Box
 
@@ -28,46 +27,36 @@ from hitl_desk.crypto import (
     seal,
     seal_json,
 )
-from hitl_desk.errors import DecryptionError, KeyChangedError, KeyMissingError
-from hitl_desk.keyring import (
-    TrustStore,
-    agent_key_path,
-    desk_key_path,
-    load_keypair,
-    load_or_create_keypair,
-)
-from hitl_desk.models import HitlRequest, new_request_id
+from hitl_desk.errors import KeyChangedError, KeyMissingError
+from hitl_desk.keyring import TrustStore, desk_key_path, load_keypair, load_or_create_keypair
+from hitl_desk.models import HitlRequest
+from hitl_desk.sealing import AgentSeal
 from hitl_desk.settings import Settings
 
 BOUND_CACHE_LIMIT = 10_000
 """Requests remembered as bound or not between opening and answering (re-derived if dropped)."""
-DESK_KEY_TTL = 60.0
-"""How long an agent reuses the desk key it fetched (and checked against its pin)."""
 _TEXT_FIELD = {"input": "prompt", "completion": "summary", "notification": "message"}
 
 
 class AgentEncryption:
-    """The agent's end: seal questions for the desk key, open and check the answers."""
+    """The agent's end over the async client: seal questions for the desk key, open and check the answers."""
 
     def __init__(self, client: RelayClient, settings: Settings, agent_name: str | None = None) -> None:
         self.client = client
         self.agent_name = agent_name
-        self.keys, _ = load_or_create_keypair(agent_key_path(settings))
-        self.trust = TrustStore(settings)
-        self._box: tuple[str, Box] | None = None
-        self._fetched_at = 0.0
+        self.seal = AgentSeal(settings, agent_name)
+        self.keys = self.seal.keys
 
     async def _desk_box(self) -> Box:
-        if self._box is not None and time.monotonic() - self._fetched_at < DESK_KEY_TTL:
-            return self._box[1]
+        box = self.seal.fresh_box()
+        if box is not None:
+            return box
         desk_key = await self.client.desk_public_key()
-        self.trust.check_desk(desk_key)
-        self._fetched_at = time.monotonic()
-        if self._box is None or self._box[0] != desk_key:
-            # Registered each time the desk box is built: the relay accepts re-registration.
+        box, new = self.seal.pinned_box(desk_key)
+        if new:  # registered each time the desk box is built: the relay accepts re-registration
             await self.client.register_key("agent", self.agent_name, self.keys.public_key)
-            self._box = (desk_key, self.keys.box(desk_key))
-        return self._box[1]
+            self.seal.keep(desk_key, box)
+        return box
 
     async def ask(self, prompt: str, *, kind: Literal["input", "completion"] = "input",
                   choices: list[str] | None = None, placeholder: str | None = None,
@@ -79,29 +68,22 @@ class AgentEncryption:
         what a caller needs to cancel it).
         """
         box = await self._desk_box()
-        request_id = new_request_id()
-        body: dict[str, Any] = ({"prompt": prompt, "choices": choices or [], "placeholder_text": placeholder or ""}
-                                if kind == "input" else {"summary": prompt})
-        created = await self.client.create_encrypted(
-            kind, seal_json(box, bind(request_id, body)), request_id=request_id,
-            timeout_seconds=timeout_seconds, agent_name=self.agent_name)
+        request_id, envelope = self.seal.seal(box, kind, prompt, choices=choices, placeholder=placeholder)
+        created = await self.client.create_encrypted(kind, envelope, request_id=request_id,
+                                                     timeout_seconds=timeout_seconds, agent_name=self.agent_name)
         if on_created is not None:
             on_created(created)
         done = await self.client.wait_for_answer(created.id, deadline=answer_deadline(created))
         done.outcome()  # an expired or cancelled request raises its catalog error here
-        if done.status != "answered" or done.encrypted_response is None:
-            raise DecryptionError("The answer came back without its envelope.")
-        reply = check_binding(open_json(box, done.encrypted_response), request_id,
-                              not_before=created.created_at.timestamp())
-        return str(reply.get("response", ""))
+        return self.seal.open_answer(box, request_id, done.status, done.encrypted_response,
+                                     created.created_at.timestamp())
 
     async def notify(self, message: str) -> HitlRequest:
         """Send a sealed notification."""
         box = await self._desk_box()
-        request_id = new_request_id()
-        return await self.client.create_encrypted(
-            "notification", seal_json(box, bind(request_id, {"message": message})),
-            request_id=request_id, agent_name=self.agent_name)
+        request_id, envelope = self.seal.seal(box, "notification", message)
+        return await self.client.create_encrypted("notification", envelope, request_id=request_id,
+                                                  agent_name=self.agent_name)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ the same class (``error_from_payload``).  The tree::
     ├── OriginNotAllowedError        403 origin_not_allowed
     ├── NotFoundError                404 not_found
     │   ├── RequestNotFoundError     404 request_not_found
-    │   └── ApiKeyNotFoundError      404 api_key_not_found
+    │   ├── ApiKeyNotFoundError      404 api_key_not_found
+    │   ├── NotOnLanError            404 not_on_lan
+    │   └── RuleNotFoundError        404 rule_not_found
     ├── MethodNotAllowedError        405 method_not_allowed
     ├── RequestClosedError           409 request_closed
     │   ├── AlreadyAnsweredError     409 already_answered
@@ -60,12 +62,12 @@ __all__ = [  # one catalog, packed: it must stay under the 400-line module limit
     "AuthenticationError", "BindingError", "DecryptionError", "DefaultAnswerNotAChoiceError", "DeviceAuthError",
     "DeviceNotFoundError", "DeviceRevokedError", "HitlError", "HostNotAllowedError", "InternalError",
     "InvalidRequestError", "JsonTooDeepError", "KeyChangedError", "KeyMissingError", "MalformedJsonError",
-    "MethodNotAllowedError", "NotFoundError", "OriginNotAllowedError", "PairingCodeMismatchError",
+    "MethodNotAllowedError", "NotFoundError", "NotOnLanError", "OriginNotAllowedError", "PairingCodeMismatchError",
     "PairingExpiredError", "PairingFailedError", "PairingNotFoundError", "PairingSecretError", "PairingUsedError",
     "PayloadTooLargeError", "PermissionDeniedError", "RateLimitedError", "RelayStartError", "RelayUnavailableError",
     "RequestCancelledError", "RequestClosedError", "RequestExistsError", "RequestExpiredError",
-    "RequestNotFoundError", "ServerUrlError", "SignatureExpiredError", "SignatureReplayedError", "StorageFullError",
-    "TooManyConnectionsError", "TooManyPendingError", "error_from_payload",
+    "RequestNotFoundError", "RuleNotFoundError", "ServerUrlError", "SignatureExpiredError", "SignatureReplayedError",
+    "StorageFullError", "TooManyConnectionsError", "TooManyPendingError", "error_from_payload",
 ]
 
 
@@ -163,6 +165,14 @@ class ApiKeyNotFoundError(NotFoundError):
     default_message = "No API key has that prefix."
 
 
+# -- always-allow rules (issue 11) --
+class RuleNotFoundError(NotFoundError):
+    """No always-allow rule has that id."""
+
+    code = "rule_not_found"
+    default_message = "No such rule."
+
+
 class MethodNotAllowedError(HitlError):
     """The route exists but not with this HTTP method."""
     code = "method_not_allowed"
@@ -172,7 +182,6 @@ class MethodNotAllowedError(HitlError):
 
 class RequestClosedError(HitlError):
     """The request is no longer pending."""
-
     code = "request_closed"
     status = 409
     default_message = "The request is no longer pending."
@@ -180,28 +189,24 @@ class RequestClosedError(HitlError):
 
 class AlreadyAnsweredError(RequestClosedError):
     """Somebody answered the request first."""
-
     code = "already_answered"
     default_message = "The request was already answered."
 
 
 class RequestExpiredError(RequestClosedError):
     """The request expired before this answer arrived."""
-
     code = "request_expired"
     default_message = "The request has expired."
 
 
 class RequestCancelledError(RequestClosedError):
     """The request was cancelled."""
-
     code = "request_cancelled"
     default_message = "The request was cancelled."
 
 
 class AgentExistsError(HitlError):
     """An agent with that name exists already."""
-
     code = "agent_exists"
     status = 409
     default_message = "An agent with that name exists already."
@@ -209,7 +214,6 @@ class AgentExistsError(HitlError):
 
 class RequestExistsError(HitlError):
     """A client-chosen request id is taken already."""
-
     code = "request_exists"
     status = 409
     default_message = "A request with that id exists already."
@@ -217,7 +221,6 @@ class RequestExistsError(HitlError):
 
 class KeyMissingError(HitlError):
     """An encrypted request needs a public key that nobody registered (desk or agent)."""
-
     code = "key_missing"
     status = 409
     default_message = "No public key is registered for end-to-end encryption."
@@ -225,7 +228,6 @@ class KeyMissingError(HitlError):
 
 class KeyChangedError(HitlError):
     """The peer's public key differs from the pinned one."""
-
     code = "key_changed"
     status = 409
     default_message = "The peer's public key changed since it was trusted."
@@ -233,7 +235,6 @@ class KeyChangedError(HitlError):
 
 class AgentNameConflictError(HitlError):
     """A new agent id carries the name of a trusted agent but another key: a possible impersonation."""
-
     code = "agent_name_conflict"
     status = 409
     default_message = "A different key for a known agent name."
@@ -241,7 +242,6 @@ class AgentNameConflictError(HitlError):
 
 class DecryptionError(HitlError):
     """A ciphertext could not be opened: wrong key, tampered with, or not an envelope."""
-
     code = "decryption_failed"
     status = 422
     default_message = "The encrypted message could not be decrypted (wrong key or tampered)."
@@ -249,7 +249,6 @@ class DecryptionError(HitlError):
 
 class BindingError(HitlError):
     """A decrypted message belongs to another request or is stale: refused as a replay or swap."""
-
     code = "envelope_mismatch"
     status = 422
     default_message = "The encrypted message belongs to another request (replayed or swapped)."
@@ -257,7 +256,6 @@ class BindingError(HitlError):
 
 class RateLimitedError(HitlError):
     """Too many failed attempts; try again later."""
-
     code = "rate_limited"
     status = 429
     default_message = "Too many failed attempts; try again later."
@@ -265,7 +263,6 @@ class RateLimitedError(HitlError):
 
 class TooManyConnectionsError(HitlError):
     """The relay holds as many connections as it serves; only the owner gets in until some close."""
-
     code = "too_many_connections"
     status = 503
     default_message = "The relay is at its connection limit; try again in a few seconds."
@@ -274,7 +271,6 @@ class TooManyConnectionsError(HitlError):
 class TooManyPendingError(HitlError):
     """The agent has as many requests pending as the relay allows (``--max-pending``): wait for
     answers, or cancel some, before asking more."""
-
     code = "too_many_pending"
     status = 429
     default_message = "This agent has too many pending requests."
@@ -282,7 +278,6 @@ class TooManyPendingError(HitlError):
 
 class InternalError(HitlError):
     """The relay failed; this is a bug and is logged with its traceback."""
-
     code = "internal_error"
     status = 500
     default_message = "Internal error."
@@ -290,7 +285,6 @@ class InternalError(HitlError):
 
 class StorageFullError(HitlError):
     """The relay's disk (or database size limit) is full: nothing was stored; retry once space is freed."""
-
     code = "storage_full"
     status = 507
     default_message = "The relay's storage is full: nothing was saved. Free disk space and try again."
@@ -298,7 +292,6 @@ class StorageFullError(HitlError):
 
 class RelayUnavailableError(HitlError):
     """No relay answered at the configured address."""
-
     code = "relay_unavailable"
     status = 503
     default_message = "No relay answered at the configured address."
@@ -306,7 +299,6 @@ class RelayUnavailableError(HitlError):
 
 class RelayStartError(HitlError):
     """The relay could not start; the message says what is wrong and how to recover."""
-
     code = "relay_start_failed"
     status = 500
     default_message = "The relay could not start."
@@ -314,10 +306,17 @@ class RelayStartError(HitlError):
 
 class ServerUrlError(HitlError):
     """The relay address (``HITL_SERVER_URL`` or ``--url``) is not an http(s) URL."""
-
     code = "invalid_server_url"
     status = 400
     default_message = "The relay address must look like http://127.0.0.1:8765."
+
+
+# -- LAN listener (issue 13) ---------------------------------------------------------------------
+class NotOnLanError(NotFoundError):
+    """The route exists on the loopback listener only: agents, MCP and the owner never reach the LAN one."""
+    code = "not_on_lan"
+    status = 404
+    default_message = "This route is served on the relay's loopback address only, never on the LAN."
 
 
 # -- pairing and paired devices (issue 13, DESIGN.md §7); compact: the module is near its size limit

@@ -1,18 +1,20 @@
 """Ready-to-paste MCP configuration for the agent clients that can talk to the relay.
 
 Every client reaches the relay's Streamable HTTP endpoint (``/mcp``) with an agent API key in
-the ``X-API-Key`` header.  The formats follow each client's documentation: Claude Code's
-``claude mcp add --transport http``; Cursor's and Windsurf's ``mcpServers`` (``url`` and
-``serverUrl``); VS Code's ``servers`` with ``"type": "http"``; Gemini CLI's ``httpUrl``; Codex's
-``[mcp_servers.NAME]`` TOML table; Claude Desktop, whose config file takes no remote headers,
-through the ``mcp-remote`` stdio bridge.  Where a client has a tool-call timeout shorter than a
-human may take, the snippet raises it past the relay's 15-minute cap.
+the ``X-API-Key`` header (Codex: ``Authorization: Bearer``).  The formats follow each client's
+documentation: Claude Code's ``claude mcp add-json`` with the environment and flags a long wait
+needs; Cursor's and Windsurf's ``mcpServers`` (``url`` and ``serverUrl``); VS Code's ``servers``
+with ``"type": "http"``; Gemini CLI's ``url`` with ``"type": "http"`` and ``trust``; Codex's
+``[mcp_servers.NAME]`` TOML table with ``bearer_token_env_var``; Claude Desktop, whose config file
+takes no remote headers, through the ``mcp-remote`` stdio bridge.  Where a client has a tool-call
+timeout shorter than a human may take, the snippet raises it past the relay's 15-minute cap.
+Claude Code, Codex and Gemini CLI are proven as printed by tests/agents/test_real_clients.py,
+which drives the real CLIs.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -27,7 +29,6 @@ SERVER_NAME = "hitl-desk"
 HEADER = "X-API-Key"
 WAIT_SECONDS = 16 * 60
 """A tool-call timeout just above the relay's 15-minute cap on a question."""
-_SHELL_SAFE = re.compile(r"[A-Za-z0-9_.~+/=-]+")
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,24 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2)
 
 
+TOOLS = ("request_human_input", "notify_human", "notify_human_completion")
+"""The plaintext tools an agent calls itself (the ``_e2ee`` ones are for encrypting proxies)."""
+KEY_VARIABLE = "HITL_API_KEY"
+"""Where Codex reads the key from (``bearer_token_env_var``), so config.toml holds no secret."""
+
+
 def _claude_code(url: str, key: str) -> Snippet:
-    header = f"{HEADER}: {key}"
-    quoted = f'"{header}"' if _SHELL_SAFE.fullmatch(key) else shlex.quote(header)
-    return Snippet(f"claude mcp add --transport http {SERVER_NAME} {url} --header {quoted}",
-                   "Run it in a shell (add --scope user to use it in every project).")
+    server = {"type": "http", "url": url, "headers": {HEADER: key}, "timeout": WAIT_SECONDS * 1000,
+              "alwaysLoad": True}
+    allowed = " ".join(f"mcp__{SERVER_NAME}__{tool}" for tool in TOOLS)
+    text = ("# timeout (ms): a human may take up to 15 minutes; alwaysLoad: the tools stay in view, not deferred\n"
+            f"claude mcp add-json {SERVER_NAME} {shlex.quote(json.dumps(server))}\n"
+            "# Keep a waiting question in the foreground (since 2.1.212 a 2-minute call moves to the background)\n"
+            "export CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS=0\n"
+            "# Headless runs (claude -p) cannot ask for permission, so allow the tools by name, after the prompt:\n"
+            f"#   claude -p \"your task\" --allowedTools {allowed}\n")
+    return Snippet(text, "Run it in a shell (add --scope user after add-json to use it in every project) and put "
+                         "the export in your shell profile.")
 
 
 def _claude_desktop(url: str, key: str) -> Snippet:
@@ -70,17 +84,25 @@ def _cursor(url: str, key: str) -> Snippet:
 
 
 def _codex(url: str, key: str) -> Snippet:
-    text = (f"[mcp_servers.{SERVER_NAME}]\n"
+    text = ("# Codex reads the key from its environment:\n"
+            f"#   export {KEY_VARIABLE}={shlex.quote(key)}\n"
+            f"[mcp_servers.{SERVER_NAME}]\n"
             f"url = {json.dumps(url)}\n"
-            f"http_headers = {{ {json.dumps(HEADER)} = {json.dumps(key)} }}\n"
-            f"tool_timeout_sec = {WAIT_SECONDS}\n")
-    return Snippet(text, "Append to ~/.codex/config.toml.")
+            f"bearer_token_env_var = {json.dumps(KEY_VARIABLE)}\n"
+            "# A human may take up to 15 minutes to answer; Codex gives up on a tool after 60 s by default.\n"
+            f"tool_timeout_sec = {WAIT_SECONDS}\n"
+            "# No approval per call (codex exec never asks, so an unapproved call fails there).\n"
+            "default_tools_approval_mode = \"approve\"\n")
+    return Snippet(text, f"Append to ~/.codex/config.toml and export {KEY_VARIABLE} where codex runs "
+                         f"(or: codex mcp add {SERVER_NAME} --url {url} --bearer-token-env-var {KEY_VARIABLE}).")
 
 
 def _gemini(url: str, key: str) -> Snippet:
-    server = {"httpUrl": url, "headers": {HEADER: key}, "timeout": WAIT_SECONDS * 1000}
+    # "type": "http" with "url" (httpUrl is deprecated); "trust": headless runs hide untrusted servers' tools.
+    server = {"url": url, "type": "http", "headers": {HEADER: key}, "timeout": WAIT_SECONDS * 1000, "trust": True}
     return Snippet(_json({"mcpServers": {SERVER_NAME: server}}),
-                   "Merge into ~/.gemini/settings.json (or .gemini/settings.json in a project).")
+                   "Merge into ~/.gemini/settings.json (or .gemini/settings.json in a project). timeout is in ms "
+                   "(a human may take 15 minutes); trust: true, or headless runs (gemini -p) hide the tools.")
 
 
 def _windsurf(url: str, key: str) -> Snippet:

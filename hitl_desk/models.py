@@ -5,13 +5,17 @@ Times on the wire are ISO 8601 UTC strings; ids are opaque strings.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError, RequestCancelledError, RequestExpiredError
+from hitl_desk.action import ToolAction as ToolAction  # re-exported: requests carry it
+from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError
+from hitl_desk.lifecycle import FINAL_STATUSES as FINAL_STATUSES
+from hitl_desk.lifecycle import failure
+from hitl_desk.lifecycle import new_request_id as new_request_id
+from hitl_desk.wire import WireModel as WireModel  # re-exported: the base of every input model
 
 MAX_PROMPT_CHARS = 20_000
 MAX_CHOICES = 20
@@ -46,8 +50,6 @@ CANCEL_REASON_TEXT: dict[str, str] = {
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
 
-FINAL_STATUSES: frozenset[str] = frozenset({"answered", "expired", "cancelled", "delivered"})
-
 EventType = Literal["request.created", "request.answered", "request.expired", "request.cancelled"]
 
 MAX_ENVELOPE_CHARS = 4 * (MAX_PROMPT_CHARS * 6 + 4096) // 3
@@ -59,15 +61,6 @@ Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CH
 Choice = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CHOICE_CHARS)]
 
 
-def new_request_id() -> str:
-    """A fresh, unguessable request id (relay-made, or client-made to bind it inside an envelope)."""
-    return "req_" + secrets.token_hex(10)
-
-
-class WireModel(BaseModel):
-    """Base of the input models: unknown fields are ignored, types are strict-ish."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
 class RequestOptions(WireModel):
@@ -87,6 +80,7 @@ class InputRequestCreate(RequestOptions):
     prompt: Prompt
     choices: list[Choice] | None = Field(default=None, max_length=MAX_CHOICES)
     placeholder_text: Annotated[str, StringConstraints(max_length=MAX_PLACEHOLDER_CHARS)] | None = None
+    action: ToolAction | None = Field(default=None, description="An approval: the tool call it is about.")
 
     @model_validator(mode="after")
     def _default_is_a_choice(self) -> InputRequestCreate:
@@ -118,6 +112,7 @@ class AnswerCreate(WireModel):
 
     response: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_CHARS)] | None = None
     encrypted_response: Envelope | None = None
+    via: Name | None = Field(default=None, description="The approver answering (tui, tray, cli), for the audit log.")
 
     @model_validator(mode="after")
     def _one_of(self) -> AnswerCreate:
@@ -193,6 +188,7 @@ class HitlRequest(BaseModel):
         default=None, description="E2EE: where it came in; sets the reply format of unbound envelopes.")
     cancel_reason: CancelReason | None = Field(
         default=None, description="Why a cancelled request went: agent_left, agent_cancelled or dismissed.")
+    action: ToolAction | None = Field(default=None, description="An approval: the tool call it is about.")
 
     @property
     def encrypted(self) -> bool:
@@ -207,13 +203,7 @@ class HitlRequest(BaseModel):
     def failure(self) -> HitlError | None:
         """The catalog error an asking caller gets for this request, None when it has an answer
         (the human's, or the default answer an expired request fell back to)."""
-        if self.status == "answered" or (self.status == "expired" and self.response is not None):
-            return None
-        if self.status == "expired":
-            return RequestExpiredError(f"Nobody answered request {self.id} before it expired.")
-        if self.status == "cancelled":
-            return RequestCancelledError(f"Request {self.id} was cancelled.")
-        return RequestExpiredError(f"Request {self.id} is still {self.status}; gave up waiting.")
+        return failure(self.id, self.status, self.response)
 
     def outcome(self) -> str:
         """What the asking caller gets: the answer text, or ``failure()`` raised (expired, cancelled)."""

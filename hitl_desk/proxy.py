@@ -19,6 +19,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 
 from hitl_desk.client import RelayClient
 from hitl_desk.e2ee import AgentEncryption
@@ -46,6 +47,13 @@ async def _with_progress(work: Awaitable[str], ctx: Context, interval: float) ->
         await ctx.report_progress(progress=waited, message=f"waiting for the human ({int(waited)} s)")
 
 
+def _hints(title: str) -> ToolAnnotations:
+    # As honest as the relay's own tools (relay.mcp.texts.tool_hints): additive, never destructive,
+    # closed world; so Codex runs them without asking per call.
+    return ToolAnnotations(title=title, read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                           open_world_hint=False)
+
+
 def build_server(agent: AgentEncryption, *, progress_interval: float = PROGRESS_INTERVAL) -> MCPServer:
     """The proxy's MCP server, around an agent's encryption end."""
     server = MCPServer("hitl-desk-e2ee-proxy", instructions=INSTRUCTIONS, log_level="WARNING")
@@ -63,7 +71,7 @@ def build_server(agent: AgentEncryption, *, progress_interval: float = PROGRESS_
         except HitlError as exc:
             raise ToolError(exc.message) from exc
 
-    @server.tool(structured_output=False)
+    @server.tool(title="Ask the human", annotations=_hints("Ask the human"), structured_output=False)
     async def request_human_input(prompt: str, ctx: Context, choices: list[str] | None = None,
                                   placeholder_text: str | None = None,
                                   timeout_seconds: float | None = None) -> str:
@@ -75,12 +83,13 @@ def build_server(agent: AgentEncryption, *, progress_interval: float = PROGRESS_
         return await ask(ctx, prompt, choices=choices, placeholder=placeholder_text,
                          timeout_seconds=timeout_seconds)
 
-    @server.tool(structured_output=False)
+    @server.tool(title="Report a finished task", annotations=_hints("Report a finished task"),
+                 structured_output=False)
     async def notify_human_completion(summary: str, ctx: Context, timeout_seconds: float | None = None) -> str:
         """Tell the human a task is finished and wait for their reply (feedback or next steps)."""
         return await ask(ctx, summary, kind="completion", timeout_seconds=timeout_seconds)
 
-    @server.tool(structured_output=False)
+    @server.tool(title="Notify the human", annotations=_hints("Notify the human"), structured_output=False)
     async def notify_human(message: str) -> str:
         """Send the human a notification that needs no answer; returns at once."""
         try:

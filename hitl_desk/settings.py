@@ -7,9 +7,10 @@ data directory is used (``~/.local/share/hitl-desk`` on Linux).
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from hitl_desk.errors import ServerUrlError
@@ -21,6 +22,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 OWNER_TOKEN_FILE = "owner.token"
 SECRET_FILE = "relay.secret"
 DATABASE_FILE = "relay.db"
+LAN_FILE = "lan.json"
 
 
 def _default_home() -> Path:
@@ -29,9 +31,12 @@ def _default_home() -> Path:
     return Path(user_data_dir("hitl-desk", appauthor=False))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The environment as hitl-desk reads it; build with ``Settings.from_env()``."""
+class Settings(NamedTuple):
+    """The environment as hitl-desk reads it; build with ``Settings.from_env()``.
+
+    A NamedTuple rather than a dataclass: ``dataclasses`` pulls in ``inspect``, about 8 ms of
+    every agent-side command's start.
+    """
 
     home: Path
     """``HITL_HOME``: the one directory for database, credentials and keys."""
@@ -39,10 +44,12 @@ class Settings:
     """``HITL_SERVER_URL``: the relay local commands talk to, and where the relay listens."""
     api_key: str | None = None
     """``HITL_API_KEY``: an agent key; when set, agent commands authenticate with it."""
-    server_url_set: bool = field(default=False)
+    server_url_set: bool = False
     """Whether ``HITL_SERVER_URL`` was given explicitly."""
     e2ee: bool = False
     """``HITL_E2EE_ENABLED``: agent commands and the SDK seal content end to end by default."""
+    lan: bool | None = None
+    """``HITL_LAN`` (1/0): serve the LAN listener; unset: as ``lan.json`` says (see ``lan_choice``)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -58,7 +65,18 @@ class Settings:
             api_key=(env.get("HITL_API_KEY") or "").strip() or None,
             server_url_set=bool(url),
             e2ee=(env.get("HITL_E2EE_ENABLED") or "").strip().lower() in ("1", "true", "yes", "on"),
+            lan=_flag(env.get("HITL_LAN")),
         )
+
+    def lan_choice(self) -> LanChoice:
+        """Whether the relay serves the LAN, and on which addresses: ``HITL_LAN``, else ``lan.json``."""
+        saved = LanChoice.load(self.home / LAN_FILE)
+        return saved if self.lan is None else LanChoice(self.lan, saved.addresses)
+
+    def save_lan_choice(self, choice: LanChoice) -> None:
+        """Keep the LAN switch (the TUI's) for the next relay start."""
+        write_private(self.home / LAN_FILE, json.dumps({"enabled": choice.enabled,
+                                                        "addresses": list(choice.addresses)}))
 
     @property
     def database_path(self) -> Path:
@@ -103,6 +121,29 @@ class Settings:
                     "to create the owner credential, or set HITL_HOME to the relay's directory.")
         return (f"No owner credential: {looked}. Start the relay once (hitl-desk relay) to create it, "
                 "or set HITL_HOME to the relay's directory.")
+
+
+class LanChoice(NamedTuple):
+    """The LAN switch kept in ``HITL_HOME/lan.json``: on or off, and the addresses (empty: chosen)."""
+
+    enabled: bool = False
+    addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path) -> LanChoice:
+        """The saved choice; off when there is none or it cannot be read."""
+        try:
+            data = json.loads(path.read_text())
+            addresses = tuple(str(a) for a in data.get("addresses") or ())
+            return cls(data.get("enabled") is True, addresses)
+        except (OSError, ValueError, AttributeError, TypeError):
+            return cls()  # a damaged switch means LAN off: the safe side
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def server_url(text: str, *, source: str = "--url") -> str:

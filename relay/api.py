@@ -59,6 +59,11 @@ Body = TypeVar("Body", InputRequestCreate, CompletionCreate)
 BLOCKING_ERRORS = (TooManyPendingError,)
 
 
+ACCEPTED = ((202, "Accepted, not waited for (wait=false in the query or the body): the request, still pending; "
+                  "read its answer later with GET /api/v1/hitl/requests/{request_id}."),)
+"""The create routes' other success: what ``wait=false`` answers."""
+
+
 class WaitFlag(BaseModel):
     """Query of the create routes: ``wait=false`` returns the pending request at once."""
 
@@ -158,7 +163,7 @@ async def respond_when_final(request: web.Request, request_id: str, timeout: flo
 
 
 @routes.route("POST", "/api/v1/hitl/request", summary="Ask the human a question.",
-              body=InputRequestCreate, query=WaitFlag, response=HitlRequest, errors=BLOCKING_ERRORS,
+              body=InputRequestCreate, query=WaitFlag, response=HitlRequest, also=ACCEPTED, errors=BLOCKING_ERRORS,
               tags=("requests",))
 async def create_request(request: web.Request) -> web.Response:
     return await _create_and_wait(request, InputRequestCreate,
@@ -166,7 +171,7 @@ async def create_request(request: web.Request) -> web.Response:
 
 
 @routes.route("POST", "/api/v1/hitl/complete", summary="Report a finished task and wait for the reply.",
-              body=CompletionCreate, query=WaitFlag, response=HitlRequest, errors=BLOCKING_ERRORS,
+              body=CompletionCreate, query=WaitFlag, response=HitlRequest, also=ACCEPTED, errors=BLOCKING_ERRORS,
               tags=("requests",))
 async def create_completion(request: web.Request) -> web.Response:
     return await _create_and_wait(
@@ -213,7 +218,7 @@ async def answer_request(request: web.Request) -> web.Response:
     principal = await owner_of(request)
     body = await parse_body(request, AnswerCreate)
     answered = await request.app[BROKER].answer(request.match_info["request_id"], body.response, principal.label,
-                                                encrypted_response=body.encrypted_response)
+                                                encrypted_response=body.encrypted_response, via=body.via)
     return json_response(answered)
 
 

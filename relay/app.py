@@ -15,7 +15,7 @@ from aiohttp import web
 from hitl_desk.errors import RelayStartError
 from hitl_desk.models import MAX_BODY_BYTES
 from hitl_desk.settings import Settings
-from relay import api, events, sealed_routes
+from relay import api, events, rule_routes, sealed_routes
 from relay.auth import Auth
 from relay.broker import Broker
 from relay.bus import Bus
@@ -23,8 +23,8 @@ from relay.bus.local import InProcessBus
 from relay.context import AUTH, BROKER, BUS, CONFIG, RelayConfig
 from relay.departure import HANGUPS, HangupWatch
 from relay.devices import owner_routes, setup_devices
-from relay.devices import routes as device_routes
 from relay.http import METRICS, error_middleware, host_guard
+from relay.lan import setup_lan
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
@@ -54,14 +54,14 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app[METRICS] = Metrics()
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
-    # device_routes: served here until the LAN listener (issue 13's `lan` part) serves them there
-    table = RouteTable(api.routes, sealed_routes.routes, events.routes, owner_routes, device_routes)
+    table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes, owner_routes)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     events.setup_events(app)
-    setup_devices(app)
     app.cleanup_ctx.append(_lifecycle)
+    setup_devices(app)  # after _lifecycle (its registry reads the store), before the LAN listener copies it
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
+    setup_lan(app)  # after both: the LAN listener shares the broker, and stops before it
     return app
 
 
@@ -173,5 +173,7 @@ async def serve_forever(config: RelayConfig) -> None:
 async def embedded(settings: Settings) -> AsyncIterator[str]:
     """Serve a relay on this event loop at ``settings.server_url`` (the launcher's entry point)."""
     host, port = settings.listen_address
-    async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port)) as relay:
+    lan = settings.lan_choice()  # the TUI's LAN switch
+    async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port, lan=lan.enabled,
+                                        lan_addresses=lan.addresses)) as relay:
         yield relay.url

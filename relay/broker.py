@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
+from hitl_desk.action import ALLOW_ONCE, ALWAYS_ALLOW, ToolAction
 from hitl_desk.errors import (
     AlreadyAnsweredError,
     InvalidRequestError,
@@ -46,9 +47,11 @@ from hitl_desk.models import (
     NotificationCreate,
     new_request_id,
 )
+from hitl_desk.rules import RULE_ANSWER_PREFIX, Rule, rule_of
 from relay.bus import Bus
 from relay.expiry import DEFAULT_TIMER_LEASE, ExpiryTimers
 from relay.metrics import Metrics
+from relay.rules import RuleBook
 from relay.store import ClaimedTimer, Store
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,7 @@ class Broker:
         self.clock = clock
         self._waiters: dict[str, set[asyncio.Future[HitlRequest]]] = {}
         self.timers = ExpiryTimers(store, self._expire, self._claimed, lease=timer_lease, clock=clock)
+        self.rules = RuleBook(store, clock)
         self._unlisten: Callable[[], None] | None = None
         self._leaving: dict[str, asyncio.TimerHandle] = {}
         self._attended: set[str] = set()
@@ -125,10 +129,13 @@ class Broker:
         """Accept a question; it is committed before this returns.
 
         ``attended``: the caller blocks on the answer, so the request is withdrawn if it leaves.
+        An approval (``body.action``) that an always-allow rule matches is answered "Allow once"
+        by that rule as it is stored: recorded, never shown as pending.
         """
+        rule = None if body.action is None else await self.rules.match(agent.id, body.action)
         return await self._create(agent, "input", body.prompt, body.timeout_seconds, attended=attended,
                                   choices=body.choices or [], placeholder_text=body.placeholder_text,
-                                  default_answer=body.default_answer)
+                                  default_answer=body.default_answer, action=body.action, rule=rule)
 
     async def create_completion(self, agent: Agent, body: CompletionCreate, *,
                                 attended: bool = False) -> HitlRequest:
@@ -157,22 +164,29 @@ class Broker:
     async def _create(self, agent: Agent, kind: Kind, prompt: str, timeout: float | None, *,
                       choices: list[str] | None = None, placeholder_text: str | None = None,
                       default_answer: str | None = None, request_id: str | None = None,
-                      attended: bool = False, **encryption: str | None) -> HitlRequest:
+                      attended: bool = False, action: ToolAction | None = None, rule: Rule | None = None,
+                      **encryption: str | None) -> HitlRequest:
         now = self.clock()
         notification = kind == "notification"
+        final = notification or rule is not None
         wait = min(timeout or self.max_timeout, self.max_timeout)
         request = HitlRequest.model_validate(dict(
-            id=request_id or new_request_id(), kind=kind, status="delivered" if notification else "pending",
+            id=request_id or new_request_id(), kind=kind,
+            status="delivered" if notification else "answered" if rule else "pending",
             agent_id=agent.id, agent_name=agent.name, prompt=prompt, choices=choices or [],
-            placeholder_text=placeholder_text, default_answer=default_answer,
+            placeholder_text=placeholder_text, default_answer=default_answer, action=action,
+            response=ALLOW_ONCE if rule else None, answered_by=f"{RULE_ANSWER_PREFIX}{rule.id}" if rule else None,
             created_at=_utc(now), expires_at=None if notification else _utc(now + wait),
-            closed_at=_utc(now) if notification else None, **encryption))
+            closed_at=_utc(now) if final else None, **encryption))
+        attended = attended and not final
         event = await self.store.insert_request(request, now, max_pending=self.max_pending, attended=attended,
-                                                timer_owner=None if notification else self.timers.relay_id)
+                                                timer_owner=None if final else self.timers.relay_id)
         if attended:
             self._attended.add(request.id)
         self.metrics.created.labels(kind).inc()
-        if not notification:
+        if rule is not None:
+            self.metrics.answered.inc()
+        elif not notification:
             self.timers.arm(request)
         await self.bus.publish(event)
         return request
@@ -180,13 +194,19 @@ class Broker:
     # -- closing ------------------------------------------------------------------------------
 
     async def answer(self, request_id: str, response: str | None, answered_by: str, *,
-                     encrypted_response: str | None = None) -> HitlRequest:
+                     encrypted_response: str | None = None, via: str | None = None) -> HitlRequest:
         """Answer a pending request; exactly one answer wins, the others get 409.
 
         An encrypted request takes only ``encrypted_response``, a plain one only ``response``.
+        "Always allow" on an approval also stores the exact rule for its agent, tool and argument,
+        in the answer's own transaction.  ``via``: the approver program, for the audit log.
         """
+        new_rule = None
+        if response == ALWAYS_ALLOW:
+            current = await self.store.get_request(request_id)
+            new_rule = None if current is None else self.rules.always_allow(current, answered_by)
         return await self._close(request_id, "answered", response, answered_by,
-                                 encrypted_response=encrypted_response)
+                                 encrypted_response=encrypted_response, via=via, new_rule=new_rule)
 
     async def cancel(self, request_id: str, cancelled_by: str | None, reason: CancelReason) -> HitlRequest:
         """Withdraw a pending request, saying why (the agent left or gave up, or a human dismissed it)."""
@@ -194,12 +214,13 @@ class Broker:
 
     async def _close(self, request_id: str, status: str, response: str | None,
                      by: str | None, *, encrypted_response: str | None = None,
-                     cancel_reason: CancelReason | None = None) -> HitlRequest:
+                     cancel_reason: CancelReason | None = None, via: str | None = None,
+                     new_rule: Rule | None = None) -> HitlRequest:
         closed = await self.store.close_request(request_id, status, response, by, self.clock(),
                                                 encrypted_response=encrypted_response,
                                                 encrypted=(None if status != "answered"
                                                            else encrypted_response is not None),
-                                                cancel_reason=cancel_reason)
+                                                cancel_reason=cancel_reason, via=via, new_rule=new_rule)
         if closed is None:
             current = await self.store.get_request(request_id)
             if current is None:
@@ -235,7 +256,8 @@ class Broker:
         if handle is not None:
             handle.cancel()
         self._attended.discard(request.id)
-        self.metrics.pending.dec()
+        if rule_of(request.answered_by) is None:  # a rule answers as the request arrives: never pending
+            self.metrics.pending.dec()
         for future in self._waiters.pop(request.id, ()):
             if not future.done():
                 future.set_result(request)

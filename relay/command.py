@@ -15,14 +15,28 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
     """A relay configuration from flags, falling back to ``HITL_SERVER_URL`` and ``HITL_HOME``."""
     settings = settings or Settings.from_env()
     host, port = settings.listen_address
-    lan = bool(getattr(args, "lan", False))
-    chosen_host = getattr(args, "host", None) or ("0.0.0.0" if lan else host)
     limits = {name: value for name in _LIMITS if (value := getattr(args, name, None)) is not None}
-    return RelayConfig(home=settings.home, host=chosen_host,
+    return RelayConfig(home=settings.home, host=getattr(args, "host", None) or host,
                        port=port if getattr(args, "port", None) is None else args.port,
                        max_timeout=getattr(args, "max_timeout", None) or RelayConfig.max_timeout,
                        allowed_hosts=tuple(getattr(args, "allow_host", None) or ()),
-                       **limits, **_lifecycle_options(args))
+                       **limits, **_lifecycle_options(args), **_lan_options(args, settings))
+
+
+def _lan_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """``--lan``, ``--lan-address`` (implies ``--lan``) and ``--lan-port``, else the saved LAN switch."""
+    from hitl_desk.lan import parse_lan_address
+
+    choice = settings.lan_choice()
+    addresses = tuple(parse_lan_address(a) for a in getattr(args, "lan_address", None) or ()) or choice.addresses
+    options: dict[str, Any] = {"lan": bool(getattr(args, "lan", False) or getattr(args, "lan_address", None)
+                                           or choice.enabled), "lan_addresses": addresses}
+    if getattr(args, "no_mdns", False):
+        options["mdns"] = False
+    for name in ("lan_port", "lan_poll"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    return options
 
 
 _LIMITS = ("max_connections", "header_timeout", "idle_timeout", "mcp_sessions_per_key", "mcp_session_idle")
@@ -52,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mcp").setLevel(logging.WARNING)  # its session-manager start/stop lines are noise
     config = config_from_args(args)
-    if config.host not in LOOPBACK_HOSTS and not args.lan:
-        raise SystemExit("hitl-desk: listening beyond loopback needs --lan")
+    if config.host not in LOOPBACK_HOSTS:
+        raise SystemExit("hitl-desk: the relay's main listener (agents, MCP, the owner) stays on loopback; "
+                         "--lan adds a LAN listener for pairing and paired devices (--lan-address ADDR chooses "
+                         "its address)")
     asyncio.run(serve_forever(config))  # a failed start is one RelayStartError line (relay.app)
     return 0
 
@@ -77,8 +93,17 @@ def register(sub: Any) -> None:
     p.add_argument("--leave-grace", type=float, metavar="SECONDS",
                    help="how long a request whose waiting agent hung up stays pending for it to come back "
                         "before it is withdrawn as 'agent left' (default 30)")
-    p.add_argument("--lan", action="store_true", help="listen beyond loopback (LAN mode)")
-    p.add_argument("--allow-host", action="append", help="extra Host name accepted (LAN mode)")
+    p.add_argument("--lan", action="store_true",
+                   help="also serve a LAN listener (pairing and paired devices only), advertised over mDNS")
+    p.add_argument("--lan-address", action="append", metavar="ADDR",
+                   help="the LAN listener's IPv4 address (repeatable; implies --lan; default: the "
+                        "default-route interface's, followed as it changes)")
+    p.add_argument("--lan-port", type=int, metavar="PORT", help="the LAN listener's port (default: --port)")
+    p.add_argument("--no-mdns", action="store_true", help="do not advertise the LAN listener over mDNS")
+    p.add_argument("--lan-poll", type=float, metavar="S",
+                   help="seconds between checks of the LAN addresses and the desk key, to keep the listener "
+                        "and its mDNS advert current (default 10; 0: never)")
+    p.add_argument("--allow-host", action="append", help="extra Host name accepted (on both listeners)")
     p.add_argument("--max-connections", type=int, metavar="N",
                    help="most connections served at once; the last eighth only for approvers "
                         "(default: fitted below the open-file limit, at most 4096)")

@@ -60,6 +60,17 @@ class RelayConfig:
     mcp_session_idle: float = 300.0
     """Seconds an MCP session may go without a request in flight before it is ended (a call
     waiting for the human is in flight)."""
+    lan: bool = False
+    """Also serve the LAN listener (``--lan``): pairing and paired devices only (``relay.lan``)."""
+    lan_addresses: tuple[str, ...] = ()
+    """The LAN listener's addresses (``--lan-address``); empty: chosen from the interfaces, and
+    followed as they change."""
+    lan_port: int | None = None
+    """The LAN listener's port; None: the loopback listener's (a free one when that is 0)."""
+    lan_poll: float = 10.0
+    """Seconds between checks of the interfaces and the desk key, to keep the mDNS advert current."""
+    mdns: bool = True
+    """Advertise the LAN listener over mDNS (``_hitl-desk._tcp``) on its addresses."""
     pairing_ttl: float = 300.0
     """Seconds a pairing link works (once); ``hitl-desk pair`` shows it as a QR code."""
 

@@ -32,6 +32,8 @@ class Operation:
     response: type[BaseModel] | None = None
     response_is_list: bool = False
     status: int = 200
+    also: tuple[tuple[int, str], ...] = ()
+    """Other success statuses that answer with the same model, each with when it comes."""
     auth: str | None = "agent"
     errors: tuple[type[HitlError], ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
@@ -110,6 +112,8 @@ class RouteTable:
                 schema = {"type": "array", "items": schema}
             ok["content"] = {"application/json": {"schema": schema}}
         doc["responses"][str(op.status)] = ok
+        for status, when in op.also:
+            doc["responses"][str(status)] = {**ok, "description": when}
         error_ref = {"content": {"application/json": {"schema": _ref(ErrorResponse, schemas)}}}
         statuses = {e.status for e in op.errors} | {400, 403, 413, 422}
         if op.auth:

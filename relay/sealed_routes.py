@@ -31,7 +31,7 @@ from hitl_desk.models import (
     NotifyResult,
     UserKey,
 )
-from relay.api import WaitFlag, wait_attended
+from relay.api import ACCEPTED, WaitFlag, wait_attended
 from relay.broker import DESK_KEY_ID
 from relay.context import AUTH, BROKER, principal_of
 from relay.http import json_response, parse_body, parse_query
@@ -105,14 +105,14 @@ async def _ask(request: web.Request, kind: Kind) -> web.Response:
 
 
 @routes.route("POST", "/api/v1/hitl/request/e2ee", summary="Ask with a sealed question; answers sealed.",
-              body=EncryptedCreate, query=WaitFlag, response=HitlRequest,
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, also=ACCEPTED,
               errors=(KeyMissingError, TooManyPendingError), tags=("e2ee",))
 async def create_request_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "input")
 
 
 @routes.route("POST", "/api/v1/hitl/complete/e2ee", summary="Report a finished task, sealed; reply sealed.",
-              body=EncryptedCreate, query=WaitFlag, response=HitlRequest,
+              body=EncryptedCreate, query=WaitFlag, response=HitlRequest, also=ACCEPTED,
               errors=(KeyMissingError, TooManyPendingError), tags=("e2ee",))
 async def create_completion_e2ee(request: web.Request) -> web.Response:
     return await _ask(request, "completion")

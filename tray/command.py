@@ -100,7 +100,7 @@ async def _run_tray(url: str, token: str, settings: Settings, no_notifications: 
     from tray.app import TrayApp, TrayUnavailableError
 
     _log_to(settings)
-    async with RelayClient(url, token) as client:
+    async with RelayClient(url, token, via="tray") as client:
         app = TrayApp(client, notifications=not no_notifications, settings=settings)
         _quit_on_signals(app.quit)
         try:

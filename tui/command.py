@@ -41,7 +41,7 @@ async def run(args: argparse.Namespace) -> int:
 async def _open(app_class: Any, handle: RelayHandle, settings: Settings, request_id: str | None) -> int:
     if settings.read_owner_token() is None and DeviceCredential.load(settings) is None:
         raise AuthenticationError(settings.missing_credential_message())
-    async with approver_client(settings, handle.url) as client:
+    async with approver_client(settings, handle.url, via="tui") as client:
         app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings,
                         focus_home=settings.home, request_id=request_id)
         await app.run_async()

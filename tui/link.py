@@ -21,6 +21,7 @@ from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.errors import HitlError, RelayUnavailableError
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, Event, HitlRequest
 from hitl_desk.reading import RequestReader
+from hitl_desk.rules import Rule
 from hitl_desk.settings import Settings
 from tui.messages import (
     ConnectionChanged,
@@ -176,3 +177,11 @@ class DeskLink:
         revoked = await self._require().revoke_api_key(prefix)
         await self.load_directory()
         return revoked
+
+    async def load_rules(self) -> list[Rule]:
+        """Fetch the live always-allow rules, newest first."""
+        return await self._require().list_rules()
+
+    async def revoke_rule(self, rule_id: str) -> Rule:
+        """Revoke an always-allow rule at once."""
+        return await self._require().revoke_rule(rule_id)

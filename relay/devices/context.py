@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from hitl_desk.device import canonical_target, signature_fields
@@ -13,19 +15,18 @@ from relay.devices.registry import DeviceRegistry
 
 DEVICES: web.AppKey[DeviceRegistry] = web.AppKey("devices", DeviceRegistry)
 PAIRINGS: web.AppKey[PairingBook] = web.AppKey("pairings", PairingBook)
-DEVICE_URLS: web.AppKey[list[str]] = web.AppKey("device_urls", list)
-"""The relay's addresses for devices (the LAN listener's); empty: the address the desk used."""
 
 
 def setup_devices(app: web.Application) -> None:
-    """Give the app its pairing book now and its device registry once the store is open."""
+    """Give the app its pairing book now and its device registry once the store is open (call it
+    after the store's cleanup context and before the LAN listener's, which shares both)."""
     app[PAIRINGS] = PairingBook(app[CONFIG].pairing_ttl)
-    app.setdefault(DEVICE_URLS, [])
 
-    async def open_registry(app: web.Application) -> None:
+    async def registry(app: web.Application) -> AsyncIterator[None]:
         app[DEVICES] = DeviceRegistry(app[BROKER].store)
+        yield
 
-    app.on_startup.append(open_registry)  # after the cleanup contexts: the broker and its store exist
+    app.cleanup_ctx.append(registry)
 
 
 async def device_of(request: web.Request) -> Principal:

@@ -32,8 +32,9 @@ from hitl_desk.errors import (
     RateLimitedError,
 )
 from relay.context import CONFIG, owner_of
-from relay.devices.context import DEVICE_URLS, DEVICES, PAIRINGS
+from relay.devices.context import DEVICES, PAIRINGS
 from relay.http import json_response, parse_body, parse_query
+from relay.lan import LAN
 from relay.openapi import RouteTable
 
 routes = RouteTable()
@@ -49,12 +50,17 @@ _STOP_TEXT = {"codes_differ": "The human on the desk said the codes differ: pair
 
 
 def _device_url(request: web.Request) -> str:
-    urls = request.app[DEVICE_URLS]
-    return urls[0] if urls else f"{request.scheme}://{request.host}"
+    """The LAN listener's address (its first: the default route's), where devices reach the relay."""
+    listener = request.app.get(LAN)
+    if listener is None or not listener.urls:
+        raise PairingFailedError("This relay has no LAN listener, and only it serves devices: start the relay "
+                                 "with --lan (hitl-desk relay --lan), then pair.")
+    return listener.urls[0]
 
 
 @routes.route("POST", "/api/v1/devices/pairings", summary="Open a pairing (5 minutes, one device).",
-              body=PairingStart, response=PairingState, status=201, auth="owner", errors=(RateLimitedError,),
+              body=PairingStart, response=PairingState, status=201, auth="owner",
+              errors=(RateLimitedError, PairingFailedError),
               tags=("devices",))
 async def start_pairing(request: web.Request) -> web.Response:
     await owner_of(request)

@@ -100,7 +100,8 @@ async def device_answer(request: web.Request) -> web.Response:
     principal = await device_of(request)
     body = await parse_body(request, AnswerCreate)
     return json_response(await request.app[BROKER].answer(
-        request.match_info["request_id"], body.response, principal.label, encrypted_response=body.encrypted_response))
+        request.match_info["request_id"], body.response, principal.label, encrypted_response=body.encrypted_response,
+        via=body.via))
 
 
 @routes.route("POST", f"{DEVICE_PREFIX}/hitl/requests/{{request_id}}/cancel", summary="Dismiss a request (signed).",

@@ -22,7 +22,7 @@ from hitl_desk.errors import HitlError
 from hitl_desk.models import Agent, EncryptedCreate, HitlRequest, Kind
 from relay.broker import Broker
 from relay.mcp.desk import NOTIFIED, Create, Desk, answer_text, arguments
-from relay.mcp.texts import AgentNameArg, TimeoutArg
+from relay.mcp.texts import AgentNameArg, TimeoutArg, tool_hints
 
 MIN_ENVELOPE_BYTES = Box.NONCE_SIZE + 16
 """Nonce and MAC: an envelope shorter than this holds nothing."""
@@ -100,6 +100,7 @@ def add_sealed_tools(server: MCPServer, desk: Desk) -> None:
     """Add the two ``*_e2ee`` tools: plain text results (the envelope), no output schemas."""
 
     @server.tool(name="request_human_input_e2ee", title="Ask the human (end-to-end encrypted)",
+                 annotations=tool_hints("Ask the human (end-to-end encrypted)"),
                  description=ASK_SEALED, structured_output=False)
     async def request_human_input_e2ee(encrypted_payload: PayloadArg, ctx: Context,
                                        request_id: RequestIdArg = None, timeout_seconds: TimeoutArg = None,
@@ -109,6 +110,7 @@ def add_sealed_tools(server: MCPServer, desk: Desk) -> None:
         return sealed_answer(await desk.ask_with(ctx, body.agent_name, sealing("input", body)))
 
     @server.tool(name="notify_human_e2ee", title="Notify the human (end-to-end encrypted)",
+                 annotations=tool_hints("Notify the human (end-to-end encrypted)"),
                  description=NOTIFY_SEALED, structured_output=False)
     async def notify_human_e2ee(encrypted_payload: PayloadArg, ctx: Context, request_id: RequestIdArg = None,
                                 agent_name: AgentNameArg = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from hitl_desk.models import MAX_CHOICES
@@ -71,3 +72,12 @@ TimeoutArg = Annotated[float | None, Field(
 DefaultAnswerArg = Annotated[str | None, Field(
     description="Returned as the answer if nobody answers in time. Leave it out unless proceeding with it "
                 "unanswered is truly safe.")]
+
+
+def tool_hints(title: str) -> ToolAnnotations:
+    """The hints every hitl-desk tool carries, honestly: it adds a question or notice to the desk
+    (so not read-only, nor idempotent: a second call asks again), deletes or overwrites nothing,
+    and reaches only this relay, a closed world. Codex approves tools that are neither destructive
+    nor open-world without asking per call, which ``codex exec`` (approval policy "never") needs."""
+    return ToolAnnotations(title=title, read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                           open_world_hint=False)

@@ -27,6 +27,7 @@ from relay.mcp.texts import (
     PlaceholderArg,
     PromptArg,
     TimeoutArg,
+    tool_hints,
 )
 
 
@@ -45,7 +46,8 @@ def build_server(desk: Desk) -> MCPServer:
     finally:
         root.removeHandler(placeholder)
 
-    @server.tool(name="request_human_input", title="Ask the human", description=ASK, structured_output=False)
+    @server.tool(name="request_human_input", title="Ask the human", annotations=tool_hints("Ask the human"),
+                 description=ASK, structured_output=False)
     async def request_human_input(prompt: PromptArg, ctx: Context, choices: ChoicesArg = None,
                                   placeholder_text: PlaceholderArg = None, agent_name: AgentNameArg = None,
                                   timeout_seconds: TimeoutArg = None, default_answer: DefaultAnswerArg = None) -> str:
@@ -53,13 +55,14 @@ def build_server(desk: Desk) -> MCPServer:
                          agent_name=agent_name, timeout_seconds=timeout_seconds, default_answer=default_answer)
         return await desk.ask(ctx, body)
 
-    @server.tool(name="notify_human", title="Notify the human", description=NOTIFY, structured_output=False)
+    @server.tool(name="notify_human", title="Notify the human", annotations=tool_hints("Notify the human"),
+                 description=NOTIFY, structured_output=False)
     async def notify_human(message: Annotated[str, Field(description="The notification, in Markdown.")],
                            ctx: Context, agent_name: AgentNameArg = None) -> str:
         return await desk.notify(ctx, arguments(NotificationCreate, message=message, agent_name=agent_name))
 
-    @server.tool(name="notify_human_completion", title="Report a finished task", description=COMPLETE,
-                 structured_output=False)
+    @server.tool(name="notify_human_completion", title="Report a finished task",
+                 annotations=tool_hints("Report a finished task"), description=COMPLETE, structured_output=False)
     async def notify_human_completion(
             summary: Annotated[str, Field(description="What you did and what, if anything, is left, in Markdown.")],
             ctx: Context, agent_name: AgentNameArg = None) -> str:

@@ -7,14 +7,18 @@ same methods).  Every implementation passes ``tests/relay/test_store_contract.py
 Correctness across relays that share one store rests on two rules an implementation must keep:
 ``close_request`` is one conditional change (pending → final) that succeeds exactly once, with
 its event appended in the same transaction; and a request's expiry timer belongs to one relay
-at a time, the one whose lease (``renew_lease``) is live (``claim_timers``).
+at a time, the one whose lease (``renew_lease``) is live (``claim_timers``).  Every creation and
+closing also appends its audit entry (``hitl_desk.audit``) in that transaction, extending one
+hash chain across the relays that share the store.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
+from hitl_desk.audit import AuditEntry
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
+from hitl_desk.rules import Rule
 from relay.store.devices import DeviceStore
 
 
@@ -123,7 +127,10 @@ class Store(EventLog, DeviceStore, Protocol):
 
     async def insert_request(self, request: HitlRequest, now: float, *, max_pending: int | None = None,
                              attended: bool = False, timer_owner: str | None = None) -> Event:
-        """Persist a new request and its ``request.created`` event in one transaction.
+        """Persist a new request, its ``request.created`` event and audit entry in one transaction.
+
+        A request already final when inserted (answered at once by a rule) gets its closing event
+        instead (``request.answered``), and audit entries for both its creation and its closing.
 
         ``max_pending``: refuse (``TooManyPendingError``) when the agent has that many pending,
         counted in the same transaction.  ``attended``: a caller is blocked on it.
@@ -134,9 +141,12 @@ class Store(EventLog, DeviceStore, Protocol):
     async def close_request(self, request_id: str, status: str, response: str | None,
                             answered_by: str | None, now: float, *, encrypted_response: str | None = None,
                             encrypted: bool | None = None,
-                            cancel_reason: str | None = None) -> tuple[HitlRequest, Event] | None:
-        """Move a pending request to a final state and append its event, exactly once; None when
-        it was not pending (or unknown, or its encryption is not ``encrypted`` when given)."""
+                            cancel_reason: str | None = None, via: str | None = None,
+                            new_rule: Rule | None = None) -> tuple[HitlRequest, Event] | None:
+        """Move a pending request to a final state and append its event and audit entry, exactly
+        once; None when it was not pending (or unknown, or its encryption is not ``encrypted`` when
+        given).  ``via``: the approver it was answered from, recorded in the audit entry;
+        ``new_rule``: a rule the answer makes ("Always allow"), stored in the same transaction."""
         ...
 
     async def get_request(self, request_id: str) -> HitlRequest | None:
@@ -156,6 +166,29 @@ class Store(EventLog, DeviceStore, Protocol):
 
     async def count_requests(self, status: str) -> int:
         """How many requests are in this state."""
+        ...
+
+    # -- always-allow rules and the audit chain ----------------------------------------------------
+
+    async def add_rule(self, rule: Rule) -> None:
+        """Store a new rule."""
+        ...
+
+    async def rules_for(self, agent_id: str, tool: str) -> list[Rule]:
+        """The live (unrevoked) rules of one agent for one tool, oldest first."""
+        ...
+
+    async def list_rules(self, *, include_revoked: bool = False) -> list[Rule]:
+        """Every rule, newest first (live ones only unless ``include_revoked``)."""
+        ...
+
+    async def revoke_rule(self, rule_id: str, now: float, by: str | None = None) -> Rule:
+        """Mark a rule revoked and audit it with ``by`` (idempotent: once; ``RuleNotFoundError`` for an
+        unknown id).  ``add_rule`` and a close's ``new_rule`` audit the rule's creation the same way."""
+        ...
+
+    async def audit_page(self, after: int, limit: int) -> list[AuditEntry]:
+        """Audit entries with ``seq`` above ``after``, oldest first, at most ``limit``."""
         ...
 
     # -- expiry timer leases ---------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """The SQLite store: one file in WAL mode, numbered SQL migrations (``relay.store.sqlite_open``).
 
 Writes go through a group-commit writer (``relay.writer``: each change and its event in one
-transaction, queued changes committed together); reads through an aiosqlite connection,
-which in WAL mode sees only committed data.  It implements ``relay.store.Store``; several
-relays may share one file (SQLite's locking serialises their writers).
+transaction, queued changes committed together); reads through an aiosqlite connection (in WAL
+mode it sees only committed data).  It implements ``relay.store.Store``; relays may share a file.
 """
 
 from __future__ import annotations
@@ -28,15 +27,17 @@ from hitl_desk.errors import (
     TooManyPendingError,
 )
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
+from hitl_desk.rules import Rule
 from relay.store import ClaimedTimer
 from relay.store.sqlite_devices import DeviceRows
 from relay.store.sqlite_open import open_checked
+from relay.store.sqlite_rules import SqliteRulesAndAudit, audit_closed, audit_created
 from relay.writer import GroupCommitWriter, T
 
 _REQUEST_COLUMNS = (
     "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
     "response, answered_by, created_at, expires_at, closed_at, encrypted_payload, "
-    "encrypted_response, agent_public_key, channel, cancel_reason"
+    "encrypted_response, agent_public_key, channel, cancel_reason, action"
 )
 
 
@@ -45,7 +46,7 @@ def _request(row: sqlite3.Row, *extra: str) -> HitlRequest:
     data = dict(row)
     for column in extra:
         del data[column]
-    data["choices"] = json.loads(data["choices"])
+    data["choices"], data["action"] = json.loads(data["choices"]), data["action"] and json.loads(data["action"])
     return HitlRequest.model_validate(data)
 
 
@@ -64,8 +65,8 @@ def _agent(row: sqlite3.Row) -> Agent:
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
 
 
-class SqliteStore(DeviceRows):
-    """SQLite persistence for agents, API keys, requests and the event log (a ``Store``)."""
+class SqliteStore(SqliteRulesAndAudit, DeviceRows):
+    """SQLite persistence: agents, API keys, requests, events, rules, audit, paired devices (a ``Store``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -230,8 +231,11 @@ class SqliteStore(DeviceRows):
                   request.expires_at.timestamp() if request.expires_at else None,
                   request.closed_at.timestamp() if request.closed_at else None,
                   request.encrypted_payload, request.encrypted_response, request.agent_public_key,
-                  request.channel, request.cancel_reason, int(attended), timer_owner)
+                  request.channel, request.cancel_reason, request.action and request.action.model_dump_json(),
+                  int(attended), timer_owner)
         payload = request.model_dump_json()
+        # A request closed as it arrives (a rule answered it) has its closing event, not request.created.
+        event_type = "request.created" if request.status in ("pending", "delivered") else f"request.{request.status}"
         capped = max_pending is not None and request.status == "pending"
 
         def insert(db: sqlite3.Connection) -> int:
@@ -244,21 +248,24 @@ class SqliteStore(DeviceRows):
                         "for answers, or cancel some, before asking more.",
                         details={"pending": int(count), "max_pending": max_pending})
             db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}, attended, timer_owner) VALUES "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-            return _append_event(db, "request.created", request.id, now, payload)
+                       f"({', '.join('?' * len(values))})", values)
+            audit_created(db, request, now)
+            return _append_event(db, event_type, request.id, now, payload)
 
         try:
             seq = await self._write(insert)
         except sqlite3.IntegrityError:
             raise RequestExistsError(f"A request with the id {request.id!r} exists already.") from None
-        return Event(seq=seq, type="request.created", at=_utc(now), request=request)
+        return Event.model_validate({"seq": seq, "type": event_type, "at": now, "request": request})
 
     async def close_request(self, request_id: str, status: str, response: str | None,
                             answered_by: str | None, now: float, *, encrypted_response: str | None = None,
                             encrypted: bool | None = None,
-                            cancel_reason: str | None = None) -> tuple[HitlRequest, Event] | None:
+                            cancel_reason: str | None = None, via: str | None = None,
+                            new_rule: Rule | None = None) -> tuple[HitlRequest, Event] | None:
         """Move a pending request to a final state; None when it was not pending (or unknown, or
-        its encryption is not ``encrypted`` when that is given).
+        its encryption is not ``encrypted`` when that is given).  ``via``: the approver, for the
+        audit; ``new_rule``: a rule its answer makes, stored only if this close succeeds.
 
         This conditional UPDATE is what makes exactly one answer win.
         """
@@ -275,6 +282,7 @@ class SqliteStore(DeviceRows):
             if row is None:
                 return None
             request = _request(row)
+            audit_closed(db, request, now, via, new_rule)
             return request, _append_event(db, event_type, request.id, now, request.model_dump_json())
 
         closed = await self._write(close)

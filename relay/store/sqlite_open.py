@@ -21,20 +21,20 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 def _migrate(path: Path) -> None:
-    """Run every migration not applied yet, by number: numbers are assigned per feature, so a
-    database may have met 008 before 005 (a gap is not \"done up to 8\")."""
+    # Each migration is recorded by number, so one numbered below the newest applied (branches
+    # merged in any order leave gaps) still runs; user_version stays the highest applied.
     db = connect(path)
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'applied_migrations'").fetchone() is None:
-            # Databases from before this table applied 1..user_version, in order.
-            known = "".join(f"INSERT INTO applied_migrations VALUES ({n});\n" for n in range(1, version + 1))
-            db.executescript(f"BEGIN;\nCREATE TABLE applied_migrations (number INTEGER PRIMARY KEY);\n{known}COMMIT;")
-        applied = {int(row[0]) for row in db.execute("SELECT number FROM applied_migrations")}
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (number INTEGER PRIMARY KEY)")
+        applied = {int(row[0]) for row in db.execute("SELECT number FROM migrations")}
+        if not applied and version:  # a store from before the table: all up to user_version ran
+            applied = {number for number, _ in _migrations() if number <= version}
+            db.executemany("INSERT INTO migrations(number) VALUES (?)", [(n,) for n in sorted(applied)])
         for number, sql in _migrations():
             if number not in applied:
                 version = max(version, number)
-                db.executescript(f"BEGIN;\n{sql}\nINSERT INTO applied_migrations VALUES ({number});\n"
+                db.executescript(f"BEGIN;\n{sql}\nINSERT INTO migrations(number) VALUES ({number});\n"
                                  f"PRAGMA user_version={version};\nCOMMIT;")
     finally:
         db.close()

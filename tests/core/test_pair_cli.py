@@ -8,6 +8,7 @@ import asyncio
 import re
 import stat
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,19 @@ from hitl_desk.settings import Settings
 from tests.conftest import LiveRelay
 from tests.core.test_cli_e2ee import env_for, hitl_desk
 from tests.deadline import until
+from tests.pairing import lan_relay, lan_url
 from tests.secrecy import assert_relay_kept_none_of
 
 SECRET = "Rotate the staging-cluster-omega signing key tonight?"
 ANSWER = "after the quokka-freeze review"
 CODE = re.compile(r"Verification code: (\d{3} \d{3})")
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
+    """A live relay whose LAN listener (on 127.0.0.2) serves the devices."""
+    async with lan_relay(tmp_path) as live:
+        yield live
 
 
 async def _spawn(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -126,7 +135,7 @@ async def test_a_paired_home_approves_with_its_device_credential_and_the_desk_wi
     credential, desk = await pair_device(relay, "laptop")
     paired = install_device(tmp_path / "laptop-home", credential, desk)
     async with approver_client(Settings(home=paired.home), None) as client:
-        assert isinstance(client, DeviceClient) and client.base_url == relay.url
+        assert isinstance(client, DeviceClient) and client.base_url == lan_url(relay)
         assert await client.desk_public_key() == desk.public_key
     async with approver_client(relay.settings, relay.url) as client:
         assert not isinstance(client, DeviceClient) and client.credential == relay.owner_token

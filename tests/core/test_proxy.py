@@ -40,6 +40,8 @@ async def test_proxy_asks_through_the_relay_with_only_ciphertext_on_the_relay(
                 tools = await client.list_tools()
                 assert sorted(t.name for t in tools.tools) == [
                     "notify_human", "notify_human_completion", "request_human_input"]
+                assert all(t.annotations and t.annotations.title == t.title and t.annotations.destructive_hint is False
+                           and t.annotations.open_world_hint is False for t in tools.tools)
                 result = await asyncio.wait_for(client.call_tool(
                     "request_human_input", {"prompt": SECRET, "choices": ["yes", "no"]},
                     progress_callback=on_progress), 60)

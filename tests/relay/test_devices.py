@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,15 +16,26 @@ from hitl_desk.client import RelayClient
 from hitl_desk.device import DEVICE_PREFIX, Device, DeviceList, canonical_target, signed_headers
 from hitl_desk.device_client import DeviceClient, DeviceCredential
 from hitl_desk.errors import AuthenticationError, DeviceNotFoundError, DeviceRevokedError
-from tests.conftest import LiveRelay
+from relay.lan import LAN
+from relay.openapi import RouteTable
+from tests.conftest import LiveRelay, start_relay
 from tests.deadline import until
-from tests.pairing import paired_client
+from tests.pairing import LAN_ADDRESS, lan_relay, lan_url, paired_client
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
+    """A live relay whose LAN listener (on 127.0.0.2) serves the devices."""
+    async with lan_relay(tmp_path) as live:
+        yield live
 
 
 async def _raw(relay: LiveRelay, method: str, path: str, headers: dict[str, str],
                body: bytes = b"") -> tuple[int, dict[str, object]]:
+    """One request to the LAN listener for device paths, to the loopback one for the others."""
+    base = lan_url(relay) if path.startswith(("/api/v1/device/", "/api/v1/pair")) else relay.url
     async with aiohttp.ClientSession() as http:
-        async with http.request(method, relay.url + path, data=body or None,
+        async with http.request(method, base + path, data=body or None,
                                 headers={**headers, "Content-Type": "application/json"} if body else headers) as resp:
             return resp.status, await resp.json()
 
@@ -78,13 +91,13 @@ async def test_a_signature_over_another_body_is_refused_and_changes_nothing(rela
 async def test_an_unpaired_device_asking_for_events_is_refused(relay: LiveRelay) -> None:
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.WSServerHandshakeError) as plain:
-            await http.ws_connect(f"{relay.url}{DEVICE_PREFIX}/events")
-        stranger = DeviceCredential(relay.url, "dev_0000000000000000", "stranger",
+            await http.ws_connect(f"{lan_url(relay)}{DEVICE_PREFIX}/events")
+        stranger = DeviceCredential(lan_url(relay), "dev_0000000000000000", "stranger",
                                     DeviceCredential.seed(SigningKey.generate()))
         async with DeviceClient(stranger) as client:
             headers = client.sign("GET", f"{DEVICE_PREFIX}/events", {})
         with pytest.raises(aiohttp.WSServerHandshakeError) as unknown:
-            await http.ws_connect(f"{relay.url}{DEVICE_PREFIX}/events", headers=headers)
+            await http.ws_connect(f"{lan_url(relay)}{DEVICE_PREFIX}/events", headers=headers)
     assert plain.value.status == unknown.value.status == 401
     async with DeviceClient(stranger) as client:
         with pytest.raises(AuthenticationError) as refused:
@@ -177,18 +190,18 @@ async def test_a_browser_signs_its_event_stream_in_the_query_instead_of_headers(
     headers = signed_headers(device.device.key, device.device.device_id, "GET", canonical_target(path, {"since": "0"}))
     query = {"since": "0", **{name: headers[header] for name, header in QUERY_FIELDS.items()}}
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(relay.url + path, params=query) as ws:
+        async with http.ws_connect(lan_url(relay) + path, params=query) as ws:
             ready = await ws.receive_json(timeout=10)
         with pytest.raises(aiohttp.WSServerHandshakeError):  # and the same signature works once
-            await http.ws_connect(relay.url + path, params=query)
+            await http.ws_connect(lan_url(relay) + path, params=query)
     assert ready["type"] == "ready"
     await device.close()
 
 
-async def test_the_openapi_document_says_device_routes_take_a_device_signature(relay: LiveRelay) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{relay.url}/api/v1/openapi.json") as resp:
-            doc = await resp.json()
+def test_the_device_routes_document_a_device_signature() -> None:
+    from relay.devices import owner_routes, routes
+
+    doc = RouteTable(routes, owner_routes).document()
     assert doc["paths"][f"{DEVICE_PREFIX}/hitl/requests"]["get"]["security"] == [{"deviceSignature": []}]
     assert "security" not in doc["paths"]["/api/v1/pair/{pairing_id}/join"]["post"]
     assert doc["paths"]["/api/v1/devices"]["get"]["security"] == [{"apiKey": []}, {"bearer": []}]
@@ -196,15 +209,14 @@ async def test_the_openapi_document_says_device_routes_take_a_device_signature(r
 
 async def test_a_paired_device_keeps_working_after_the_relay_restarts_and_a_replay_stays_refused(
         relay: LiveRelay) -> None:
-    from tests.conftest import start_relay
-
     device = await paired_client(relay)
     path = f"{DEVICE_PREFIX}/hitl/requests"
     before = _signed(device, "GET", path)
     assert (await _raw(relay, "GET", path, before))[0] == 200
-    port = relay.running.port
+    port, lan_port = relay.running.port, relay.running.app[LAN].port
     await relay.running.stop()
-    relay.running = await start_relay(relay.home, port)
+    relay.running = await start_relay(relay.home, port, lan=True, lan_addresses=(LAN_ADDRESS,), mdns=False,
+                                      lan_port=lan_port)
     async with device:
         assert await device.list_requests("pending") == []  # the credential is in the store
     status, body = await _raw(relay, "GET", path, before)  # signed before the restart: its nonce is forgotten,

@@ -25,26 +25,38 @@ def parsed(client: str) -> Any:
     """The snippet for the client, parsed the way the client reads it."""
     text = render(client, URL, KEY).text
     if client == "claude-code":
-        return shlex.split(text)
+        return [shlex.split(line) for line in text.splitlines() if not line.startswith("#")]
     if client == "codex":
         return tomllib.loads(text)
     return json.loads(text)
 
 
-def test_claude_code_gets_one_shell_command_with_the_key_header() -> None:
-    assert parsed("claude-code") == [
-        "claude", "mcp", "add", "--transport", "http", "hitl-desk", URL, "--header", f"X-API-Key: {KEY}"]
+def test_claude_code_gets_add_json_with_a_long_timeout_and_the_setting_that_keeps_waits_in_front() -> None:
+    add, export = parsed("claude-code")
+    assert add[:4] == ["claude", "mcp", "add-json", "hitl-desk"]
+    assert json.loads(add[4]) == {"type": "http", "url": URL, "headers": {"X-API-Key": KEY},
+                                  "timeout": WAIT_SECONDS * 1000, "alwaysLoad": True}
+    assert export == ["export", "CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS=0"]
+    headless = render("claude-code", URL, KEY).text.splitlines()[-1]
+    assert shlex.split(headless.lstrip("# "))[:5] == [
+        "claude", "-p", "your task", "--allowedTools", "mcp__hitl-desk__request_human_input"]
+    # One line of why above each command.
+    assert [line.startswith("#") for line in render("claude-code", URL, KEY).text.splitlines()] == [
+        True, False, True, False, True, True]
 
 
 def test_claude_code_command_quotes_an_odd_key_for_the_shell() -> None:
     odd = "k'ey $HOME"
-    assert shlex.split(render("claude-code", URL, odd).text)[-1] == f"X-API-Key: {odd}"
+    (add, _export) = [shlex.split(line) for line in render("claude-code", URL, odd).text.splitlines()
+                      if not line.startswith("#")]
+    assert json.loads(add[-1])["headers"] == {"X-API-Key": odd}
 
 
 @pytest.mark.parametrize("client,server", [
     ("cursor", {"url": URL, "headers": {"X-API-Key": KEY}}),
     ("windsurf", {"serverUrl": URL, "headers": {"X-API-Key": KEY}}),
-    ("gemini", {"httpUrl": URL, "headers": {"X-API-Key": KEY}, "timeout": WAIT_SECONDS * 1000}),
+    ("gemini", {"url": URL, "type": "http", "headers": {"X-API-Key": KEY}, "timeout": WAIT_SECONDS * 1000,
+                "trust": True}),
 ])
 def test_json_clients_get_an_mcp_servers_entry_in_their_own_keys(client: str, server: dict[str, Any]) -> None:
     assert parsed(client) == {"mcpServers": {"hitl-desk": server}}
@@ -54,9 +66,11 @@ def test_vscode_gets_a_typed_http_server() -> None:
     assert parsed("vscode") == {"servers": {"hitl-desk": {"type": "http", "url": URL, "headers": {"X-API-Key": KEY}}}}
 
 
-def test_codex_gets_a_toml_table_with_headers_and_a_long_tool_timeout() -> None:
+def test_codex_gets_a_toml_table_with_a_bearer_variable_a_long_tool_timeout_and_no_per_call_approval() -> None:
     assert parsed("codex") == {"mcp_servers": {"hitl-desk": {
-        "url": URL, "http_headers": {"X-API-Key": KEY}, "tool_timeout_sec": WAIT_SECONDS}}}
+        "url": URL, "bearer_token_env_var": "HITL_API_KEY", "tool_timeout_sec": WAIT_SECONDS,
+        "default_tools_approval_mode": "approve"}}}
+    assert f"#   export HITL_API_KEY={KEY}" in render("codex", URL, KEY).text.splitlines()
     assert WAIT_SECONDS > 15 * 60
 
 
@@ -100,7 +114,8 @@ async def test_minted_key_belongs_to_an_agent_named_after_the_client(relay: Live
                                                                      owner: RelayClient) -> None:
     code, out, err = await cli(relay, "mcp-config", "claude-code")
     assert code == 0, err
-    assert shlex.split(out)[:7] == ["claude", "mcp", "add", "--transport", "http", "hitl-desk", relay.url + "/mcp"]
+    add = shlex.split(out.splitlines()[1])
+    assert add[:4] == ["claude", "mcp", "add-json", "hitl-desk"] and json.loads(add[4])["url"] == relay.url + "/mcp"
     assert [key.agent_name for key in await owner.list_api_keys()] == ["claude-code"]
 
 

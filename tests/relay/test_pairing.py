@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from hitl_desk.errors import (
     InvalidRequestError,
     PairingCodeMismatchError,
     PairingExpiredError,
+    PairingFailedError,
     PairingNotFoundError,
     PairingSecretError,
     PairingUsedError,
@@ -23,9 +25,16 @@ from hitl_desk.errors import (
 )
 from hitl_desk.handshake import DeskHandshake, DeviceHandshake
 from hitl_desk.pairing import PairingLink, verification_code
-from tests.conftest import LiveRelay, live_relay
-from tests.pairing import desk_keys, pair_device
+from tests.conftest import LiveRelay
+from tests.pairing import desk_keys, lan_relay, lan_url, pair_device
 from tests.secrecy import assert_relay_kept_none_of
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
+    """A live relay whose LAN listener (on 127.0.0.2) serves the devices."""
+    async with lan_relay(tmp_path) as live:
+        yield live
 
 
 async def _devices(relay: LiveRelay) -> list[str]:
@@ -36,14 +45,14 @@ async def _devices(relay: LiveRelay) -> list[str]:
 async def test_the_link_carries_its_secret_only_in_the_fragment(relay: LiveRelay) -> None:
     async with relay.owner() as owner:
         link = await DeskHandshake(owner, await desk_keys(relay)).start()
-    assert link.url.startswith(f"{relay.url}/pair#p={link.pairing_id}&s=")
+    assert link.url.startswith(f"{lan_url(relay)}/pair#p={link.pairing_id}&s=")
     assert PairingLink.parse(link.url) == link
     with pytest.raises(InvalidRequestError):
         PairingLink.parse(link.url.split("&s=")[0])
 
 
 async def test_a_wrong_code_voids_the_pairing_on_both_sides(relay: LiveRelay) -> None:
-    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, await desk_keys(relay))
         device = DeviceHandshake(anonymous, await desk.start(), "phone")
         await device.join()
@@ -61,7 +70,7 @@ async def test_a_wrong_code_voids_the_pairing_on_both_sides(relay: LiveRelay) ->
 
 
 async def test_the_human_saying_the_codes_differ_stops_the_device_too(relay: LiveRelay) -> None:
-    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, await desk_keys(relay))
         device = DeviceHandshake(anonymous, await desk.start(), "phone")
         await device.join()
@@ -75,7 +84,7 @@ async def test_the_human_saying_the_codes_differ_stops_the_device_too(relay: Liv
 
 
 async def test_a_device_without_the_links_secret_is_refused_by_the_desk(relay: LiveRelay) -> None:
-    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, await desk_keys(relay))
         link = await desk.start()
         forged = dataclasses.replace(link, secret=bytes(16))  # knows the id (it crossed the LAN), not the secret
@@ -89,7 +98,7 @@ async def test_a_device_without_the_links_secret_is_refused_by_the_desk(relay: L
 
 
 async def test_a_link_works_once(relay: LiveRelay) -> None:
-    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, await desk_keys(relay))
         link = await desk.start()
         await DeviceHandshake(anonymous, link, "first").join()
@@ -99,7 +108,7 @@ async def test_a_link_works_once(relay: LiveRelay) -> None:
 
 async def test_a_finished_pairing_link_is_refused_as_used(relay: LiveRelay) -> None:
     await pair_device(relay)
-    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, await desk_keys(relay))
         link = await desk.start()
         paired = asyncio.ensure_future(_complete(desk, DeviceHandshake(anonymous, link, "phone")))
@@ -120,8 +129,8 @@ async def _complete(desk: DeskHandshake, device: DeviceHandshake) -> None:
 
 
 async def test_an_expired_link_is_refused(tmp_path: Path) -> None:
-    async with live_relay(tmp_path, pairing_ttl=0.0) as relay:  # every link is past its time when used
-        async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with lan_relay(tmp_path, pairing_ttl=0.0) as relay:  # every link is past its time when used
+        async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
             link = await DeskHandshake(owner, await desk_keys(relay)).start()
             with pytest.raises(PairingExpiredError):
                 await DeviceHandshake(anonymous, link, "late").join()
@@ -152,7 +161,7 @@ async def test_neither_the_links_secret_nor_the_desk_key_reaches_the_relay_or_th
         relay: LiveRelay, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     keys = await desk_keys(relay)
-    async with relay.owner() as owner, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, keys)
         link = await desk.start()
         await _complete(desk, DeviceHandshake(anonymous, link, "phone"))
@@ -160,7 +169,7 @@ async def test_neither_the_links_secret_nor_the_desk_key_reaches_the_relay_or_th
 
 
 async def test_another_owner_approver_confirms_over_rest_and_the_desk_delivers(relay: LiveRelay) -> None:
-    async with relay.owner() as owner, relay.owner() as other, RelayClient(relay.url) as anonymous:
+    async with relay.owner() as owner, relay.owner() as other, RelayClient(lan_url(relay)) as anonymous:
         desk = DeskHandshake(owner, await desk_keys(relay))
         device = DeviceHandshake(anonymous, await desk.start(), "tablet")
         await device.join()
@@ -174,3 +183,12 @@ async def test_another_owner_approver_confirms_over_rest_and_the_desk_delivers(r
         device_id = await desk.confirm(code)
         credential, _ = await finishing
     assert credential.device_id == device_id and await _devices(relay) == [device_id]
+
+
+async def test_a_relay_without_a_lan_listener_refuses_to_pair(tmp_path: Path) -> None:
+    from tests.conftest import live_relay
+
+    async with live_relay(tmp_path) as relay, relay.owner() as owner:
+        with pytest.raises(PairingFailedError) as refused:
+            await DeskHandshake(owner, await desk_keys(relay)).start()
+    assert "--lan" in refused.value.message

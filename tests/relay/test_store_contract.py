@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from hitl_desk.errors import AgentExistsError, ApiKeyNotFoundError, RequestExistsError, TooManyPendingError
+from hitl_desk.action import ToolAction
+from hitl_desk.audit import ChainCheck
+from hitl_desk.errors import (
+    AgentExistsError,
+    ApiKeyNotFoundError,
+    RequestExistsError,
+    RuleNotFoundError,
+    TooManyPendingError,
+)
 from hitl_desk.models import Agent, HitlRequest
+from hitl_desk.rules import Rule
 from relay.store import Store
 from relay.store.sqlite import SqliteStore
 
@@ -221,45 +230,77 @@ async def test_a_device_is_kept_listed_touched_and_revoked_idempotently(store: S
     assert await store.device_by_id("dev_unknown") is None
 
 
+# -- always-allow rules and the audit chain (issue 11) ------------------------------------------
 
-def test_a_migration_numbered_below_the_databases_version_still_runs_once(tmp_path: Path) -> None:
-    import sqlite3
+def rule(agent: Agent, n: int, *, tool: str = "Bash", pattern: str = "make") -> Rule:
+    """An exact rule with the id ``rule_<n as 12 hex digits>``."""
+    return Rule(id=f"rule_{n:012x}", agent_id=agent.id, agent_name=agent.name, tool=tool, kind="exact",
+                pattern=pattern, created_at=datetime.fromtimestamp(NOW + n, UTC), created_by="owner")
 
-    from relay.store.sqlite_open import open_checked
 
-    path = tmp_path / "gap.db"
-    open_checked(path)
-    db = sqlite3.connect(path)  # as if 008 arrived (merged) after a higher number had run
-    db.executescript("DROP TABLE devices; DELETE FROM applied_migrations WHERE number = 8;")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    db.close()
-    assert version >= 8
-    open_checked(path)
-    open_checked(path)  # and only once
-    db = sqlite3.connect(path)
+async def test_rules_are_listed_by_agent_and_tool_and_revoked_once(store: Store, agent: Agent) -> None:
+    other = await store.create_agent("agt_2", "other", NOW, exist_ok=False)
+    for made in (rule(agent, 1), rule(agent, 2, tool="Edit"), rule(other, 3), rule(agent, 4, pattern="ls")):
+        await store.add_rule(made)
+    assert [r.id for r in await store.rules_for(agent.id, "Bash")] == [rule(agent, 1).id, rule(agent, 4).id]
+    assert [r.id for r in await store.list_rules()] == [rule(agent, n).id for n in (4, 3, 2, 1)]
+    revoked = await store.revoke_rule(rule(agent, 1).id, NOW + 9, "owner")
+    again = await store.revoke_rule(rule(agent, 1).id, NOW + 10, "owner")
+    audited = [(e.event, e.rule_id, e.answered_by) for e in await store.audit_page(0, 10)]
+    assert audited == [*(("rule_added", rule(a, n).id, "owner") for a, n in ((agent, 1), (agent, 2), (other, 3),
+                                                                            (agent, 4))),
+                       ("rule_revoked", rule(agent, 1).id, "owner")]
+    assert revoked.revoked_at == again.revoked_at == datetime.fromtimestamp(NOW + 9, UTC)
+    assert [r.id for r in await store.rules_for(agent.id, "Bash")] == [rule(agent, 4).id]
+    assert len(await store.list_rules()) == 3 and len(await store.list_rules(include_revoked=True)) == 4
+    with pytest.raises(RuleNotFoundError):
+        await store.revoke_rule("rule_none", NOW)
+
+
+async def test_a_request_answered_as_it_arrives_gets_its_closing_event(store: Store, agent: Agent) -> None:
+    ruled = question(agent, 1).model_copy(update={
+        "status": "answered", "response": "Allow once", "answered_by": "rule:rule_000000000001",
+        "closed_at": datetime.fromtimestamp(NOW, UTC), "action": ToolAction(tool="Bash", argument="make")})
+    event = await store.insert_request(ruled, NOW, max_pending=0)  # the cap counts pending requests only
+    assert (event.type, event.request.status) == ("request.answered", "answered")
+    assert await store.get_request("req_1") == ruled
+    audit = await store.audit_page(0, 10)
+    assert [(e.event, e.rule_id, e.response) for e in audit] == [
+        ("created", None, None), ("answered", "rule_000000000001", "Allow once")]
+
+
+async def test_a_rule_made_by_an_answer_is_kept_only_if_the_answer_wins(store: Store, agent: Agent) -> None:
+    await store.insert_request(question(agent, 1), NOW)
+    first = await store.close_request("req_1", "answered", "Always allow", "owner", NOW, new_rule=rule(agent, 1))
+    late = await store.close_request("req_1", "answered", "Always allow", "owner", NOW, new_rule=rule(agent, 2))
+    assert first is not None and late is None
+    assert [r.id for r in await store.list_rules()] == [rule(agent, 1).id]
+    assert [(e.event, e.rule_id) for e in await store.audit_page(0, 10)] == [
+        ("created", None), ("answered", None), ("rule_added", rule(agent, 1).id)]
+
+
+async def test_every_creation_and_closing_extends_one_audit_chain(opener: Opener, store: Store, agent: Agent,
+                                                                   tmp_path: Path) -> None:
+    other = opener(tmp_path)  # a second relay on the same store extends the same chain
+    await other.open()
     try:
-        applied = [row[0] for row in db.execute("SELECT number FROM applied_migrations ORDER BY number")]
-        assert db.execute("SELECT COUNT(*) FROM devices").fetchone()[0] == 0
+        await asyncio.gather(*(s.insert_request(question(agent, n), NOW) for n, s in enumerate([store, other] * 10)))
+        await asyncio.gather(*(s.close_request(f"req_{n}", "answered", "yes", "owner", NOW + 1, via="tui")
+                               for n, s in enumerate([other, store] * 10)))
     finally:
-        db.close()
-    assert applied == [1, 2, 3, 4, 8]
+        await other.close()
+    entries = await store.audit_page(0, 100)
+    check = ChainCheck()
+    assert [check.feed(e) for e in entries] == [None] * 40
+    assert [e.seq for e in await store.audit_page(35, 100)] == [36, 37, 38, 39, 40]
+    answers = [e for e in entries if e.event == "answered"]
+    assert len(answers) == 20 and {(e.answered_by, e.via, e.response) for e in answers} == {("owner", "tui", "yes")}
 
 
-def test_a_database_from_before_the_migration_log_counts_its_version_as_applied(tmp_path: Path) -> None:
-    import sqlite3
-
-    from relay.store.sqlite_open import open_checked
-
-    path = tmp_path / "old.db"
-    open_checked(path)
-    db = sqlite3.connect(path)  # as main left it: no log, user_version 4, and the 008 table not there yet
-    db.executescript("DROP TABLE applied_migrations; DROP TABLE devices; PRAGMA user_version=4;")
-    db.close()
-    open_checked(path)
-    db = sqlite3.connect(path)
-    try:
-        applied = [row[0] for row in db.execute("SELECT number FROM applied_migrations ORDER BY number")]
-        assert db.execute("SELECT COUNT(*) FROM devices").fetchone()[0] == 0
-    finally:
-        db.close()
-    assert applied == [1, 2, 3, 4, 8]
+async def test_a_sealed_requests_audit_entries_hold_no_content(store: Store, agent: Agent) -> None:
+    await store.insert_request(question(agent, 1, encrypted=True), NOW)
+    await store.close_request("req_1", "answered", None, "owner", NOW, encrypted_response="sealed-answer",
+                              encrypted=True)
+    entries = await store.audit_page(0, 10)
+    assert [(e.event, e.sealed, e.response) for e in entries] == [("created", True, None), ("answered", True, None)]
+    assert "sealed" not in "".join(e.model_dump_json(exclude={"sealed"}) for e in entries)

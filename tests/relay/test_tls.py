@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from relay.tls import CA_PATH, LanTls
-from tests.conftest import LiveRelay
+from tests.pairing import LAN_ADDRESS, lan_relay, lan_url
 
 
 async def _serve(context: ssl.SSLContext) -> tuple[web.AppRunner, int]:
@@ -61,10 +61,10 @@ def test_the_certificate_follows_the_addresses_and_the_ca_stays(tmp_path: Path) 
     assert tls.cert.read_bytes() != renewed  # renewed ahead of expiry
 
 
-async def test_the_relay_serves_its_ca_for_installation_once_it_has_one(relay: LiveRelay) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(relay.url + CA_PATH) as resp:
+async def test_the_lan_listener_serves_the_ca_for_installation_once_there_is_one(tmp_path: Path) -> None:
+    async with lan_relay(tmp_path) as relay, aiohttp.ClientSession() as http:
+        async with http.get(lan_url(relay) + CA_PATH) as resp:
             assert (resp.status, (await resp.json())["error"]["code"]) == (404, "not_found")
-        LanTls.of(relay.home).ensure(["127.0.0.1"])
-        async with http.get(relay.url + CA_PATH) as resp:
+        LanTls.of(relay.home).ensure([LAN_ADDRESS])
+        async with http.get(lan_url(relay) + CA_PATH) as resp:
             assert resp.status == 200 and await resp.read() == LanTls.of(relay.home).ca_cert.read_bytes()

@@ -4,13 +4,16 @@ requests, shows an encrypted question decrypted with the desk key it received, a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from hitl_desk.device_client import DeviceClient
 from hitl_desk.e2ee import AgentEncryption
 from tests.conftest import LiveRelay
 from tests.deadline import until
-from tests.pairing import install_device, pair_device
+from tests.pairing import install_device, lan_relay, pair_device
 from tests.secrecy import assert_relay_kept_none_of
 from tests.tui.test_e2ee import SIZE, desk_key_made, home_settings
 from tests.tui.test_pilot import row_texts
@@ -18,6 +21,13 @@ from tui.app import HitlDeskApp
 
 SECRET = "Merge the narwhal-ledger migration before the audit?"
 CHOICES = ["merge-now-ibex", "after-audit-tapir"]
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
+    """A live relay whose LAN listener (on 127.0.0.2) serves the devices."""
+    async with lan_relay(tmp_path) as live:
+        yield live
 
 
 async def test_the_tui_of_a_paired_device_reads_and_answers_a_sealed_question(relay: LiveRelay,

@@ -18,6 +18,7 @@ from tui.clock import format_moment
 from tui.reader import cell, markup_literal
 from tui.screens.base import DirectoryScreen
 from tui.screens.modals import AskModal
+from tui.screens.rules import RulesScreen
 
 
 class AgentsScreen(DirectoryScreen):
@@ -29,6 +30,7 @@ class AgentsScreen(DirectoryScreen):
         Binding("c", "create_agent", "New agent"),
         Binding("enter", "create_key", "New key for agent", priority=True),
         Binding("r", "reload", "Reload"),
+        Binding("p", "rules", "Always-allow rules", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -104,9 +106,15 @@ class AgentsScreen(DirectoryScreen):
         except HitlError as exc:
             self.report(exc, "Creating the key")
 
+    def action_rules(self) -> None:
+        """Show the always-allow rules (revoke them there)."""
+        self.app.push_screen(RulesScreen())
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Agent actions."""
         yield SystemCommand("Create agent", "Register an agent by name", self.action_create_agent)
+        yield SystemCommand("Always-allow rules", "Tool calls answered without asking; revoke them (p)",
+                            self.action_rules)
         agent = self.selected
         if agent is not None:
             yield SystemCommand(f"Create API key for {markup_literal(agent.name)}", "Mint a key (shown once)",

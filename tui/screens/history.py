@@ -12,9 +12,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Markdown, Select
 
+from hitl_desk.action import describe
 from hitl_desk.errors import HitlError
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import Readable, why_gone
+from hitl_desk.rules import rule_of
 from tui.clock import format_moment
 from tui.messages import DeskMessage, HistoryChanged
 from tui.reader import cell, label, line, markdown, md_body, md_literal
@@ -139,12 +141,15 @@ class HistoryScreen(DeskScreen):
         view = rows[min(table.cursor_row, len(rows) - 1)]
         request = view.request
         by = f" by {md_literal(request.answered_by)}" if request.answered_by else ""
+        if (rule_id := rule_of(request.answered_by)) is not None:
+            by = f" by the always-allow rule {md_literal(rule_id)}"
+        action = f"⚙ {md_literal(describe(request.action))}\n\n" if request.action else ""
         why = f" ({reason})" if (reason := why_gone(request)) else ""
         answer = (f"**Answer{by}:** {md_body(request.response)}" if request.response is not None
                   else f"*{request.status}{why}*")
         lock = f" · {label(view)}" if view.sealed else ""
         body.update(f"**{md_literal(request.agent_name)}** · {request.kind} · {request.status}{lock}\n\n"
-                    f"{markdown(view)}\n\n{answer}")
+                    f"{action}{markdown(view)}\n\n{answer}")
 
     def action_focus_filter(self) -> None:
         """Type to filter."""

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Markdown, Static
 
+from hitl_desk.action import MAX_ARGUMENT_CHARS, describe
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError, RequestClosedError
 from hitl_desk.models import HitlRequest
@@ -96,6 +97,10 @@ class RequestScreen(DeskScreen):
         request = view.request if view else None
         yield from self.compose_bars()
         yield Static(id="request-meta")
+        if request is not None and request.action is not None:
+            # What a yes lets run, as the rules match it: tool and argument, one escaped line.
+            yield Static(Content.assemble(("⚙ ", "bold"), describe(request.action, MAX_ARGUMENT_CHARS)),
+                         id="request-action")
         with VerticalScroll(id="request-prompt"):
             yield Markdown(self._body(view), open_links=False)
         if request and request.choices:

@@ -1,0 +1,12 @@
+"""The relay's LAN side: a second listener serving only pairing and paired devices, advertised over mDNS.
+
+Agents, MCP and the owner stay on the loopback listener; ``relay.lan.routes`` says what the LAN
+listener serves and refuses, ``relay.lan.listener`` runs it beside the loopback app, and
+``relay.lan.advert`` announces it as ``_hitl-desk._tcp.local.`` on its addresses only.
+"""
+
+from __future__ import annotations
+
+from relay.lan.listener import LAN, LanListener, setup_lan
+
+__all__ = ["LAN", "LanListener", "setup_lan"]
