@@ -16,6 +16,7 @@ from hitl_desk.action import describe
 from hitl_desk.approver import Approver
 from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
+from hitl_desk.device_client import approver_client
 from hitl_desk.display import visible_json, visible_line
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
@@ -26,9 +27,10 @@ from hitl_desk.settings import Settings
 
 @asynccontextmanager
 async def desk_session(url: str | None) -> AsyncIterator[Approver]:
-    """The approver core on an owner client, the desk key ensured (made by the first approver)."""
+    """The approver core on the owner's client (a paired device's on a paired machine), the desk
+    key ensured (made by the first approver)."""
     settings = Settings.from_env()
-    async with RelayClient.for_owner(settings, url, via="cli") as client:
+    async with approver_client(settings, url, via="cli") as client:
         approver = Approver(client, settings)
         await approver.ensure_desk()
         yield approver

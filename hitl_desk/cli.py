@@ -22,9 +22,10 @@ PLUGIN_GROUP = "hitl_desk.commands"
 DEFAULT_COMMAND = "tui"
 BUILTIN = {"request", "notify", "notify-completion", "pending", "answer", "watch", "keys", "agents",
            "mcp-config", "proxy", "token", "cancel", "discover", "rules", "audit", "hook", "hooks", "login",
-           "logout", "oauth"}
+           "logout", "oauth", "pair", "devices"}
 
 ASK = "hitl_desk.ask_cli"  # the agent commands, imported only when one runs (and light: no asyncio)
+PAIR = "hitl_desk.pair_cli"  # pairing and paired devices
 
 Command = Callable[[argparse.Namespace], Awaitable[int] | int]
 
@@ -230,6 +231,19 @@ def build_parser(with_plugins: bool = True, only: str | None = None) -> argparse
     from hitl_desk.rules_cli import register as register_rules  # rules and audit, in their own module
 
     register_rules(sub)
+
+    p = sub.add_parser("pair", help="pair a phone or another desktop: start here (shows a QR code), or join with URL")
+    p.add_argument("link", nargs="?", metavar="URL", help="on the new device: the link the desk shows")
+    p.add_argument("--name", help="this device's name as the desk lists it (default: the host name)")
+    p.add_argument("--device-url", type=_url_arg,
+                   help="on the desk: the relay's address for devices (default: its LAN listener)")
+    p.set_defaults(func=_lazy("cmd_pair", PAIR))
+    p = sub.add_parser("devices", help="list or revoke paired devices")
+    ds = p.add_subparsers(dest="devices_command", required=True, metavar="DEVICES_COMMAND")
+    ds.add_parser("list", help="paired devices with their key fingerprint and last use")
+    ds.add_parser("revoke", help="revoke a device at once (its open streams close)").add_argument(
+        "device_id", help="the device's id (dev_…), as 'devices list' shows it")
+    p.set_defaults(func=_lazy("cmd_devices", PAIR))
 
     from hitl_desk.hooks_cli import add_parsers as add_hook_parsers
 

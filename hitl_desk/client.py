@@ -142,6 +142,12 @@ class RelayClient(OwnerCalls):
             raise error_from_payload(resp.status, payload)
         return payload if model is None else model.model_validate(payload)
 
+    async def call(self, method: str, path: str, model: type[M], *, body: BaseModel | None = None,
+                   params: dict[str, Any] | None = None, timeout: float | None = None) -> M:
+        """Any route as a wire model (the pairing steps use it; the common routes have methods)."""
+        result: M = await self._call(method, path, model, body=body, params=params, timeout=timeout)
+        return result
+
     # -- asking -------------------------------------------------------------------------------
 
     async def create_request(self, prompt: str, *, choices: list[str] | None = None,

@@ -43,8 +43,12 @@ class StreamState:
 class EventStream:
     """Async iterator over events; reconnects and resumes with ``since`` after any drop."""
 
-    def __init__(self, client: Connection, since: int | None = None) -> None:
+    def __init__(self, client: Connection, since: int | None = None, *, path: str = "/api/v1/events",
+                 sign: Callable[[str, dict[str, str]], dict[str, str]] | None = None) -> None:
         self.client = client
+        self.path = path
+        self.sign = sign
+        """Headers for each connection attempt (a paired device signs every one, with a fresh nonce)."""
         self.last_seq = since
         self.state = StreamState(False, since)
         self.ready = asyncio.Event()
@@ -81,11 +85,12 @@ class EventStream:
 
     async def _connect_once(self) -> AsyncIterator[Event]:
         params = {} if self.last_seq is None else {"since": str(self.last_seq)}
+        headers = self.sign(self.path, params) if self.sign is not None else None
         try:
             ws = await self.client.session.ws_connect(
-                self.client.base_url + "/api/v1/events", params=params, heartbeat=30)
+                self.client.base_url + self.path, params=params, headers=headers, heartbeat=30)
         except aiohttp.WSServerHandshakeError as exc:
-            raise error_from_payload(exc.status, None) from exc
+            raise await self._refusal(exc.status, params) from exc
         async with ws:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
@@ -104,3 +109,17 @@ class EventStream:
                         continue
                     self.last_seq = frame.seq
                     yield frame.to_event()
+
+    async def _refusal(self, status: int, params: dict[str, str]) -> HitlError:
+        """The relay's own error for a refused upgrade: the handshake error carries no body, so a
+        refused credential is asked once more over plain HTTP (``device_revoked`` says more than 401)."""
+        payload = None
+        if status in (401, 403):
+            headers = self.sign(self.path, params) if self.sign is not None else None
+            try:
+                async with self.client.session.get(self.client.base_url + self.path, params=params,
+                                                   headers=headers) as resp:
+                    payload = await resp.json(content_type=None)
+            except (aiohttp.ClientError, ValueError):
+                payload = None  # the status alone, then
+        return error_from_payload(status, payload)

@@ -22,6 +22,7 @@ from relay.bus import Bus
 from relay.bus.local import InProcessBus
 from relay.context import AUTH, BROKER, BUS, CONFIG, RelayConfig
 from relay.departure import HANGUPS, HangupWatch
+from relay.devices import owner_routes, setup_devices
 from relay.http import METRICS, error_middleware, host_guard
 from relay.lan import setup_lan
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
@@ -55,13 +56,15 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app[METRICS] = Metrics()
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
-    table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes, hooks.routes, oauth_routes)
+    table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes, hooks.routes, oauth_routes,
+                       owner_routes)
     hooks.setup_hooks(app)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")
     events.setup_events(app)
     app.cleanup_ctx.append(_lifecycle)
     setup_oauth(app)  # after _lifecycle: it needs the open store
+    setup_devices(app)  # after _lifecycle (its registry reads the store), before the LAN listener copies it
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     setup_lan(app)  # after both: the LAN listener shares the broker, and stops before it
     return app

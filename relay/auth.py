@@ -47,17 +47,21 @@ def hash_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: the owner, or an agent holding a key."""
+    """The authenticated caller: the owner, an agent holding a key, or a paired device."""
 
-    kind: Literal["owner", "agent"]
+    kind: Literal["owner", "agent", "device"]
     agent: Agent | None = None
     key_prefix: str | None = None
     scopes: frozenset[str] | None = None
     """What an OAuth access token allows (``relay.oauth``); None: not limited by scopes."""
+    device: str | None = None
+    """A paired device's name (``relay.devices``): an approver on its own routes only."""
 
     @property
     def label(self) -> str:
         """How the caller appears in ``answered_by`` and logs."""
+        if self.kind == "device":
+            return f"device:{self.device}"
         return "owner" if self.kind == "owner" else f"agent:{self.agent.name if self.agent else '?'}"
 
     def require_owner(self) -> None:
@@ -190,6 +194,11 @@ class Auth:
             self._touched[info.prefix] = now
             await self.store.touch_api_key(info.prefix, now)
             await self.store.touch_agent(info.agent_id, now)
+
+    def count_failure(self, remote: str) -> None:
+        """Count a credential refused elsewhere (a device signature) against ``remote``'s limit;
+        raises ``RateLimitedError`` once it is past the limit."""
+        self._fail(remote)
 
     @property
     def failure_buckets(self) -> int:

@@ -75,6 +75,8 @@ class RelayConfig:
     """Seconds an OAuth consent question waits for the human before the sign-in fails."""
     oauth_cimd_cafile: Path | None = None
     """Extra CA certificates trusted when fetching OAuth client metadata documents (besides the system's)."""
+    pairing_ttl: float = 300.0
+    """Seconds a pairing link works (once); ``hitl-desk pair`` shows it as a QR code."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
@@ -100,3 +102,8 @@ async def owner_of(request: web.Request) -> Principal:
     principal = await principal_of(request)
     principal.require_owner()
     return principal
+
+
+def remember_principal(request: web.Request, principal: Principal) -> None:
+    """Record a caller authenticated another way (a device's signature) for ``principal_of``."""
+    request[_PRINCIPAL] = principal

@@ -103,7 +103,13 @@ class _Socket:
 @routes.route("GET", "/api/v1/events", summary="WebSocket event stream for approvers (owner only).",
               query=EventsQuery, auth="owner", tags=("events",))
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    principal = await owner_of(request)
+    return await serve_stream(request, await owner_of(request))
+
+
+async def serve_stream(request: web.Request, principal: Principal,
+                       also: set[web.WebSocketResponse] | None = None) -> web.StreamResponse:
+    """Serve the event stream to an authenticated approver; ``also`` tracks its socket too (a
+    device's, closed when it is revoked)."""
     query = parse_query(request, EventsQuery)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1024 * 1024)
     if not ws.can_prepare(request).ok:
@@ -121,6 +127,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     metrics.subscribers.inc()
     request.app[SOCKETS].add(ws)
+    if also is not None:
+        also.add(ws)
     writer: asyncio.Task[None] | None = None
     try:
         try:
@@ -140,6 +148,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             await asyncio.gather(writer, return_exceptions=True)
         metrics.subscribers.dec()
         request.app[SOCKETS].discard(ws)
+        if also is not None:
+            also.discard(ws)
     return ws
 
 

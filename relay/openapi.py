@@ -83,6 +83,9 @@ class RouteTable:
                 "securitySchemes": {
                     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                     "bearer": {"type": "http", "scheme": "bearer"},
+                    "deviceSignature": {"type": "apiKey", "in": "header", "name": "X-Hitl-Signature",
+                                        "description": "A paired device's Ed25519 signature over the method, "
+                                        "path, body hash, X-Hitl-Timestamp, X-Hitl-Nonce and X-Hitl-Device."},
                 },
             },
         }
@@ -115,7 +118,7 @@ class RouteTable:
         statuses = {e.status for e in op.errors} | {400, 403, 413, 422}
         if op.auth:
             statuses.add(401)
-            doc["security"] = [{"apiKey": []}, {"bearer": []}]
+            doc["security"] = [{"deviceSignature": []}] if op.auth == "device" else [{"apiKey": []}, {"bearer": []}]
         for status in sorted(statuses):
             doc["responses"][str(status)] = {"description": "Error", **error_ref}
         return doc

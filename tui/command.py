@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from hitl_desk.client import RelayClient
+from hitl_desk.device_client import DeviceCredential, approver_client
 from hitl_desk.errors import AuthenticationError, HitlError
 from hitl_desk.launcher import RelayHandle, ensure_relay
 from hitl_desk.settings import Settings
@@ -29,18 +29,19 @@ async def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise HitlError(f"cannot use HITL_HOME {settings.home} ({exc.strerror or exc}): set HITL_HOME to a "
                         "directory you own.") from None
-    if args.no_start:
-        handle = RelayHandle((url or settings.server_url).rstrip("/"), started_here=False)
+    paired = DeviceCredential.load(settings)
+    if args.no_start or paired is not None:  # a paired device follows its desk's relay, never starts one
+        relay_url = url or (paired.relay_url if paired is not None else settings.server_url)
+        handle = RelayHandle(relay_url.rstrip("/"), started_here=False)
         return await _open(HitlDeskApp, handle, settings, args.request)
     async with ensure_relay(settings, url) as handle:
         return await _open(HitlDeskApp, handle, settings, args.request)
 
 
 async def _open(app_class: Any, handle: RelayHandle, settings: Settings, request_id: str | None) -> int:
-    token = settings.read_owner_token()
-    if token is None:
+    if settings.read_owner_token() is None and DeviceCredential.load(settings) is None:
         raise AuthenticationError(settings.missing_credential_message())
-    async with RelayClient(handle.url, token, via="tui") as client:
+    async with approver_client(settings, handle.url, via="tui") as client:
         app = app_class(client, url=handle.url, started_here=handle.started_here, settings=settings,
                         focus_home=settings.home, request_id=request_id)
         await app.run_async()

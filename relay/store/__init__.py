@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol
 from hitl_desk.audit import AuditEntry
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from hitl_desk.rules import Rule
+from relay.store.devices import DeviceStore
 
 
 class ClaimedTimer(NamedTuple):
@@ -41,7 +42,7 @@ class EventLog(Protocol):
         ...
 
 
-class Store(EventLog, Protocol):
+class Store(EventLog, DeviceStore, Protocol):
     """Durable agents, API keys, public keys, requests and their events."""
 
     async def open(self) -> None:

@@ -1,9 +1,8 @@
 """The SQLite store: one file in WAL mode, numbered SQL migrations (``relay.store.sqlite_open``).
 
 Writes go through a group-commit writer (``relay.writer``: each change and its event in one
-transaction, queued changes committed together); reads through an aiosqlite connection,
-which in WAL mode sees only committed data.  It implements ``relay.store.Store``; several
-relays may share one file (SQLite's locking serialises their writers).
+transaction, queued changes committed together); reads through an aiosqlite connection (in WAL
+mode it sees only committed data).  It implements ``relay.store.Store``; relays may share a file.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from hitl_desk.errors import (
 from hitl_desk.models import Agent, ApiKeyInfo, Event, HitlRequest
 from hitl_desk.rules import Rule
 from relay.store import ClaimedTimer
+from relay.store.sqlite_devices import DeviceRows
 from relay.store.sqlite_open import open_checked
 from relay.store.sqlite_rules import SqliteRulesAndAudit, audit_closed, audit_created
 from relay.writer import GroupCommitWriter, T
@@ -65,8 +65,8 @@ def _agent(row: sqlite3.Row) -> Agent:
                  created_at=row["created_at"], last_seen_at=row["last_seen_at"])
 
 
-class SqliteStore(SqliteRulesAndAudit):
-    """SQLite persistence for agents, API keys, requests, the event log, rules and audit (a ``Store``)."""
+class SqliteStore(SqliteRulesAndAudit, DeviceRows):
+    """SQLite persistence: agents, API keys, requests, events, rules, audit, paired devices (a ``Store``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -215,6 +215,21 @@ async def test_two_handles_on_one_store_never_claim_the_same_timer(opener: Opene
     assert sorted(ids) == sorted(f"req_{n}" for n in range(50))
 
 
+async def test_a_device_is_kept_listed_touched_and_revoked_idempotently(store: Store) -> None:
+    from relay.store.devices import DeviceRow
+
+    row = DeviceRow("dev_1", "phone", "v" * 44, "b" * 44, NOW, None, None)
+    await store.insert_device(row)
+    await store.insert_device(row._replace(id="dev_2", created_at=NOW + 1))
+    assert [d.id for d in await store.list_devices()] == ["dev_2", "dev_1"]
+    await store.touch_device("dev_1", NOW + 5)
+    revoked = await store.revoke_device("dev_1", NOW + 10)
+    again = await store.revoke_device("dev_1", NOW + 20)
+    assert revoked == again == row._replace(last_seen_at=NOW + 5, revoked_at=NOW + 10)
+    assert await store.revoke_device("dev_unknown", NOW) is None
+    assert await store.device_by_id("dev_unknown") is None
+
+
 # -- always-allow rules and the audit chain (issue 11) ------------------------------------------
 
 def rule(agent: Agent, n: int, *, tool: str = "Bash", pattern: str = "make") -> Rule:

@@ -1,0 +1,157 @@
+"""A paired device's side of the wire: its credential file and a client that signs every request.
+
+``DeviceClient`` is a ``RelayClient`` whose calls go to the device routes (``/api/v1/device/…``)
+signed with the device's Ed25519 key, so the approver core, ``pending``, ``answer`` and
+``watch`` work unchanged on a second desktop; only the relay's address and the signature differ.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from nacl.signing import SigningKey
+from pydantic import BaseModel
+
+from hitl_desk.client import M, RelayClient, _q
+from hitl_desk.crypto import b64, unb64
+from hitl_desk.device import DEVICE_PREFIX, canonical_target, signed_headers
+from hitl_desk.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    RelayUnavailableError,
+    SignatureExpiredError,
+    error_from_payload,
+)
+from hitl_desk.models import Agent, ApiKeyInfo
+from hitl_desk.settings import Settings, write_private
+from hitl_desk.stream import EventStream
+
+DEVICE_FILE = "device.json"
+
+
+@dataclass(frozen=True)
+class DeviceCredential:
+    """What pairing left on this machine: the relay, the device's id and its signing key (0600)."""
+
+    relay_url: str
+    device_id: str
+    name: str
+    signing_key: str
+    """Standard base64 of the Ed25519 seed; never sent anywhere."""
+
+    @staticmethod
+    def path(settings: Settings) -> Path:
+        """Where the credential lives: ``HITL_HOME/device.json``."""
+        return settings.home / DEVICE_FILE
+
+    @classmethod
+    def load(cls, settings: Settings) -> DeviceCredential | None:
+        """The credential of this home, or None when it was never paired."""
+        try:
+            data = json.loads(cls.path(settings).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise AuthenticationError(f"Cannot read the device credential {cls.path(settings)} ({exc}): remove "
+                                      "it and pair again (hitl-desk pair URL).") from None
+        return cls(**{k: str(data[k]) for k in ("relay_url", "device_id", "name", "signing_key")})
+
+    def save(self, settings: Settings) -> None:
+        """Write the credential, readable by its owner only."""
+        write_private(self.path(settings), json.dumps(asdict(self), indent=2))
+
+    @property
+    def key(self) -> SigningKey:
+        """The signing key."""
+        return SigningKey(unb64(self.signing_key))
+
+    @staticmethod
+    def seed(key: SigningKey) -> str:
+        """How a signing key is stored."""
+        return b64(bytes(key))
+
+
+class DeviceClient(RelayClient):
+    """A ``RelayClient`` for a paired device: every call signed, on the device routes."""
+
+    def __init__(self, credential: DeviceCredential, base_url: str | None = None, *, timeout: float = 60.0,
+                 via: str | None = None) -> None:
+        super().__init__(base_url or credential.relay_url, None, timeout=timeout, via=via)
+        self.device = credential
+        self._key = credential.key
+        self._skew = 0.0  # the relay's clock minus ours, learnt from a signature_expired answer
+
+    def _device_path(self, path: str) -> str:
+        if not path.startswith("/api/v1/"):
+            raise InvalidRequestError(f"A paired device has no route {path!r}.")
+        return DEVICE_PREFIX + path.removeprefix("/api/v1")
+
+    def sign(self, method: str, path: str, query: dict[str, str], body: bytes = b"") -> dict[str, str]:
+        """The signature headers of one request (a fresh nonce and the current time)."""
+        return signed_headers(self._key, self.device.device_id, method, canonical_target(path, query), body,
+                              now=time.time() + self._skew)
+
+    async def _call(self, method: str, path: str, model: type[M] | None = None, *,
+                    body: BaseModel | None = None, params: dict[str, Any] | None = None,
+                    timeout: float | None = None, renewed: bool = False) -> Any:
+        # ``renewed`` belongs to OAuth sign-ins; a device's signing key never needs renewing.
+        try:
+            return await self._signed_call(method, path, model, body, params, timeout)
+        except SignatureExpiredError as exc:  # our clock is off: learn the relay's and try once more
+            server_time = exc.details.get("server_time") if isinstance(exc.details, dict) else None
+            if not isinstance(server_time, (int, float)):
+                raise
+            self._skew = float(server_time) - time.time()
+            return await self._signed_call(method, path, model, body, params, timeout)
+
+    async def _signed_call(self, method: str, path: str, model: type[M] | None, body: BaseModel | None,
+                           params: dict[str, Any] | None, timeout: float | None) -> Any:
+        device_path = self._device_path(path)
+        query = {k: _q(v) for k, v in (params or {}).items() if v is not None}
+        raw = b"" if body is None else json.dumps(body.model_dump(mode="json", exclude_none=True)).encode()
+        headers = self.sign(method, device_path, query, raw)
+        if raw:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(
+                method, self.base_url + device_path, data=raw or None, params=query, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+            ) as resp:
+                text = await resp.text()
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
+        payload = json.loads(text) if text else None
+        if resp.status >= 400:
+            raise error_from_payload(resp.status, payload)
+        return payload if model is None else model.model_validate(payload)
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """None: keys are the desk's to manage, never a device's (the TUI's directory stays empty)."""
+        return []
+
+    async def list_agents(self) -> list[Agent]:
+        """None: agents are the desk's to manage."""
+        return []
+
+    def event_stream(self, since: int | None = None) -> EventStream:
+        """Follow the relay's events on the device route, each connection signed anew."""
+        return EventStream(self, since, path=DEVICE_PREFIX + "/events",
+                           sign=lambda path, query: self.sign("GET", path, query))
+
+
+def approver_client(settings: Settings, url: str | None = None, *, via: str | None = None) -> RelayClient:
+    """The client an approver command uses: the owner's on the desk, the device's on a paired machine.
+
+    A home paired as a device (``hitl-desk pair URL`` wrote its credential; the desk never has
+    one) talks to its desk's relay, at ``url`` or ``HITL_SERVER_URL`` if given; any other home is
+    the desk, with the owner credential.
+    """
+    credential = DeviceCredential.load(settings)
+    if credential is None:
+        return RelayClient.for_owner(settings, url, via=via)
+    return DeviceClient(credential, url or (settings.server_url if settings.server_url_set else None), via=via)

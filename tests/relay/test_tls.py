@@ -1,0 +1,70 @@
+"""``--lan-tls``: the relay's own CA and a listener certificate for exactly its addresses, checked by
+a real TLS handshake on loopback (trusted with the CA, refused without it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import stat
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from relay.tls import CA_PATH, LanTls
+from tests.pairing import LAN_ADDRESS, lan_relay, lan_url
+
+
+async def _serve(context: ssl.SSLContext) -> tuple[web.AppRunner, int]:
+    app = web.Application()
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello over tls")
+
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
+
+
+async def test_a_client_trusting_the_relays_ca_verifies_the_listener_and_one_without_it_refuses(
+        tmp_path: Path) -> None:
+    tls = LanTls.of(tmp_path)
+    runner, port = await _serve(tls.server_context(["127.0.0.1"]))
+    try:
+        trusting = ssl.create_default_context(cafile=str(tls.ca_cert))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"https://127.0.0.1:{port}/", ssl=trusting) as resp:
+                assert await resp.text() == "hello over tls"
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await http.get(f"https://127.0.0.1:{port}/", ssl=ssl.create_default_context())
+    finally:
+        await runner.cleanup()
+    for secret in (tls.ca_key, tls.key):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_the_certificate_follows_the_addresses_and_the_ca_stays(tmp_path: Path) -> None:
+    tls = LanTls.of(tmp_path)
+    tls.ensure(["192.0.2.10"])
+    ca, first = tls.ca_cert.read_bytes(), tls.cert.read_bytes()
+    tls.ensure(["192.0.2.10"])
+    assert tls.cert.read_bytes() == first  # nothing changed: nothing reissued
+    tls.ensure(["192.0.2.11"])
+    assert tls.cert.read_bytes() != first and tls.ca_cert.read_bytes() == ca  # the phone keeps trusting the CA
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=380)
+    renewed = tls.cert.read_bytes()
+    tls.ensure(["192.0.2.11"], now=soon)
+    assert tls.cert.read_bytes() != renewed  # renewed ahead of expiry
+
+
+async def test_the_lan_listener_serves_the_ca_for_installation_once_there_is_one(tmp_path: Path) -> None:
+    async with lan_relay(tmp_path) as relay, aiohttp.ClientSession() as http:
+        async with http.get(lan_url(relay) + CA_PATH) as resp:
+            assert (resp.status, (await resp.json())["error"]["code"]) == (404, "not_found")
+        LanTls.of(relay.home).ensure([LAN_ADDRESS])
+        async with http.get(lan_url(relay) + CA_PATH) as resp:
+            assert resp.status == 200 and await resp.read() == LanTls.of(relay.home).ca_cert.read_bytes()
