@@ -28,6 +28,7 @@ from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
 from relay.openapi import RouteTable
+from relay.push.escalation import setup_push
 from relay.startup import prepare_home
 from relay.store.sqlite import SqliteStore
 
@@ -61,6 +62,7 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app.cleanup_ctx.append(_lifecycle)
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     setup_lan(app)  # after both: the LAN listener shares the broker, and stops before it
+    setup_push(app)  # after the LAN: its pushes link to the LAN listener
     return app
 
 

@@ -13,6 +13,7 @@ from relay.auth import Auth, Principal
 from relay.broker import Broker
 from relay.bus import Bus
 from relay.expiry import DEFAULT_TIMER_LEASE
+from relay.push.target import NtfyTarget
 
 
 @dataclass
@@ -71,6 +72,8 @@ class RelayConfig:
     """Seconds between checks of the interfaces and the desk key, to keep the mDNS advert current."""
     mdns: bool = True
     """Advertise the LAN listener over mDNS (``_hitl-desk._tcp``) on its addresses."""
+    ntfy: NtfyTarget | None = None
+    """Wake the phone through this ntfy topic (``--ntfy``, ``relay.push``); None: no pushes."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)

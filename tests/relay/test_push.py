@@ -1,0 +1,176 @@
+"""Waking the phone through ntfy (issue 14, acceptance 5): one content-free push per pending request.
+
+The ntfy server is a small aiohttp app on loopback that records what it is sent; the relay is the
+real one, pointed at it with ``ntfy=NtfyTarget(...)`` as ``--ntfy`` builds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from hitl_desk.e2ee import AgentEncryption, DeskEncryption
+from hitl_desk.settings import Settings
+from relay.lan import LAN
+from relay.push.escalation import PUSH
+from relay.push.target import NtfyTarget
+from tests.conftest import LiveRelay, live_relay
+from tests.deadline import until
+
+SECRET_PROMPT = "Deploy build 7 to prod with key amber-walrus?"
+SECRET_CHOICE = "ship-it-now"
+TOKEN = "tk_push7secret0token0for0tests0"
+
+
+@dataclass
+class Received:
+    """One request the ntfy stand-in got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, object]:
+        """The JSON message."""
+        data = json.loads(self.body)
+        assert isinstance(data, dict)
+        return data
+
+    def raw(self) -> str:
+        """Everything sent, headers and body, for "appears nowhere" checks."""
+        return json.dumps(self.headers) + self.body.decode()
+
+
+@dataclass
+class NtfyServer:
+    """A loopback HTTP receiver that records publishes and answers ``status``."""
+
+    status: int = 200
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(Received(request.path, dict(request.headers), await request.read()))
+        return web.json_response({"id": "x", "event": "message"}, status=self.status)
+
+    def target(self, **options: object) -> NtfyTarget:
+        """The ``--ntfy URL/TOPIC`` target for this receiver."""
+        return NtfyTarget(self.url, "hitl-phone", **options)  # type: ignore[arg-type]
+
+    def messages(self) -> list[str]:
+        """The pushes' message lines, in order."""
+        return [str(r.json["message"]) for r in self.received]
+
+
+@pytest.fixture
+async def ntfy() -> AsyncIterator[NtfyServer]:
+    """The ntfy stand-in on a free loopback port."""
+    server = NtfyServer()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+def agent_settings(tmp_path: Path, relay: LiveRelay) -> Settings:
+    """An agent on its own home, apart from the desk's keys."""
+    return Settings(home=tmp_path / "agent-home", server_url=relay.url, server_url_set=True)
+
+
+async def test_a_pending_request_publishes_one_push_in_ntfy_json_format_without_its_content(
+        tmp_path: Path, ntfy: NtfyServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with live_relay(tmp_path, ntfy=ntfy.target(token=TOKEN)) as relay:
+        async with await relay.agent("build-bot") as agent, relay.owner() as owner:
+            asked = await agent.create_request(SECRET_PROMPT, choices=[SECRET_CHOICE, "wait"])
+            await until(lambda: ntfy.received, "the push")
+            desk = await DeskEncryption.ensure(owner, relay.settings)
+            sealed = AgentEncryption(await relay.agent("sealed-bot"), agent_settings(tmp_path, relay))
+            sealed_task = asyncio.create_task(sealed.ask(SECRET_PROMPT, choices=[SECRET_CHOICE]))
+            await until(lambda: len(ntfy.received) == 2, "the sealed request's push")
+            pending = await owner.list_requests("pending")
+            assert (await owner.answer(asked.id, "wait")).status == "answered"  # pushing changed nothing
+            encrypted = next(r for r in pending if r.encrypted)
+            await desk.answer(owner, encrypted, "later")
+            assert await sealed_task == "later"
+            await sealed.client.close()
+        # One push each, in order: a second push of the first request would sit between them.
+        assert ntfy.messages() == ["agent build-bot needs you", "agent sealed-bot needs you"]
+        first = ntfy.received[0]
+        assert first.path == "/" and first.headers["Content-Type"].startswith("application/json")
+        assert first.json == {"topic": "hitl-phone", "title": "hitl-desk", "message": "agent build-bot needs you",
+                              "tags": ["bell"], "priority": 4}  # no LAN listener: nothing to link to
+        assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in ntfy.received)
+        for sent in ntfy.received:
+            for secret in (SECRET_PROMPT, SECRET_CHOICE, encrypted.encrypted_payload or "?", "amber-walrus"):
+                assert secret not in sent.raw()
+    assert TOKEN not in caplog.text
+
+
+async def test_with_lan_mode_the_push_links_to_the_phone_app(tmp_path: Path, ntfy: NtfyServer) -> None:
+    async with live_relay(tmp_path, ntfy=ntfy.target(), lan=True, lan_addresses=("127.0.0.2",), mdns=False) as relay:
+        async with await relay.agent("linker") as agent:
+            await agent.create_completion("done: " + SECRET_PROMPT)
+            await until(lambda: ntfy.received, "the push")
+        lan_url = relay.running.app[LAN].urls[0]
+        assert lan_url.startswith("http://127.0.0.2:") and ntfy.received[0].json["click"] == lan_url + "/"
+        assert SECRET_PROMPT not in ntfy.received[0].raw()
+
+
+async def test_with_an_escalation_delay_a_request_answered_in_time_sends_nothing_and_a_waiting_one_one_push(
+        tmp_path: Path, ntfy: NtfyServer) -> None:
+    after = 0.4
+    async with live_relay(tmp_path, ntfy=ntfy.target(after=after)) as relay:
+        escalation = relay.running.app[PUSH]
+        async with await relay.agent("early") as early, await relay.agent("late") as late, relay.owner() as owner:
+            answered = await early.create_request("answered at the desk")
+            await until(lambda: answered.id in escalation.waiting, "the early timer")
+            await owner.answer(answered.id, "ok")
+            await until(lambda: answered.id not in escalation.waiting, "the early timer disarmed")
+            started = time.monotonic()
+            waiting = await late.create_request("nobody at the desk")
+            await until(lambda: waiting.id in escalation.waiting, "the late timer")
+            assert ntfy.received == []  # armed, not sent: none before the delay
+            await until(lambda: ntfy.received, "the escalated push")
+            assert time.monotonic() - started >= after
+        # The early request's timer would have fired first: only the late one was pushed.
+        assert ntfy.messages() == ["agent late needs you"]
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["answers-500", "down"])
+async def test_a_failing_ntfy_server_never_breaks_asking_and_answering(
+        tmp_path: Path, ntfy: NtfyServer, down: bool, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    ntfy.status = 500
+    target = ntfy.target(token=TOKEN)
+    if down:
+        with socket.socket() as closed:  # a port nobody listens on
+            closed.bind(("127.0.0.1", 0))
+            target = NtfyTarget(f"http://127.0.0.1:{closed.getsockname()[1]}", "hitl-phone", token=TOKEN)
+    async with live_relay(tmp_path, ntfy=target) as relay:
+        async with await relay.agent("unlucky") as agent, relay.owner() as owner:
+            for n in range(3):
+                asked = await agent.create_request(f"question {n}")
+                assert (await owner.answer(asked.id, "yes")).status == "answered"
+            await until(lambda: "ntfy server" in caplog.text, "the outage logged")
+    outage = [r for r in caplog.records if r.name.startswith("relay.push") and r.levelno >= logging.WARNING]
+    assert len(outage) == 1  # once per outage, not once per push
+    assert TOKEN not in caplog.text
+    assert down or ntfy.received  # the 500 server was tried
