@@ -29,6 +29,7 @@ from relay.mcp import setup_mcp
 from relay.metrics import Metrics
 from relay.openapi import RouteTable
 from relay.push.escalation import setup_push
+from relay.push.target import target_from
 from relay.startup import prepare_home
 from relay.store.sqlite import SqliteStore
 
@@ -176,5 +177,5 @@ async def embedded(settings: Settings) -> AsyncIterator[str]:
     host, port = settings.listen_address
     lan = settings.lan_choice()  # the TUI's LAN switch
     async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port, lan=lan.enabled,
-                                        lan_addresses=lan.addresses)) as relay:
+                                        lan_addresses=lan.addresses, ntfy=target_from(None))) as relay:
         yield relay.url

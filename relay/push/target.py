@@ -16,13 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from hitl_desk.errors import RelayStartError
+
 TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
 """ntfy's topic names (its server refuses others)."""
 DEFAULT_AFTER = 0.0
 
 
-class NtfyTargetError(ValueError):
-    """The ntfy address, token file or delay the user gave cannot be used (the message says why)."""
+class NtfyTargetError(RelayStartError):
+    """The ntfy address, token file or delay the user gave cannot be used (the message says why).
+
+    A relay start failure (``relay_start_failed``): the relay does not start without the pushes asked of it.
+    """
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_args(args: argparse.Namespace) -> NtfyTarget | None:
-    """The target from the ``relay`` command's flags and the environment; a bad one exits with its reason."""
-    try:
-        return target_from(getattr(args, "ntfy", None), token_file=getattr(args, "ntfy_token_file", None),
-                           after=getattr(args, "ntfy_after", None),
-                           notifications=getattr(args, "ntfy_notifications", None))
-    except NtfyTargetError as exc:
-        raise SystemExit(f"hitl-desk: {exc}") from None
+    """The target from the ``relay`` command's flags and the environment (``NtfyTargetError`` when unusable)."""
+    return target_from(getattr(args, "ntfy", None), token_file=getattr(args, "ntfy_token_file", None),
+                       after=getattr(args, "ntfy_after", None),
+                       notifications=getattr(args, "ntfy_notifications", None))

@@ -22,9 +22,11 @@ from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.settings import Settings
 from relay.lan import LAN
 from relay.push.escalation import PUSH
-from relay.push.target import NtfyTarget
+from relay.push.ntfy import QUEUE_SIZE, NtfyPublisher, push_message
+from relay.push.target import NtfyTarget, NtfyTargetError, parse_target
 from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
+from tests.hostile import FORBIDDEN, HOSTILE
 
 SECRET_PROMPT = "Deploy build 7 to prod with key amber-walrus?"
 SECRET_CHOICE = "ship-it-now"
@@ -174,3 +176,125 @@ async def test_a_failing_ntfy_server_never_breaks_asking_and_answering(
     assert len(outage) == 1  # once per outage, not once per push
     assert TOKEN not in caplog.text
     assert down or ntfy.received  # the 500 server was tried
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_agent_name_becomes_one_plain_line_in_the_push(name: str) -> None:
+    message = push_message(NtfyTarget("http://127.0.0.1:1", "t"), HOSTILE[name] + "\n" + "x" * 200, None)
+    text = str(message["message"])
+    assert not FORBIDDEN.search(text) and "\n" not in text and len(text) < 100
+    assert text.startswith("agent ") and text.endswith(" needs you")
+    assert set(message) == {"topic", "title", "message", "tags", "priority"}
+
+
+async def test_a_hostile_agent_name_reaches_ntfy_escaped(tmp_path: Path, ntfy: NtfyServer) -> None:
+    async with live_relay(tmp_path, ntfy=ntfy.target()) as relay:
+        async with await relay.agent(HOSTILE["title"] + HOSTILE["bidi_override"]) as agent:
+            await agent.create_request("q")
+            await until(lambda: ntfy.received, "the push")
+    sent = str(ntfy.received[0].json["message"])
+    assert not FORBIDDEN.search(sent) and "pwned title" in sent
+
+
+async def test_a_refusing_server_gets_one_try_and_an_erroring_one_a_bounded_number(ntfy: NtfyServer) -> None:
+    for status, tries in ((401, 1), (503, 3)):
+        ntfy.status, ntfy.received = status, []
+        publisher = NtfyPublisher(ntfy.target(token=TOKEN), attempts=3, backoff=0.01)
+        await publisher.start()
+        try:
+            publisher.offer(push_message(publisher.target, "a", None))
+            await until(lambda: publisher.dropped == 1, "the push given up")
+        finally:
+            await publisher.stop()
+        assert len(ntfy.received) == tries and publisher.sent == 0
+
+
+async def test_a_slow_server_times_out_and_the_next_push_still_goes(ntfy: NtfyServer) -> None:
+    stalled = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_then_fine(request: web.Request) -> web.Response:
+        if not stalled.is_set():
+            stalled.set()
+            await release.wait()  # never set: the publisher's timeout ends this one
+        return await ntfy.handle(request)
+
+    app = web.Application()
+    app.router.add_post("/", slow_then_fine)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    publisher = NtfyPublisher(NtfyTarget(f"http://127.0.0.1:{runner.addresses[0][1]}", "t"),
+                              attempts=1, timeout=0.2)
+    await publisher.start()
+    try:
+        publisher.offer(push_message(publisher.target, "slow", None))
+        publisher.offer(push_message(publisher.target, "fast", None))
+        await until(lambda: publisher.sent == 1, "the second push")
+        assert publisher.dropped == 1 and ntfy.messages() == ["agent fast needs you"]
+    finally:
+        release.set()
+        await publisher.stop()
+        await runner.cleanup()
+
+
+def test_the_queue_is_bounded_so_a_down_server_cannot_grow_memory() -> None:
+    publisher = NtfyPublisher(NtfyTarget("http://127.0.0.1:1", "t"))  # not started: nothing drains it
+    for _ in range(QUEUE_SIZE + 5):
+        publisher.offer(push_message(publisher.target, "a", None))
+    assert publisher.dropped == 5
+
+
+@pytest.mark.parametrize(("text", "server", "topic"), [
+    ("http://192.168.1.5:8080/hitl-x7q", "http://192.168.1.5:8080", "hitl-x7q"),
+    ("ntfy.sh/my_topic", "https://ntfy.sh", "my_topic"),
+    ("https://example.org/ntfy/alerts/", "https://example.org/ntfy", "alerts"),
+])
+def test_ntfy_url_splits_into_server_and_topic(text: str, server: str, topic: str) -> None:
+    assert parse_target(text) == (server, topic)
+
+
+@pytest.mark.parametrize("text", ["http://h/", "http://h/bad topic", "ftp://h/t", "http://user:pw@h/t",
+                                  "http://h/t?auth=x", "http://h:port/t", "http:///t"])
+def test_an_unusable_ntfy_url_is_refused_with_its_reason(text: str) -> None:
+    with pytest.raises(NtfyTargetError, match="--ntfy"):
+        parse_target(text)
+
+
+def test_relay_flags_and_environment_make_the_push_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hitl_desk.cli import build_parser
+    from relay.command import config_from_args
+
+    for name in ("HITL_NTFY", "HITL_NTFY_TOKEN", "HITL_NTFY_TOKEN_FILE", "HITL_NTFY_AFTER", "HITL_LAN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HITL_HOME", str(tmp_path))
+    token_file = tmp_path / "ntfy.token"
+    token_file.write_text(TOKEN + "\n")
+
+    def config(*argv: str) -> NtfyTarget | None:
+        return config_from_args(build_parser().parse_args(["relay", *argv])).ntfy
+
+    assert config() is None
+    flagged = config("--ntfy", "http://127.0.0.1:9/phone", "--ntfy-token-file", str(token_file), "--ntfy-after", "120")
+    assert flagged == NtfyTarget("http://127.0.0.1:9", "phone", TOKEN, 120.0)
+    assert TOKEN not in repr(flagged)
+    monkeypatch.setenv("HITL_NTFY", "http://127.0.0.1:9/env-topic")
+    monkeypatch.setenv("HITL_NTFY_TOKEN", "tk_env")
+    monkeypatch.setenv("HITL_NTFY_AFTER", "30")
+    assert config() == NtfyTarget("http://127.0.0.1:9", "env-topic", "tk_env", 30.0)
+    monkeypatch.setenv("HITL_NTFY_AFTER", "soon")
+    with pytest.raises(NtfyTargetError, match="HITL_NTFY_AFTER"):
+        config()
+    with pytest.raises(NtfyTargetError, match="token file"):
+        config("--ntfy-after", "0", "--ntfy-token-file", str(tmp_path / "missing"))
+
+
+def test_a_bad_ntfy_flag_stops_the_relay_command_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HITL_HOME": str(tmp_path), "HITL_SERVER_URL": "http://127.0.0.1:1"}
+    done = subprocess.run([sys.executable, "-m", "hitl_desk.cli", "relay", "--ntfy", "http://h/bad topic"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode != 0 and done.stderr.startswith("hitl-desk: --ntfy") and "Traceback" not in done.stderr
