@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from hitl_desk.models import Event, HitlRequest
-from relay.context import BUS, CONFIG
+from relay.broker import Broker
+from relay.context import BROKER, BUS, CONFIG
 from relay.lan import LAN
 from relay.push.ntfy import NtfyPublisher, push_message
 from relay.push.target import NtfyTarget
@@ -32,6 +33,8 @@ class Escalation:
         self.publisher = publisher
         self._click = click
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._closed: set[str] | None = None
+        """While resuming: ids closed since listening began, which a stale page must not re-arm."""
 
     @property
     def waiting(self) -> frozenset[str]:
@@ -42,6 +45,8 @@ class Escalation:
         """Arm, fire or disarm from one bus event (called in the loop; never blocks)."""
         request = event.request
         if event.type in _CLOSING:
+            if self._closed is not None:
+                self._closed.add(request.id)
             handle = self._timers.pop(request.id, None)
             if handle is not None:
                 handle.cancel()
@@ -53,8 +58,31 @@ class Escalation:
                 if self.target.after <= 0:
                     self._push(request)
                 else:
-                    loop = asyncio.get_running_loop()
-                    self._timers[request.id] = loop.call_later(self.target.after, self._fire, request)
+                    self._arm(request, self.target.after)
+
+    async def resume(self, broker: Broker) -> None:
+        """Arm the rest of the delay of requests left pending by a restart (those past it were pushed
+        before).  Call once listening: a request created meanwhile is in the pages or the events."""
+        self._closed = set()
+        after: int | None = None
+        try:
+            while True:
+                page, after = await broker.page("pending", limit=500, after=after)
+                self._arm_rest(page, broker.clock())
+                if after is None:
+                    return
+        finally:
+            self._closed = None
+
+    def _arm_rest(self, pending: list[HitlRequest], now: float) -> None:
+        for request in pending:
+            left = request.created_at.timestamp() + self.target.after - now
+            closed = self._closed is not None and request.id in self._closed  # a stale page must not re-arm it
+            if request.kind != "notification" and left > 0 and request.id not in self._timers and not closed:
+                self._arm(request, left)
+
+    def _arm(self, request: HitlRequest, delay: float) -> None:
+        self._timers[request.id] = asyncio.get_running_loop().call_later(delay, self._fire, request)
 
     def _fire(self, request: HitlRequest) -> None:
         if self._timers.pop(request.id, None) is not None:
@@ -98,6 +126,8 @@ async def _push_lifecycle(app: web.Application) -> AsyncIterator[None]:
     escalation = Escalation(target, publisher, _phone_link(app))
     app[PUSH] = escalation
     unlisten = app[BUS].listen(escalation.on_event)
+    if target.after > 0:
+        await escalation.resume(app[BROKER])
     try:
         yield
     finally:

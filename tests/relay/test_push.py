@@ -24,7 +24,7 @@ from relay.lan import LAN
 from relay.push.escalation import PUSH
 from relay.push.ntfy import QUEUE_SIZE, NtfyPublisher, push_message
 from relay.push.target import NtfyTarget, NtfyTargetError, parse_target
-from tests.conftest import LiveRelay, live_relay
+from tests.conftest import LiveRelay, live_relay, start_relay
 from tests.deadline import until
 from tests.hostile import FORBIDDEN, HOSTILE
 
@@ -298,3 +298,17 @@ def test_a_bad_ntfy_flag_stops_the_relay_command_with_one_line(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-m", "hitl_desk.cli", "relay", "--ntfy", "http://h/bad topic"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode != 0 and done.stderr.startswith("hitl-desk: --ntfy") and "Traceback" not in done.stderr
+
+
+async def test_a_request_left_pending_by_a_restart_is_pushed_once_when_its_delay_ends(
+        tmp_path: Path, ntfy: NtfyServer) -> None:
+    target = ntfy.target(after=0.6)
+    async with live_relay(tmp_path, ntfy=target) as relay:
+        async with await relay.agent("before") as agent:
+            await agent.create_request("asked before the restart")
+        await relay.running.stop()  # its timer goes with it (or fired already: then none is armed again)
+        relay.running = await start_relay(relay.home, ntfy=target)
+        async with await relay.agent("after") as agent:
+            await agent.create_request("asked after the restart")
+            await until(lambda: len(ntfy.received) == 2, "both pushes")
+        assert ntfy.messages() == ["agent before needs you", "agent after needs you"]
