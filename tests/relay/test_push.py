@@ -312,3 +312,16 @@ async def test_a_request_left_pending_by_a_restart_is_pushed_once_when_its_delay
             await agent.create_request("asked after the restart")
             await until(lambda: len(ntfy.received) == 2, "both pushes")
         assert ntfy.messages() == ["agent before needs you", "agent after needs you"]
+
+
+@pytest.mark.parametrize("notifications", [False, True])
+async def test_notifications_are_pushed_only_when_the_setting_asks(tmp_path: Path, ntfy: NtfyServer,
+                                                                  notifications: bool) -> None:
+    async with live_relay(tmp_path, ntfy=ntfy.target(notifications=notifications)) as relay:
+        async with await relay.agent("teller") as teller, await relay.agent("asker") as asker:
+            await teller.notify("fyi: " + SECRET_PROMPT)
+            await asker.create_request("q")
+            await until(lambda: any("asker" in m for m in ntfy.messages()), "the question's push")
+    expected = ["agent teller needs you"] * notifications + ["agent asker needs you"]
+    assert ntfy.messages() == expected and SECRET_PROMPT not in json.dumps([r.raw() for r in ntfy.received])
+    assert [r.json["priority"] for r in ntfy.received] == [3] * notifications + [4]
