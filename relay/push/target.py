@@ -23,11 +23,9 @@ TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
 DEFAULT_AFTER = 0.0
 
 
-class NtfyTargetError(RelayStartError):
-    """The ntfy address, token file or delay the user gave cannot be used (the message says why).
-
-    A relay start failure (``relay_start_failed``): the relay does not start without the pushes asked of it.
-    """
+NtfyTargetError = RelayStartError
+"""What an unusable ntfy address, token file or delay raises: the relay does not start without the
+pushes asked of it (``relay_start_failed``, the message says why)."""
 
 
 @dataclass(frozen=True)
