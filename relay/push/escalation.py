@@ -3,7 +3,8 @@
 ``Escalation`` follows the bus.  A new pending question or completion report arms one timer
 (or pushes at once when ``after`` is 0); its answer, expiry or cancellation disarms it, so a
 request closed in time sends nothing.  Timers are this relay's own ``call_later`` handles, as
-``relay.expiry`` keeps them; they are dropped when the relay stops.
+``relay.expiry`` keeps them; they are dropped when the relay stops, and a restarted relay arms
+the rest of each pending request's delay (``resume``).
 """
 
 from __future__ import annotations
