@@ -31,6 +31,8 @@ from relay.metrics import Metrics
 from relay.oauth import routes as oauth_routes
 from relay.oauth import setup_oauth
 from relay.openapi import RouteTable
+from relay.push.escalation import setup_push
+from relay.push.target import target_from
 from relay.startup import prepare_home
 from relay.store.sqlite import SqliteStore
 
@@ -67,6 +69,7 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     setup_devices(app)  # after _lifecycle (its registry reads the store), before the LAN listener copies it
     setup_mcp(app)  # after _lifecycle: its session manager starts once the broker exists
     setup_lan(app)  # after both: the LAN listener shares the broker, and stops before it
+    setup_push(app)  # after the LAN: its pushes link to the LAN listener
     return app
 
 
@@ -180,5 +183,5 @@ async def embedded(settings: Settings) -> AsyncIterator[str]:
     host, port = settings.listen_address
     lan = settings.lan_choice()  # the TUI's LAN switch
     async with RunningRelay(RelayConfig(home=settings.home, host=host, port=port, lan=lan.enabled,
-                                        lan_addresses=lan.addresses)) as relay:
+                                        lan_addresses=lan.addresses, ntfy=target_from(None))) as relay:
         yield relay.url

@@ -9,6 +9,8 @@ from typing import Any
 
 from hitl_desk.settings import LOOPBACK_HOSTS, Settings
 from relay.context import RelayConfig
+from relay.push.target import add_arguments as add_ntfy_arguments
+from relay.push.target import from_args as ntfy_from_args
 
 
 def config_from_args(args: argparse.Namespace, settings: Settings | None = None) -> RelayConfig:
@@ -20,6 +22,7 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
                        port=port if getattr(args, "port", None) is None else args.port,
                        max_timeout=getattr(args, "max_timeout", None) or RelayConfig.max_timeout,
                        allowed_hosts=tuple(getattr(args, "allow_host", None) or ()),
+                       ntfy=ntfy_from_args(args),
                        **limits, **_lifecycle_options(args), **_lan_options(args, settings))
 
 
@@ -115,4 +118,5 @@ def register(sub: Any) -> None:
                    help="MCP sessions one API key may hold; past it the longest-idle one ends (default 32)")
     p.add_argument("--mcp-session-idle", type=float, metavar="S",
                    help="seconds before an MCP session with no call in flight ends (default 300)")
+    add_ntfy_arguments(p)
     p.set_defaults(func=run)

@@ -13,6 +13,7 @@ from relay.auth import Auth, Principal
 from relay.broker import Broker
 from relay.bus import Bus
 from relay.expiry import DEFAULT_TIMER_LEASE
+from relay.push.target import NtfyTarget
 
 
 @dataclass
@@ -77,6 +78,8 @@ class RelayConfig:
     """Extra CA certificates trusted when fetching OAuth client metadata documents (besides the system's)."""
     pairing_ttl: float = 300.0
     """Seconds a pairing link works (once); ``hitl-desk pair`` shows it as a QR code."""
+    ntfy: NtfyTarget | None = None
+    """Wake the phone through this ntfy topic (``--ntfy``, ``relay.push``); None: no pushes."""
 
 
 CONFIG: web.AppKey[RelayConfig] = web.AppKey("config", RelayConfig)
