@@ -156,15 +156,15 @@ class Auth:
             await self._touch(info)
             agent = await self._agent(info.agent_id)
             return None if agent is None else Principal("agent", agent, info.prefix)
-        digest = hashlib.sha256(credential.encode("utf-8", "surrogatepass")).digest()
+        seen_digest = hashlib.sha256(credential.encode("utf-8", "surrogatepass")).digest()
         seen = self._owner_seen
-        if seen is not None and hmac.compare_digest(seen[0], digest):
+        if seen is not None and hmac.compare_digest(seen[0], seen_digest):
             return Principal("owner") if seen[1] == self._owner_jti else None  # rotated: refused at once
         claims = self._decode(credential)
         jti = claims.get("jti") if claims else None
         if claims and claims.get("role") == "owner" and isinstance(jti, str) and jti == self._owner_jti:
             if "exp" not in claims:  # a credential that can expire is checked every time
-                self._owner_seen = (digest, jti)
+                self._owner_seen = (seen_digest, jti)
             return Principal("owner")
         return None
 
