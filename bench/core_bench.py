@@ -38,7 +38,8 @@ def free_port() -> int:
 # -- the floor: the same choreography with nothing in between ---------------------------------
 
 def bare_app() -> web.Application:
-    """POST /ask holds a future, the WebSocket hears of it, POST .../answer answers it; nothing else."""
+    """POST /ask holds a future, the WebSocket hears of it, POST .../answer answers it and the
+    WebSocket hears that too; nothing else."""
     waiting: dict[str, asyncio.Future[str]] = {}
     sockets: set[web.WebSocketResponse] = set()
     counter = iter(range(10**9))
@@ -67,8 +68,15 @@ def bare_app() -> web.Application:
 
     async def answer(request: web.Request) -> web.Response:
         body = await request.json()
-        waiting.pop(request.match_info["rid"]).set_result(body["response"])
-        return web.json_response({"id": request.match_info["rid"], "status": "answered"})
+        rid = request.match_info["rid"]
+        waiting.pop(rid).set_result(body["response"])
+        # Every approver hears that the question is closed (the relay's request.answered), so
+        # that another approver drops it: part of the protocol, so part of the floor.
+        frame = json.dumps({"type": "event", "event": {"type": "request.answered", "request": {
+            "id": rid, "status": "answered", "response": body["response"]}}})
+        for ws in list(sockets):
+            await ws.send_str(frame)
+        return web.json_response({"id": rid, "status": "answered"})
 
     app = web.Application()
     app.router.add_post("/api/v1/hitl/request", ask)

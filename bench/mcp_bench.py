@@ -1,12 +1,12 @@
 """MCP benchmarks; prints tables.
 
 1. Round trip: the mcp SDK client calls ``request_human_input``, the approver answers as soon as
-   it hears of the question, the client has the result.  Against the relay (its approver, a
-   process of its own like the TUI, follows the event stream and answers over it; every question
-   is stored) and against the SDK's own stand-alone server (its Starlette app on uvicorn, an
-   equivalent tool whose answer comes from an approver task in that process, answering as soon
-   as the question arrives, nothing stored), both as separate processes, measured in the same
-   run with the two servers taking turns every 25 calls.  Three client patterns: one legacy
+   it hears of the question, the client has the result.  Against the relay (every question is
+   stored) and against the SDK's own stand-alone server (its Starlette app on uvicorn, an
+   equivalent tool, nothing stored); each server's approver is a process of its own, like the
+   TUI, that follows an event socket and answers over REST (the SDK's through a ``FloorDesk``:
+   core_bench's bare floor beside it).  Both as separate processes, measured in the same run
+   with the two servers taking turns every 25 calls.  Three client patterns: one legacy
    session reused, per-request (2026-07-28) calls, a new legacy session per call (hitl-cli).
 2. Transport only: the same SDK app with a tool that answers at once, on uvicorn and behind the
    relay's aiohttp bridge (``relay.asgi``), to separate the cost of serving MCP from the cost of
@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import httpx2
+from aiohttp import web
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import Context, MCPServer
@@ -68,25 +69,9 @@ def pct(values: list[float], q: float) -> float:
 
 # -- servers run as processes of their own ----------------------------------------------------
 
-def sdk_server(answer: Callable[[str], Awaitable[str]] | None = None) -> MCPServer:
-    """The SDK's server with the same tool; its answer comes from an approver task in-process."""
-    questions: asyncio.Queue[tuple[str, asyncio.Future[str]]] = asyncio.Queue()
-
-    async def approver() -> None:
-        while True:
-            prompt, future = await questions.get()
-            if not future.done():
-                future.set_result("echo:" + prompt)
-
-    @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
-        task = asyncio.create_task(approver())
-        try:
-            yield
-        finally:
-            task.cancel()
-
-    server: MCPServer = MCPServer("sdk-bench", lifespan=lifespan, log_level="WARNING")
+def sdk_server(answer: Callable[[str], Awaitable[str]]) -> MCPServer:
+    """The SDK's server with the same tool; ``answer`` gets the human's (or an echo's) answer."""
+    server: MCPServer = MCPServer("sdk-bench", log_level="WARNING")
 
     @server.tool(structured_output=False)
     async def request_human_input(prompt: str, ctx: Context, choices: list[str] | None = None,
@@ -94,30 +79,91 @@ def sdk_server(answer: Callable[[str], Awaitable[str]] | None = None) -> MCPServ
                                   timeout_seconds: float | None = None) -> str:
         """Ask the human and wait for the answer."""
         await ctx.report_progress(progress=0, message="waiting for the human")
-        if answer is not None:
-            return await answer(prompt)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        questions.put_nowait((prompt, future))
-        return await future
+        return await answer(prompt)
 
     return server
+
+
+class FloorDesk:
+    """The relay's approver choreography with nothing in between (no store, no auth): a question
+    goes to every approver socket as ``request.created``, ``POST .../answer`` answers it and tells
+    the sockets ``request.answered``.  bench/core_bench.py's floor, beside the SDK's server."""
+
+    def __init__(self) -> None:
+        self.sockets: set[web.WebSocketResponse] = set()
+        self.waiting: dict[str, asyncio.Future[str]] = {}
+        self.seq = 0
+
+    async def tell(self, event_type: str, request: dict[str, Any]) -> None:
+        self.seq += 1
+        frame = json.dumps({"type": "event", "seq": self.seq, "event": {"type": event_type, "request": request}})
+        for ws in list(self.sockets):
+            await ws.send_str(frame)
+
+    async def ask(self, prompt: str) -> str:
+        rid = f"r{self.seq}"
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.waiting[rid] = future
+        await self.tell("request.created", {"id": rid, "status": "pending", "prompt": prompt})
+        return await future
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        await ws.send_str(json.dumps({"type": "ready", "last_seq": self.seq}))
+        async for _ in ws:  # approvers send no commands here
+            pass
+        self.sockets.discard(ws)
+        return ws
+
+    async def answer(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        rid = request.match_info["rid"]
+        self.waiting.pop(rid).set_result(body["response"])
+        await self.tell("request.answered", {"id": rid, "status": "answered", "response": body["response"]})
+        return web.json_response({"id": rid, "status": "answered"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/events", self.events)
+        app.router.add_post("/api/v1/hitl/requests/{rid}/answer", self.answer)
+        return app
+
+
+async def serve_sdk_with_desk(port: int, desk_port: int) -> None:
+    """The SDK app on uvicorn, its tool waiting for an approver process served by a ``FloorDesk``."""
+    import uvicorn
+
+    desk = FloorDesk()
+    runner = web.AppRunner(desk.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", desk_port).start()
+    app = sdk_server(desk.ask).streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+    try:
+        await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                            access_log=False)).serve()
+    finally:
+        await runner.cleanup()
 
 
 async def echo(prompt: str) -> str:
     return "echo:" + prompt
 
 
-def run_server(kind: str, port: int) -> None:
-    """``sdk``: the SDK app on uvicorn; ``echo-uvicorn`` / ``echo-bridge``: a tool answering at once."""
-    server = sdk_server(echo if kind.startswith("echo") else None)
+def run_server(kind: str, port: int, desk_port: int) -> None:
+    """``sdk``: the SDK app on uvicorn with a floor desk on ``desk_port``; ``echo-uvicorn`` /
+    ``echo-bridge``: a tool answering at once."""
+    if kind == "sdk":
+        asyncio.run(serve_sdk_with_desk(port, desk_port))
+        return
+    server = sdk_server(echo)
     app = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
-    if kind in ("sdk", "echo-uvicorn"):
+    if kind == "echo-uvicorn":
         import uvicorn
 
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         return
-    from aiohttp import web
-
     from relay.asgi import AsgiHandler, session_manager_ctx
 
     bridge = AsgiHandler(app)
@@ -129,13 +175,16 @@ def run_server(kind: str, port: int) -> None:
 
 
 @asynccontextmanager
-async def server_process(kind: str) -> AsyncIterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--server", kind, str(port)],
+async def server_process(kind: str) -> AsyncIterator[tuple[str, str]]:
+    """The server's MCP URL and, for ``sdk``, the URL its approver follows."""
+    port, desk_port = free_port(), free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--server", kind, str(port), str(desk_port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await wait_up(f"http://127.0.0.1:{port}/")
-        yield f"http://127.0.0.1:{port}/mcp"
+        if kind == "sdk":
+            await wait_up(f"http://127.0.0.1:{desk_port}/")
+        yield f"http://127.0.0.1:{port}/mcp", f"http://127.0.0.1:{desk_port}"
     finally:
         process.terminate()
         process.wait()
@@ -317,8 +366,10 @@ async def bench_round_trip(quick: bool) -> None:
     rounds, fresh_rounds = (100, 50) if quick else (1000, 200)
     print("\n## MCP round trip: tools/call → approver answers → result (sequential calls)")
     print(HEADER)
-    async with server_process("sdk") as sdk_url, relay_process() as (url, token, key, _relay), \
-            approver_process(url, token):
+    # Both servers wait for an approver process that follows an event socket and answers over
+    # REST, as the TUI does: the SDK's server through a FloorDesk with nothing in between.
+    async with server_process("sdk") as (sdk_url, sdk_desk), relay_process() as (url, token, key, _relay), \
+            approver_process(url, token), approver_process(sdk_desk, "no-token"):
         ours = url + "/mcp"
         names = ("SDK+uvicorn", "relay")
         print_pair("legacy, one session", names, await taking_turns(
@@ -330,7 +381,7 @@ async def bench_round_trip(quick: bool) -> None:
 
     print("\n## Transport only: the SDK app with a tool that answers at once (no human loop, no store)")
     print(HEADER)
-    async with server_process("echo-uvicorn") as uvicorn_url, server_process("echo-bridge") as bridge_url:
+    async with server_process("echo-uvicorn") as (uvicorn_url, _), server_process("echo-bridge") as (bridge_url, _):
         names = ("uvicorn", "relay bridge")
         print_pair("legacy, one session", names, await taking_turns(
             reused(uvicorn_url, None, "legacy"), reused(bridge_url, None, "legacy"), rounds))
@@ -428,7 +479,7 @@ async def main() -> None:
 if __name__ == "__main__":
     if "--server" in sys.argv:
         at = sys.argv.index("--server")
-        run_server(sys.argv[at + 1], int(sys.argv[at + 2]))
+        run_server(sys.argv[at + 1], int(sys.argv[at + 2]), int(sys.argv[at + 3]))
     elif "--approver" in sys.argv:
         at = sys.argv.index("--approver")
         run_approver(sys.argv[at + 1], sys.argv[at + 2])

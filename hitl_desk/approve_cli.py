@@ -19,7 +19,7 @@ from hitl_desk.crypto import fingerprint
 from hitl_desk.device_client import approver_client
 from hitl_desk.display import visible_json, visible_line
 from hitl_desk.e2ee import DeskEncryption
-from hitl_desk.keyring import TrustStore, agent_key_path, desk_key_path, load_keypair
+from hitl_desk.keystore import TrustStore, agent_key_path, desk_key_path, load_keypair
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import LOCK, why_gone
 from hitl_desk.settings import Settings

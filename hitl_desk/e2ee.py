@@ -1,7 +1,7 @@
 """The two ends of an encrypted request: the agent that seals a question and opens the answer,
 and the desk (any approver) that opens the question and seals the answer.
 
-Both ends pin each other's keys (``hitl_desk.keyring.TrustStore``) and check the binding our
+Both ends pin each other's keys (``hitl_desk.keystore.TrustStore``) and check the binding our
 own clients put inside the plaintext; hitl-cli's unbound envelopes are still opened (they are
 what it sends) but reported as unbound so an approver can say so.
 """
@@ -28,7 +28,7 @@ from hitl_desk.crypto import (
     seal_json,
 )
 from hitl_desk.errors import KeyChangedError, KeyMissingError
-from hitl_desk.keyring import TrustStore, desk_key_path, load_keypair, load_or_create_keypair
+from hitl_desk.keystore import TrustStore, desk_key_path, load_keypair, load_or_create_keypair
 from hitl_desk.models import HitlRequest
 from hitl_desk.sealing import AgentSeal
 from hitl_desk.settings import Settings

@@ -22,7 +22,7 @@ from hitl_desk.display import visible_line
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.errors import HitlError, KeyChangedError, KeyMissingError, PairingCodeMismatchError
 from hitl_desk.handshake import DeskHandshake, DeviceHandshake
-from hitl_desk.keyring import TrustStore, desk_key_path, load_keypair
+from hitl_desk.keystore import TrustStore, desk_key_path, load_keypair
 from hitl_desk.pairing import PairingLink
 from hitl_desk.settings import Settings, write_private
 

@@ -15,7 +15,7 @@ from nacl.public import Box
 
 from hitl_desk.crypto import bind, check_binding, open_json, seal_json
 from hitl_desk.errors import DecryptionError
-from hitl_desk.keyring import TrustStore, agent_key_path, load_or_create_keypair
+from hitl_desk.keystore import TrustStore, agent_key_path, load_or_create_keypair
 from hitl_desk.lifecycle import new_request_id
 from hitl_desk.settings import Settings
 

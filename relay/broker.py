@@ -298,16 +298,19 @@ class Broker:
         """The desk's public key, if an approver registered one."""
         return await self.store.public_key("user", DESK_KEY_ID)
 
-    async def wait(self, request_id: str, timeout: float | None, *,
-                   current: HitlRequest | None = None, attend: bool = False) -> HitlRequest:
+    async def wait(self, request_id: str, timeout: float | None, *, current: HitlRequest | None = None,
+                   attend: bool = False, gone: asyncio.Future[None] | None = None) -> HitlRequest:
         """The request once it is final, or its current state after ``timeout`` seconds.
 
         ``current`` is a state the caller read or created itself after the last await (no
         answer can have been missed since), which saves reading the store again.  A waiter
         keeps a request whose caller left; ``attend`` also records that a caller blocks on it,
         so it is withdrawn if that caller leaves (``caller_left``) and does not come back.
+        ``gone``: once it completes (the caller hung up), the wait ends in ``CancelledError``.
         """
         future: asyncio.Future[HitlRequest] = asyncio.get_running_loop().create_future()
+        if gone is not None:
+            gone.add_done_callback(lambda _: future.cancel())
         waiters = self._waiters.setdefault(request_id, set())
         waiters.add(future)  # registered before reading, so no answer can slip in between
         leaving = self._leaving.pop(request_id, None)

@@ -22,36 +22,39 @@ class HangupWatch:
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
         self._watched: dict[asyncio.Future[None], web.BaseRequest] = {}
-        self._task: asyncio.Task[None] | None = None
+        # A timer, not a task: a task started and cancelled around every blocked call cost a
+        # few turns of the loop per answer (bench/core_bench.py); the timer stops itself once
+        # nothing is watched.
+        self._timer: asyncio.TimerHandle | None = None
 
     @contextmanager
     def watching(self, request: web.BaseRequest) -> Iterator[asyncio.Future[None]]:
         """A future done once ``request``'s client has gone, watched while the block runs."""
-        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
         self._watched[gone] = request
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._timer is None:
+            self._timer = loop.call_later(self.interval, self._poll)
         try:
             yield gone
         finally:
             self._watched.pop(gone, None)
             gone.cancel()
-            if not self._watched and self._task is not None:
-                self._task.cancel()  # nothing left to watch: no poller lingers for an interval
 
-    async def _run(self) -> None:
-        while self._watched:
-            await asyncio.sleep(self.interval)  # a poll, for want of a disconnect callback in aiohttp
-            for gone, request in list(self._watched.items()):
-                transport = request.transport
-                if (transport is None or transport.is_closing()) and not gone.done():
-                    gone.set_result(None)
+    def _poll(self) -> None:
+        self._timer = None
+        for gone, request in list(self._watched.items()):
+            transport = request.transport
+            if (transport is None or transport.is_closing()) and not gone.done():
+                gone.set_result(None)
+        if self._watched:  # a poll, for want of a disconnect callback in aiohttp
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._poll)
 
     async def close(self, app: web.Application | None = None) -> None:
         """Stop watching (relay shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 HANGUPS: web.AppKey[HangupWatch] = web.AppKey("hangups", HangupWatch)

@@ -57,6 +57,15 @@ def _run_batch(db: sqlite3.Connection, batch: list[Write]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     db.execute("BEGIN IMMEDIATE")
     try:
+        if len(batch) == 1:  # a write alone needs no savepoint: its failure rolls back the transaction
+            try:
+                outcomes.append((True, batch[0](db)))
+            except Exception as exc:
+                if db.in_transaction:  # SQLite may have rolled it back itself (a full disk)
+                    db.execute("ROLLBACK")
+                return [(False, exc)]
+            db.execute("COMMIT")
+            return outcomes
         for write in batch:
             db.execute("SAVEPOINT w")
             try:

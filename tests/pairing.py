@@ -14,7 +14,7 @@ from hitl_desk.crypto import KeyPair
 from hitl_desk.device_client import DeviceClient, DeviceCredential
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.handshake import DeskHandshake, DeviceHandshake
-from hitl_desk.keyring import TrustStore, desk_key_path
+from hitl_desk.keystore import TrustStore, desk_key_path
 from hitl_desk.settings import Settings, write_private
 from relay.lan import LAN
 from tests.conftest import LiveRelay, live_relay

@@ -10,53 +10,19 @@ expiry are the plaintext tools' own (``Desk.ask_with`` / ``Desk.send_with``).
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from nacl.public import Box
-from pydantic import Field
 
 from hitl_desk.crypto import DecryptionError, unb64
 from hitl_desk.errors import HitlError
 from hitl_desk.models import Agent, EncryptedCreate, HitlRequest, Kind
 from relay.broker import Broker
 from relay.mcp.desk import NOTIFIED, Create, Desk, answer_text, arguments
-from relay.mcp.texts import AgentNameArg, TimeoutArg, tool_hints
+from relay.mcp.texts import ASK_SEALED, NOTIFY_SEALED, AgentNameArg, PayloadArg, RequestIdArg, TimeoutArg, tool_hints
 
 MIN_ENVELOPE_BYTES = Box.NONCE_SIZE + 16
 """Nonce and MAC: an envelope shorter than this holds nothing."""
-
-ASK_SEALED = """\
-End-to-end encrypted variant of request_human_input, for an encrypting MCP proxy such as
-`hitl-cli proxy` or `hitl-desk proxy`, which seals the question on the agent's machine. Not for
-direct use: if you can write the question in plain text, call request_human_input instead.
-
-`encrypted_payload` is the standard base64 of a NaCl Box envelope (nonce ‖ ciphertext ‖ MAC),
-sealed with the agent's private key for the desk key served at GET /api/v1/devices/public-keys;
-its plaintext is JSON such as {"prompt": "...", "choices": ["..."]}. The agent's public key must
-be registered first (POST /api/v1/keys/register). The relay cannot read the question.
-
-The call blocks until the human answers (default and maximum wait 15 minutes) and returns the
-answer still sealed: base64 of an envelope from the desk key to the agent's key, which holds the
-answer as UTF-8 text (or, when the question bound a request_id, a JSON object whose `response`
-is the answer). If nobody answers in time, or the human dismisses the question, the call fails
-with an error: never treat that as consent."""
-
-NOTIFY_SEALED = """\
-End-to-end encrypted variant of notify_human, for an encrypting MCP proxy such as
-`hitl-cli proxy` or `hitl-desk proxy`. Not for direct use: if you can write the message in plain
-text, call notify_human instead.
-
-`encrypted_payload` is sealed like request_human_input_e2ee's, with plaintext JSON such as
-{"message": "..."}. Returns a confirmation at once; the human does not reply."""
-
-PayloadArg = Annotated[str, Field(
-    description="Standard base64 of a NaCl Box envelope (24-byte nonce, ciphertext, 16-byte MAC) sealed by the "
-                "agent's key for the desk key.")]
-RequestIdArg = Annotated[str | None, Field(
-    description="The request's id, 'req_' and 20 hex digits, when the proxy bound it inside the envelope; "
-                "the relay picks one otherwise.")]
 
 
 def sealed_answer(request: HitlRequest) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from hitl_desk.client import RelayClient
 from hitl_desk.crypto import AgentNameConflictError, KeyPair, fingerprint
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
-from hitl_desk.keyring import TrustStore
+from hitl_desk.keystore import TrustStore
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import LOCK, NAME_CONFLICT, RequestReader
 from hitl_desk.settings import Settings

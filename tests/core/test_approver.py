@@ -16,7 +16,7 @@ from hitl_desk.client import RelayClient, StreamState
 from hitl_desk.crypto import KeyPair
 from hitl_desk.e2ee import AgentEncryption
 from hitl_desk.errors import KeyMissingError, RequestClosedError
-from hitl_desk.keyring import desk_key_path
+from hitl_desk.keystore import desk_key_path
 from hitl_desk.models import Event, HitlRequest
 from hitl_desk.settings import Settings
 from tests.conftest import LiveRelay, start_relay

@@ -11,7 +11,7 @@ import pytest
 
 from hitl_desk.crypto import KeyChangedError, KeyPair, bind, fingerprint, seal_json
 from hitl_desk.e2ee import DeskEncryption
-from hitl_desk.keyring import desk_key_path, load_or_create_keypair
+from hitl_desk.keystore import desk_key_path, load_or_create_keypair
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import LOCK, NO_DESK_KEY, RequestReader
 from hitl_desk.settings import Settings

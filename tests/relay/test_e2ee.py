@@ -266,7 +266,7 @@ async def test_a_second_approver_never_replaces_the_desk_key_by_accident(relay: 
 def test_two_approvers_creating_the_desk_key_at_once_get_the_same_key(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from hitl_desk.keyring import load_or_create_keypair
+    from hitl_desk.keystore import load_or_create_keypair
 
     path = tmp_path / "race-home" / "desk.key"
     with ThreadPoolExecutor(8) as pool:

@@ -35,6 +35,22 @@ async def test_writes_of_one_turn_share_a_commit_and_a_failure_fails_alone(tmp_p
     assert (tmp_path / "w.db-wal").stat().st_size == 0  # folded in and truncated on close
 
 
+async def test_a_write_alone_that_fails_leaves_nothing_half_done_and_the_next_commits(tmp_path: Path) -> None:
+    writer = GroupCommitWriter(tmp_path / "w.db")
+    await writer.run(make_table)
+
+    def half_then_fail(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES (1, 'half')")
+        db.execute("INSERT INTO t VALUES (1, 'clash')")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await writer.run(half_then_fail)  # alone in its turn: committed without a savepoint
+    await writer.run(lambda db: db.execute("INSERT INTO t VALUES (2, 'next')"))
+    await writer.close()
+    rows = sqlite3.connect(tmp_path / "w.db").execute("SELECT k, v FROM t ORDER BY k").fetchall()
+    assert rows == [(2, "next")]
+
+
 async def test_background_checkpoints_move_the_wal_into_the_database(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     writer = GroupCommitWriter(path, checkpoint_every=10)

@@ -20,7 +20,7 @@ from hitl_desk.client import RelayClient
 from hitl_desk.crypto import fingerprint
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import RequestCancelledError
-from hitl_desk.keyring import desk_key_path, load_keypair
+from hitl_desk.keystore import desk_key_path, load_keypair
 from hitl_desk.models import HitlRequest
 from hitl_desk.reading import LOCK
 from hitl_desk.settings import Settings

@@ -9,7 +9,7 @@ from nacl.public import PrivateKey
 
 from hitl_desk.client import StreamState
 from hitl_desk.crypto import KeyPair, b64, bind, seal_json
-from hitl_desk.keyring import TrustStore
+from hitl_desk.keystore import TrustStore
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, HitlRequest
 from hitl_desk.settings import Settings, write_private
 from tui.state import DeskState
