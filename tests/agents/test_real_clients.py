@@ -33,11 +33,9 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from hitl_desk.client import RelayClient
 from hitl_desk.models import HitlRequest
 from tests.agents.offline import (
     agent_cli,
@@ -47,6 +45,7 @@ from tests.agents.offline import (
     gemini_env,
     gemini_settings,
 )
+from tests.agents.scene import RUN_TIMEOUT, pending
 from tests.agents.standins import Anthropic, Gemini, OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
 from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
@@ -57,7 +56,6 @@ pytestmark = pytest.mark.slow
 QUESTION = "Deploy build 42 to production?"
 ANSWER = "yes, deploy it after 18:00"
 PROMPT = "Ask the human whether to deploy build 42, then tell me what they said."
-RUN_TIMEOUT = 90.0
 
 
 @dataclass
@@ -102,15 +100,6 @@ class Run:
         assert len(self.model.script.requests) >= 2, self.model.paths
         assert any(ANSWER in result for result in results), results
         assert self.tripwire.attempts == [], f"connections beyond loopback: {self.tripwire.attempts}"
-
-
-async def pending(owner: RelayClient, finished: asyncio.Future[Any]) -> HitlRequest | None:
-    """The CLI's pending question, once it is there; fails at once if the CLI ended first."""
-    if finished.done():
-        out, err = finished.result()
-        raise AssertionError(f"the CLI ended before asking:\n{out.decode()[-3000:]}\n{err.decode()[-3000:]}")
-    requests = await owner.list_requests(status="pending")
-    return requests[0] if requests else None
 
 
 @asynccontextmanager

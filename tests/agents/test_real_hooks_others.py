@@ -15,12 +15,7 @@ is told why), and ``AfterAgent``'s retry makes a review's Continue text the next
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,67 +23,13 @@ import pytest
 from hitl_desk.hookwire import ALLOW_ONCE, DONE
 from tests.agents import offline
 from tests.agents.offline import agent_cli
-from tests.agents.standins import Gemini, OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
-from tests.agents.test_real_clients import RUN_TIMEOUT
-from tests.agents.test_real_hooks import HITL_DESK, Human
-from tests.conftest import LiveRelay, live_relay
+from tests.agents.scene import Human, Scene, scene
+from tests.agents.standins import Gemini, OpenAIResponses, Say, Script, ToolCall
 from tests.deadline import until
 
 pytestmark = pytest.mark.slow
 
 NEXT = "Also write the changelog."
-
-
-@dataclass
-class Scene:
-    """A relay, a stand-in, the tripwire, the agent's HOME with our hooks installed, an agent key."""
-
-    relay: LiveRelay
-    model: StandIn
-    tripwire: Tripwire
-    home: Path
-    project: Path
-    key: str
-
-    async def run(self, argv: list[str], env: dict[str, str], human: Human) -> str:
-        """Run the CLI while the human answers; its stdout."""
-        process = await asyncio.create_subprocess_exec(
-            *argv, cwd=self.project, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        finished = asyncio.ensure_future(process.communicate())
-        try:
-            async with self.relay.owner() as owner:
-                await human.play(owner, finished)
-            out, err = await asyncio.wait_for(finished, RUN_TIMEOUT)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        assert process.returncode == 0, f"exit {process.returncode}\n{out.decode()[-3000:]}\n{err.decode()[-3000:]}"
-        assert self.model.errors == [] and self.tripwire.attempts == [], (self.model.errors, self.tripwire.attempts)
-        return out.decode()
-
-
-@asynccontextmanager
-async def scene(tmp_path: Path, standin: type[StandIn], script: Script, client: str) -> AsyncIterator[Scene]:
-    """Everything ready, the hooks installed by ``hitl-desk hooks install CLIENT``."""
-    async with AsyncExitStack() as stack:
-        relay = await stack.enter_async_context(live_relay(tmp_path))
-        model = await stack.enter_async_context(standin(script))
-        tripwire = await stack.enter_async_context(Tripwire())
-        home, project = tmp_path / "agent-home", tmp_path / "project"
-        for directory in (home / "tmp", project):
-            directory.mkdir(parents=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")} | {
-            "HOME": str(home), "HITL_HOME": str(relay.home), "HITL_SERVER_URL": relay.url}
-        installed = await asyncio.create_subprocess_exec(
-            HITL_DESK, "hooks", "install", client, env=env, cwd=project,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        _, err = await installed.communicate()
-        assert installed.returncode == 0, err.decode()
-        async with relay.owner() as owner:
-            key = (await owner.create_api_key(client)).api_key
-        yield Scene(relay, model, tripwire, home, project, key)
 
 
 def codex_config(scene: Scene) -> None:
