@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -42,9 +43,10 @@ class Asker:
     """Synchronous access to one relay with one agent credential (or the owner's)."""
 
     def __init__(self, base_url: str, credential: str | None = None, *, timeout: float = 60.0,
-                 missing_credential: str | None = None) -> None:
+                 missing_credential: str | None = None, renew: Callable[[], str | None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
+        self._renew = renew  # a fresh credential after a 401 (a `hitl-desk login` token, refreshed)
         self._missing_credential = missing_credential  # the message for a 401 when we sent none
         self._timeout = timeout
         parts = urlsplit(self.base_url)
@@ -54,9 +56,13 @@ class Asker:
 
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> Asker:
-        """An asker with ``HITL_API_KEY`` if set, else the local owner credential."""
+        """An asker with ``HITL_API_KEY`` if set, else ``hitl-desk login``'s token, else the owner's."""
+        from hitl_desk.signin import stored_credential
+
         settings = settings or Settings.from_env()
-        return cls(url or settings.server_url, settings.api_key or settings.read_owner_token(),
+        signed_in = None if settings.api_key else stored_credential(settings)
+        return cls(url or settings.server_url, settings.api_key or signed_in or settings.read_owner_token(),
+                   renew=(lambda: stored_credential(settings)) if signed_in else None,
                    missing_credential=settings.missing_credential_message(agent=True))
 
     def __enter__(self) -> Asker:
@@ -81,7 +87,7 @@ class Asker:
         return self._conn
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-             params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+             params: dict[str, Any] | None = None, timeout: float | None = None, renewed: bool = False) -> Any:
         """One HTTP call; the parsed JSON answer, or the catalog error the relay answered with.
 
         ``None`` values are left out of the body and the query: the relay applies its defaults
@@ -115,6 +121,11 @@ class Asker:
             payload = None  # not the relay's JSON: the status decides the error below
             if status < 400:
                 raise HitlError(f"The answer from {self.base_url} is not JSON: is it a hitl-desk relay?") from None
+        if status == 401 and self._renew is not None and not renewed:  # the signed-in token expired
+            fresh = self._renew()
+            if fresh and fresh != self.credential:
+                self.credential = fresh
+                return self.call(method, path, body, params=params, timeout=timeout, renewed=True)
         if status == 401 and self.credential is None and self._missing_credential:
             raise AuthenticationError(self._missing_credential)
         if status >= 400:

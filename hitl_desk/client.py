@@ -84,7 +84,7 @@ class RelayClient(OwnerCalls):
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> RelayClient:
         """A client for asking: ``HITL_API_KEY`` if set, else ``hitl-desk login``'s token, else the owner's."""
-        from hitl_desk.login import stored_credential
+        from hitl_desk.signin import stored_credential
 
         settings = settings or Settings.from_env()
         signed_in = None if settings.api_key else stored_credential(settings)
@@ -120,26 +120,35 @@ class RelayClient(OwnerCalls):
         # Bodies are built with model_construct: the relay is the edge that validates them, and
         # answers a misfit with its catalog error (the client must not pre-empt it with its own).
         data = None if body is None else body.model_dump(mode="json", exclude_none=True)
-        try:
-            async with self.session.request(
-                method, self.base_url + path, json=data, params=query,
-                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
-            ) as resp:
-                text = await resp.text()
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
-        payload = json.loads(text) if text else None
-        if resp.status == 401 and self._renew is not None and not renewed:  # the access token expired
+        status, payload = await self._exchange(method, path, timeout, json=data, params=query)
+        if status == 401 and self._renew is not None and not renewed:  # the access token expired
             fresh = await asyncio.to_thread(self._renew)
             if fresh and fresh != self.credential:
                 self.credential = fresh
                 await self.close()  # the next session sends the new credential
                 return await self._call(method, path, model, body=body, params=params, timeout=timeout,
                                         renewed=True)
-        if resp.status == 401 and self.credential is None and self._missing_credential:
+        if status == 401 and self.credential is None and self._missing_credential:
             raise AuthenticationError(self._missing_credential)
-        if resp.status >= 400:
-            raise error_from_payload(resp.status, payload)
+        return self._result(status, payload, model)
+
+    async def _exchange(self, method: str, path: str, timeout: float | None, **options: Any) -> tuple[int, Any]:
+        """One HTTP exchange with the relay: its status and JSON body (``RelayUnavailableError`` when
+        nothing answers)."""
+        try:
+            async with self.session.request(method, self.base_url + path,
+                                            timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+                                            **options) as resp:
+                text = await resp.text()
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
+        return resp.status, json.loads(text) if text else None
+
+    @staticmethod
+    def _result(status: int, payload: Any, model: type[M] | None) -> Any:
+        """The body as ``model``, or the catalog error the relay answered with."""
+        if status >= 400:
+            raise error_from_payload(status, payload)
         return payload if model is None else model.model_validate(payload)
 
     async def call(self, method: str, path: str, model: type[M], *, body: BaseModel | None = None,

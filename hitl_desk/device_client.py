@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from nacl.signing import SigningKey
 from pydantic import BaseModel
 
@@ -23,9 +22,7 @@ from hitl_desk.device import DEVICE_PREFIX, canonical_target, signed_headers
 from hitl_desk.errors import (
     AuthenticationError,
     InvalidRequestError,
-    RelayUnavailableError,
     SignatureExpiredError,
-    error_from_payload,
 )
 from hitl_desk.models import Agent, ApiKeyInfo
 from hitl_desk.settings import Settings, write_private
@@ -117,18 +114,9 @@ class DeviceClient(RelayClient):
         headers = self.sign(method, device_path, query, raw)
         if raw:
             headers["Content-Type"] = "application/json"
-        try:
-            async with self.session.request(
-                method, self.base_url + device_path, data=raw or None, params=query, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
-            ) as resp:
-                text = await resp.text()
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise RelayUnavailableError(f"No relay answered at {self.base_url} ({exc.__class__.__name__}).") from exc
-        payload = json.loads(text) if text else None
-        if resp.status >= 400:
-            raise error_from_payload(resp.status, payload)
-        return payload if model is None else model.model_validate(payload)
+        status, payload = await self._exchange(method, device_path, timeout, data=raw or None, params=query,
+                                               headers=headers)
+        return self._result(status, payload, model)
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:
         """None: keys are the desk's to manage, never a device's (the TUI's directory stays empty)."""

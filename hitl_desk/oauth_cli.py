@@ -12,8 +12,9 @@ DEFAULT_NAME = "hitl-desk CLI"
 
 async def cmd_login(args: argparse.Namespace) -> int:
     """Sign in through the browser and the human's consent; keep the token (0600) in HITL_HOME."""
-    from hitl_desk.login import login, token_path
+    from hitl_desk.login import login
     from hitl_desk.settings import Settings
+    from hitl_desk.signin import token_path
 
     settings = Settings.from_env()
     url = (args.url or settings.server_url).rstrip("/")

@@ -31,7 +31,7 @@ class HITL:
                  agent_name: str | None = None, settings: Settings | None = None,
                  e2ee: bool | None = None) -> None:
         settings = settings or Settings.from_env()
-        from hitl_desk.login import stored_credential
+        from hitl_desk.signin import stored_credential
 
         signed_in = None if api_key or settings.api_key else stored_credential(settings)
         credential = api_key or settings.api_key or signed_in or settings.read_owner_token()
