@@ -3,15 +3,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from hitl_desk.device import DeviceList
-from tests.pairing import lan_relay, lan_url
+from hitl_desk.e2ee import AgentEncryption, DeskEncryption
+from hitl_desk.settings import Settings
+from relay.lan import LAN
+from tests.conftest import LiveRelay, start_relay
+from tests.hostile import FORBIDDEN, HOSTILE
+from tests.pairing import LAN_ADDRESS, lan_relay, lan_url
 from tests.phone.browser import browser
 from tests.phone.phone_support import pair_phone
+from tests.relay.startup_support import free_port
+from tests.secrecy import assert_relay_kept_none_of
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +53,84 @@ async def test_the_page_and_assets_carry_a_strict_csp_and_only_the_lan_listener_
             assert resp.status == 404
         async with http.get(relay.url + "/pair") as resp:
             assert resp.status == 404  # the loopback listener serves no phone app
+
+
+def _agent(tmp_path: Path, relay: LiveRelay) -> Settings:
+    return Settings(home=tmp_path / "agent-home", server_url=relay.url, server_url_set=True)
+
+
+async def test_an_e2ee_question_is_read_in_the_page_and_a_tapped_choice_reaches_the_agent_sealed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    prompt, choice = "Deploy the **secret-canary-7f3a** build to `prod`?", "ship secret-choice-91b2"
+    async with lan_relay(tmp_path) as relay, browser(tmp_path) as page:
+        await pair_phone(relay, page)
+        agent = AgentEncryption(await relay.agent("deployer"), _agent(tmp_path, relay))
+        async with agent.client:
+            asked = asyncio.ensure_future(agent.ask(prompt, choices=[choice, "no"], timeout_seconds=120))
+            await page.do("wait", selector=".request .choice", text=choice)
+            assert "secret-canary-7f3a" in await page.do("text", selector=".request .prompt strong")
+            assert await page.do("eval", expr="document.title") == "(1) hitl-desk"
+            await page.do("screenshot", path=str(tmp_path / "3-question.png"))
+            await page.do("scheme", dark=True)
+            await page.do("screenshot", path=str(tmp_path / "3-question-dark.png"))
+            await page.do("click", selector=".request .choice", text=choice)
+            assert await asyncio.wait_for(asked, 10) == choice
+            await page.do("wait", selector=".request", gone=True)
+        assert await page.do("errors") == []
+        await assert_relay_kept_none_of(relay, "secret-canary-7f3a", "secret-choice-91b2", logs=caplog)
+
+
+async def test_free_text_answers_and_an_answer_from_the_desk_leaves_the_page_and_a_restart_misses_nothing(
+        tmp_path: Path) -> None:
+    async with lan_relay(tmp_path, lan_port=free_port()) as relay, browser(tmp_path) as page:
+        await pair_phone(relay, page)
+        agent = AgentEncryption(await relay.agent("writer"), _agent(tmp_path, relay))
+        async with agent.client, relay.owner() as owner:
+            asked = asyncio.ensure_future(agent.ask("Name the release?", timeout_seconds=120))
+            await page.do("wait", selector=".request .prompt", text="Name the release?")
+            await page.do("fill", selector=".request textarea", value="Aurora 2")
+            await page.do("click", selector=".request .send")
+            assert await asyncio.wait_for(asked, 10) == "Aurora 2"
+            await page.do("wait", selector=".request", gone=True)
+
+            other = asyncio.ensure_future(agent.ask("Answered at the desk?", choices=["yes", "no"],
+                                                    timeout_seconds=120))
+            await page.do("wait", selector=".request .prompt", text="Answered at the desk?")
+            desk = DeskEncryption.load(relay.settings)
+            pending = await owner.list_requests("pending")
+            await desk.answer(owner, pending[0], "yes")  # as the TUI's core answers
+            assert await asyncio.wait_for(other, 10) == "yes"
+            await page.do("wait", selector=".request", gone=True, timeout=3000)
+
+            port, lan_port = relay.running.port, relay.running.app[LAN].port
+            await relay.running.stop()
+            await page.do("wait", selector="#status", text="offline")
+            relay.running = await start_relay(relay.home, port, lan=True, lan_addresses=(LAN_ADDRESS,), mdns=False,
+                                              lan_port=lan_port)
+            late = asyncio.ensure_future(agent.ask("Asked after the restart?", choices=["fine"], timeout_seconds=120))
+            await page.do("wait", selector=".request .choice", text="fine", timeout=15000)
+            await page.do("wait", selector="#status", text="live")
+            await page.do("click", selector=".request .choice", text="fine")
+            assert await asyncio.wait_for(late, 10) == "fine"
+        assert await page.do("errors") == []
+
+
+async def test_hostile_agent_text_renders_inert_and_escaped(tmp_path: Path) -> None:
+    html = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bold</b>'
+    async with lan_relay(tmp_path) as relay, browser(tmp_path) as page:
+        await pair_phone(relay, page)
+        agent = AgentEncryption(await relay.agent("<i>evil</i>\u202e"), _agent(tmp_path, relay))
+        async with agent.client:
+            prompt = html + "\n" + "\n".join(HOSTILE.values())
+            asked = asyncio.ensure_future(agent.ask(prompt, choices=[html, HOSTILE["bidi_override"]],
+                                                    timeout_seconds=120))
+            await page.do("wait", selector=".request .choice")
+            shown = await page.do("text", selector=".request")
+            await page.do("screenshot", path=str(tmp_path / "4-hostile.png"))
+            assert await page.do("eval", expr="window.pwned === undefined") is True
+            assert await page.do("count", selector=".request img, .request script, .request b, .request i") == 0
+            assert "<script>window.pwned=2</script>" in shown and "<i>evil</i>\\u202e" in shown
+            assert not FORBIDDEN.search(shown)
+            assert "yes\\u202e on sey\\u202c" in shown and "\\x1b]0;pwned title\\x07" in shown
+            asked.cancel()

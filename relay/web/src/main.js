@@ -67,19 +67,19 @@ async function connect() {
   say("connecting…");
   let ws;
   try {
-    if (state.lastSeq == null) { // first connection: a snapshot, then only what follows it
-      for (const r of await dev.pending()) upsert(r, false);
-    }
     ws = state.ws = new WebSocket(dev.eventsUrl(state.lastSeq));
   } catch (e) {
     return retry(e.message);
   }
-  ws.onmessage = (m) => {
+  ws.onmessage = async (m) => {
     const frame = JSON.parse(m.data);
     if (frame.type === "ready") {
-      say("live");
       state.retry = 500;
-      if (state.lastSeq == null) state.lastSeq = frame.last_seq;
+      if (state.lastSeq == null) { // first connection: subscribed first, then the snapshot, so nothing falls between
+        state.lastSeq = frame.last_seq;
+        try { for (const r of await dev.pending()) upsert(r, false); } catch (e) { state.lastSeq = null; ws.close(); return; }
+      }
+      say("live");
     } else if (frame.type === "event") {
       state.lastSeq = frame.seq;
       upsert(frame.event.request, frame.event.type === "request.created");
