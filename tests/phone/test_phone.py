@@ -38,8 +38,15 @@ async def test_the_pairing_link_shows_the_desks_code_and_reaches_the_queue_and_r
         await page.do("goto", url=lan_url(relay) + "/")  # re-opened: the credential is in IndexedDB
         await page.do("wait", selector="h2", text="Nothing waiting")
         await page.do("wait", selector="#status", text="live")
+        ready = await page.do("eval", expr="window.hitlState.readyAt")
+        assert ready < 2500, f"re-opened page live after {ready:.0f} ms"  # goal 1 s; slack for a loaded CI
+        for width, height in ((360, 800), (390, 844)):
+            for dark in (False, True):
+                await page.do("viewport", width=width, height=height)
+                await page.do("scheme", dark=dark)
+                await page.do("screenshot", path=str(tmp_path / f"2-queue-{width}-{'dark' if dark else 'light'}.png"))
         assert await page.do("errors") == []
-        print(f"first load of the pairing link: {loaded} ms")
+        print(f"pairing link loaded in {loaded} ms; re-opened page live (signed WebSocket up) after {ready:.0f} ms")
 
 
 async def test_the_page_and_assets_carry_a_strict_csp_and_only_the_lan_listener_serves_them(tmp_path: Path) -> None:
@@ -113,7 +120,8 @@ async def test_free_text_answers_and_an_answer_from_the_desk_leaves_the_page_and
             await page.do("wait", selector="#status", text="live")
             await page.do("click", selector=".request .choice", text="fine")
             assert await asyncio.wait_for(late, 10) == "fine"
-        assert await page.do("errors") == []
+        errors = await page.do("errors")  # only the reconnects while the relay was down
+        assert all("ERR_CONNECTION_REFUSED" in e for e in errors), errors
 
 
 async def test_hostile_agent_text_renders_inert_and_escaped(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ const status = document.getElementById("status");
 const state = { device: null, pending: new Map(), feed: [], closed: new Set(), lastSeq: null, ws: null, retry: 500 };
 window.hitlState = state; // for the acceptance tests: read-only counters, no secrets
 
-function show(...nodes) { main.replaceChildren(...nodes); }
+function show(...nodes) { main.replaceChildren(...nodes.filter((n) => n != null)); }
 function say(text) { status.textContent = text; document.body.dataset.status = text; }
 
 async function start() {
@@ -80,6 +80,7 @@ async function connect() {
         try { for (const r of await dev.pending()) upsert(r, false); } catch (e) { state.lastSeq = null; ws.close(); return; }
       }
       say("live");
+      if (state.readyAt == null) state.readyAt = performance.now(); // first load to interactive, for the tests
     } else if (frame.type === "event") {
       state.lastSeq = frame.seq;
       upsert(frame.event.request, frame.event.type === "request.created");

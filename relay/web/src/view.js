@@ -43,5 +43,5 @@ export function age(iso) {
 export function countdown(iso) {
   if (!iso) return "";
   const s = Math.max(0, Math.round((Date.parse(iso) - Date.now()) / 1000));
-  return `⏳ ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  return `expires in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
