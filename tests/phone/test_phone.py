@@ -7,16 +7,17 @@ import asyncio
 import logging
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from hitl_desk.device import DeviceList
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
+from hitl_desk.errors import RequestCancelledError
+from hitl_desk.handshake import DeskHandshake
 from hitl_desk.settings import Settings
 from relay.lan import LAN
 from tests.conftest import LiveRelay, start_relay
 from tests.hostile import FORBIDDEN, HOSTILE
-from tests.pairing import LAN_ADDRESS, lan_relay, lan_url
+from tests.pairing import LAN_ADDRESS, desk_keys, lan_relay, lan_url
 from tests.phone.browser import browser
 from tests.phone.phone_support import pair_phone
 from tests.relay.startup_support import free_port
@@ -49,19 +50,6 @@ async def test_the_pairing_link_shows_the_desks_code_and_reaches_the_queue_and_r
         print(f"pairing link loaded in {loaded} ms; re-opened page live (signed WebSocket up) after {ready:.0f} ms")
 
 
-async def test_the_page_and_assets_carry_a_strict_csp_and_only_the_lan_listener_serves_them(tmp_path: Path) -> None:
-    async with lan_relay(tmp_path) as relay, aiohttp.ClientSession() as http:
-        for path in ("/pair", "/", "/app/app.js", "/app/style.css"):
-            async with http.get(lan_url(relay) + path) as resp:
-                assert resp.status == 200, path
-                assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
-                assert resp.headers["X-Content-Type-Options"] == "nosniff"
-        async with http.get(lan_url(relay) + "/app/..%2Fpackage.json") as resp:
-            assert resp.status == 404
-        async with http.get(relay.url + "/pair") as resp:
-            assert resp.status == 404  # the loopback listener serves no phone app
-
-
 def _agent(tmp_path: Path, relay: LiveRelay) -> Settings:
     return Settings(home=tmp_path / "agent-home", server_url=relay.url, server_url_set=True)
 
@@ -74,18 +62,24 @@ async def test_an_e2ee_question_is_read_in_the_page_and_a_tapped_choice_reaches_
         await pair_phone(relay, page)
         agent = AgentEncryption(await relay.agent("deployer"), _agent(tmp_path, relay))
         async with agent.client:
+            await page.do("eval", expr="window.buzzed = 0; navigator.vibrate = () => { window.buzzed++; return true; }")
             asked = asyncio.ensure_future(agent.ask(prompt, choices=[choice, "no"], timeout_seconds=120))
             await page.do("wait", selector=".request .choice", text=choice)
             assert "secret-canary-7f3a" in await page.do("text", selector=".request .prompt strong")
             assert await page.do("eval", expr="document.title") == "(1) hitl-desk"
+            assert await page.do("eval", expr="window.buzzed") == 1
             await page.do("screenshot", path=str(tmp_path / "3-question.png"))
             await page.do("scheme", dark=True)
             await page.do("screenshot", path=str(tmp_path / "3-question-dark.png"))
             await page.do("click", selector=".request .choice", text=choice)
             assert await asyncio.wait_for(asked, 10) == choice
             await page.do("wait", selector=".request", gone=True)
+            await agent.notify("Build secret-note-55c1 is done")
+            await page.do("wait", selector="#feed .prompt", text="secret-note-55c1")
+        assert await page.do("eval", expr="document.title") == "hitl-desk"
         assert await page.do("errors") == []
-        await assert_relay_kept_none_of(relay, "secret-canary-7f3a", "secret-choice-91b2", logs=caplog)
+        await assert_relay_kept_none_of(relay, "secret-canary-7f3a", "secret-choice-91b2", "secret-note-55c1",
+                                        logs=caplog)
 
 
 async def test_free_text_answers_and_an_answer_from_the_desk_leaves_the_page_and_a_restart_misses_nothing(
@@ -141,4 +135,22 @@ async def test_hostile_agent_text_renders_inert_and_escaped(tmp_path: Path) -> N
             assert "<script>window.pwned=2</script>" in shown and "<i>evil</i>\\u202e" in shown
             assert not FORBIDDEN.search(shown)
             assert "yes\\u202e on sey\\u202c" in shown and "\\x1b]0;pwned title\\x07" in shown
-            asked.cancel()
+            await page.do("click", selector=".request .cancel")  # Dismiss: the agent hears it was cancelled
+            with pytest.raises(RequestCancelledError):
+                await asyncio.wait_for(asked, 10)
+            await page.do("wait", selector=".request", gone=True)
+
+
+async def test_codes_that_differ_stop_the_pairing_on_the_page_with_its_reason(tmp_path: Path) -> None:
+    async with lan_relay(tmp_path) as relay, browser(tmp_path) as page, relay.owner() as owner:
+        desk = DeskHandshake(owner, await desk_keys(relay), lan_url(relay))
+        link = await desk.start()
+        await page.do("goto", url=link.url)
+        await desk.device_joined()
+        await desk.reveal()
+        await page.do("wait", selector="#code")
+        await desk.stop("codes_differ")
+        await page.do("wait", selector="#error")
+        assert await page.do("eval", expr="document.body.dataset.status") == "pairing failed"
+        await page.do("goto", url=link.url)  # a used link fails loudly too
+        await page.do("wait", selector="#error")

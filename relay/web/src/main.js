@@ -97,21 +97,33 @@ function retry(why) {
 }
 
 function upsert(req, fresh) {
+  if (req.kind === "notification") { // delivered at once: it goes to the feed, once
+    if (!state.closed.has(req.id)) { state.closed.add(req.id); feed(req, fresh); }
+    return;
+  }
   if (req.status !== "pending") {
     state.closed.add(req.id);
     if (state.pending.delete(req.id)) render(); // answered elsewhere: off the screen at once
     return;
   }
   if (state.closed.has(req.id) || state.pending.has(req.id)) return;
+  state.pending.set(req.id, read(req));
+  if (fresh) alertHuman();
+  render();
+}
+
+function read(req) {
   const item = { req, opened: null, problem: null };
   if (req.encrypted_payload) {
     try { item.opened = state.device.open(req); } catch (e) { item.problem = e.message; }
   } else item.opened = { prompt: req.prompt, choices: req.choices || [], placeholder: req.placeholder_text || "", bound: true };
-  if (req.kind === "notification") {
-    state.feed.unshift(item);
-    state.feed.length = Math.min(state.feed.length, 50);
-  } else state.pending.set(req.id, item);
-  if (fresh) alertHuman();
+  return item;
+}
+
+function feed(req, fresh) {
+  state.feed.unshift(read(req));
+  state.feed.length = Math.min(state.feed.length, 50);
+  if (fresh && navigator.vibrate) navigator.vibrate(80);
   render();
 }
 
