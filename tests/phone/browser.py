@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -21,8 +22,6 @@ DIST = HERE.parent.parent / "relay" / "web" / "dist" / "app.js"
 
 def require_browser() -> None:
     """Skip (fail in CI) when Chromium, node, playwright-core or the built app is missing."""
-    import os
-
     missing = [what for what, ok in (
         ("chromium (apt)", CHROMIUM.exists()), ("node", shutil.which("node") is not None),
         ("playwright-core (npm ci --prefix tests/phone)", (HERE / "node_modules" / "playwright-core").is_dir()),
@@ -58,10 +57,13 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
     require_browser()
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
+    home = tmp_path / "browser-home"  # Chromium writes ~/.pki and ~/.cache too: keep them in tmp_path
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_CACHE_HOME": str(home / ".cache")}
     with (tmp_path / "driver.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             "node", str(HERE / "driver.mjs"), str(profile), cwd=HERE, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=log)
+            stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
     try:
         yield Browser(proc)
     finally:

@@ -15,7 +15,8 @@ from tests.pairing import lan_relay, lan_url
 
 async def test_the_page_and_assets_carry_a_strict_csp_and_only_the_lan_listener_serves_them(tmp_path: Path) -> None:
     if not (phone.DIST / "app.js").is_file():
-        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)("the phone app is not built: scripts/build-web")
+        missing = pytest.fail if os.environ.get("CI") == "true" else pytest.skip
+        missing("the phone app is not built: scripts/build-web")
     async with lan_relay(tmp_path) as relay, aiohttp.ClientSession() as http:
         for path in ("/pair", "/", "/app/app.js", "/app/style.css"):
             async with http.get(lan_url(relay) + path) as resp:
