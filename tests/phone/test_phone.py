@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hitl_desk.device import DeviceList
+from hitl_desk.device import Device, DeviceList
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.handshake import DeskHandshake
@@ -47,6 +47,11 @@ async def test_the_pairing_link_shows_the_desks_code_and_reaches_the_queue_and_r
                 await page.do("scheme", dark=dark)
                 await page.do("screenshot", path=str(tmp_path / f"2-queue-{width}-{'dark' if dark else 'light'}.png"))
         assert await page.do("errors") == []
+        async with relay.owner() as owner:
+            await owner.call("DELETE", f"/api/v1/devices/{listed.devices[0].id}", Device)
+        await page.do("wait", selector="#error", text="revoked")  # the phone hears it and forgets its keys
+        await page.do("reload")
+        await page.do("wait", selector="p", text="not paired yet")
         print(f"pairing link loaded in {loaded} ms; re-opened page live (signed WebSocket up) after {ready:.0f} ms")
 
 

@@ -1,7 +1,7 @@
 // The phone approver: pair from the link's fragment, then follow the queue live over the signed
 // device WebSocket (resuming with `since`), answer sealed for the agent, cancel.
 import { DeviceHandshake, PairingError, readFragment } from "./pairing.js";
-import { loadDevice, saveDevice } from "./store.js";
+import { forgetDevice, loadDevice, saveDevice } from "./store.js";
 import { Device } from "./device.js";
 import { el, markdown, age, countdown, visibleLine } from "./view.js";
 import { alertHuman, badge, setSound, soundOn } from "./attention.js";
@@ -59,7 +59,12 @@ function follow(cred) {
   history.replaceState(null, "", "/");
   render();
   connect();
-  setInterval(render, 1000); // ages and countdowns
+  setInterval(tick, 1000);
+}
+
+function tick() { // ages and countdowns only: the cards are not rebuilt under the human's finger
+  for (const node of document.querySelectorAll("[data-age]")) node.textContent = age(node.dataset.age);
+  for (const node of document.querySelectorAll("[data-expires]")) node.textContent = countdown(node.dataset.expires);
 }
 
 async function connect() {
@@ -86,7 +91,20 @@ async function connect() {
       upsert(frame.event.request, frame.event.type === "request.created");
     }
   };
-  ws.onclose = () => { if (state.ws === ws) retry("reconnecting…"); };
+  ws.onclose = (ev) => {
+    if (ev.code === 4403) return revoked(); // the desk revoked this phone: its keys are useless now
+    if (state.ws === ws) retry("reconnecting…");
+  };
+}
+
+async function revoked() {
+  state.ws = null;
+  state.device = null;
+  state.pending.clear();
+  badge(0);
+  await forgetDevice().catch(() => null);
+  say("revoked");
+  show(el("div", { class: "card" }, el("p", { class: "error", id: "error", text: "The desk revoked this phone: its keys are forgotten. To use it again, pair it anew (`hitl-desk pair` on the desk)." })));
 }
 
 function retry(why) {
@@ -103,7 +121,11 @@ function upsert(req, fresh) {
   }
   if (req.status !== "pending") {
     state.closed.add(req.id);
-    if (state.pending.delete(req.id)) render(); // answered elsewhere: off the screen at once
+    if (state.pending.delete(req.id)) { // answered elsewhere: off the screen at once, even mid-typing
+      const card = document.querySelector(`[data-id="${CSS.escape(req.id)}"]`);
+      if (card) card.remove();
+      render();
+    }
     return;
   }
   if (state.closed.has(req.id) || state.pending.has(req.id)) return;
@@ -144,8 +166,8 @@ function card(item) {
   const { req, opened } = item;
   const c = el("article", { class: "card request", "data-id": req.id },
     el("div", { class: "meta" }, el("span", { class: "agent", text: visibleLine(req.agent_name) }),
-      el("span", { text: req.kind }), el("span", { text: age(req.created_at) }),
-      el("span", { class: "countdown", text: countdown(req.expires_at) }),
+      el("span", { text: req.kind }), el("span", { text: age(req.created_at), "data-age": req.created_at }),
+      req.expires_at ? el("span", { class: "countdown", text: countdown(req.expires_at), "data-expires": req.expires_at }) : null,
       req.encrypted_payload ? el("span", { text: opened && opened.bound ? "end-to-end encrypted" : "encrypted, unverified envelope" }) : null));
   if (!opened) {
     c.append(el("p", { class: "error", text: "Cannot read: " + item.problem }));
@@ -174,7 +196,7 @@ function render() {
   const items = [...state.pending.values()];
   badge(items.length);
   const feed = state.feed.map((n) => el("div", { class: "card" },
-    el("div", { class: "meta" }, el("span", { class: "agent", text: visibleLine(n.req.agent_name) }), el("span", { text: age(n.req.created_at) })),
+    el("div", { class: "meta" }, el("span", { class: "agent", text: visibleLine(n.req.agent_name) }), el("span", { text: age(n.req.created_at), "data-age": n.req.created_at })),
     n.opened ? markdown(n.opened.prompt) : el("p", { class: "error", text: "Cannot read: " + n.problem })));
   show(el("h2", { text: items.length ? `Waiting for you (${items.length})` : "Nothing waiting" }),
     el("section", { id: "queue" }, ...items.map(card)),
