@@ -76,6 +76,8 @@ async def test_an_e2ee_question_is_read_in_the_page_and_a_tapped_choice_reaches_
             await page.do("screenshot", path=str(tmp_path / "3-question.png"))
             await page.do("scheme", dark=True)
             await page.do("screenshot", path=str(tmp_path / "3-question-dark.png"))
+            await page.do("viewport", width=360, height=800)
+            await page.do("screenshot", path=str(tmp_path / "3-question-360-dark.png"))
             await page.do("click", selector=".request .choice", text=choice)
             assert await asyncio.wait_for(asked, 10) == choice
             await page.do("wait", selector=".request", gone=True)
