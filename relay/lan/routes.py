@@ -19,6 +19,7 @@ from hitl_desk.discovery import LanHealth
 from hitl_desk.errors import HostNotAllowedError, NotOnLanError, OriginNotAllowedError
 from relay.context import BROKER
 from relay.http import Handler, json_response
+from relay.lan.phone import add_phone_routes
 from relay.openapi import RouteTable
 
 routes = RouteTable()
@@ -36,6 +37,7 @@ async def lan_health(request: web.Request) -> web.Response:
 def add_lan_routes(app: web.Application) -> None:
     """Add the LAN table, and the device package's routes when it is installed."""
     routes.add_to(app)
+    add_phone_routes(app)  # the phone app's page and assets (issue 14)
     try:
         devices = importlib.import_module(DEVICE_MODULE)
     except ModuleNotFoundError as exc:
