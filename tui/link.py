@@ -20,6 +20,7 @@ from hitl_desk.client import RelayClient, StreamState
 from hitl_desk.device import Device, DeviceList
 from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError
+from hitl_desk.lan import LanStatus, LanSwitch
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, Event, HitlRequest
 from hitl_desk.oauth_models import AuthorizedClient, ClientRevoked
 from hitl_desk.pair_desk import Decide, PairedDevice, ShowLink, pair_on_desk
@@ -211,3 +212,11 @@ class DeskLink:
     async def revoke_device(self, device_id: str) -> Device:
         """Revoke a device at once: its requests are refused and its stream closes."""
         return await self._require().call("DELETE", f"/api/v1/devices/{quote(device_id, safe='')}", Device)
+
+    async def lan_status(self) -> LanStatus:
+        """Whether the relay's LAN listener runs, and its URLs (owner)."""
+        return await self._require().call("GET", "/api/v1/lan", LanStatus)
+
+    async def switch_lan(self, enabled: bool) -> LanStatus:
+        """Turn the relay's LAN listener on or off; the relay keeps the choice for its next start."""
+        return await self._require().call("PUT", "/api/v1/lan", LanStatus, body=LanSwitch(enabled=enabled))

@@ -1,11 +1,11 @@
 """The LAN listener: a second aiohttp application and site(s), sharing the one relay's parts.
 
-``setup_lan(app)`` adds it to the loopback app's lifecycle: with ``RelayConfig.lan`` set, once
-the broker exists a ``LanListener`` binds the LAN addresses (``--lan-address``, else chosen by
-``hitl_desk.lan``), copies the loopback app's parts (store-backed broker, bus, auth, metrics,
-the socket registry) so both listeners are one relay, advertises itself over mDNS, and follows
-address and desk-key changes every ``lan_poll`` seconds.  It stops, withdrawing the advert,
-before the broker does.
+``relay.lan.switch`` starts and stops it (at the relay's start with ``RelayConfig.lan`` set, or
+when the owner flips the LAN switch): once the broker exists a ``LanListener`` binds the LAN
+addresses (``--lan-address``, else chosen by ``hitl_desk.lan``), copies the loopback app's parts
+(store-backed broker, bus, auth, metrics, the socket registry) so both listeners are one relay,
+advertises itself over mDNS, and follows address and desk-key changes every ``lan_poll``
+seconds.  It stops, withdrawing the advert, before the broker does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,7 +23,7 @@ from hitl_desk.crypto import fingerprint
 from hitl_desk.errors import RelayStartError
 from hitl_desk.lan import lan_addresses
 from hitl_desk.models import MAX_BODY_BYTES
-from relay.context import BROKER, CONFIG, RelayConfig
+from relay.context import BROKER, RelayConfig
 from relay.http import error_middleware
 from relay.lan.routes import LanHosts, add_lan_routes, only_lan_routes
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
@@ -184,22 +184,3 @@ def _why(exc: OSError) -> str:
 
 
 LAN: web.AppKey[LanListener] = web.AppKey("lan_listener", LanListener)
-
-
-def setup_lan(app: web.Application) -> None:
-    """Serve the LAN listener beside this (loopback) app when its config asks; call after the broker's setup."""
-    app.cleanup_ctx.append(_lan_lifecycle)
-
-
-async def _lan_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    if not config.lan:
-        yield
-        return
-    listener = LanListener(app, config)
-    await listener.start()
-    app[LAN] = listener
-    try:
-        yield
-    finally:
-        await listener.stop()

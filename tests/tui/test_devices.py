@@ -7,14 +7,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from hitl_desk.errors import DeviceRevokedError
-from tests.conftest import LiveRelay
+from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
 from tests.hostile import FORBIDDEN
-from tests.pairing import lan_relay, paired_client
+from tests.pairing import LAN_ADDRESS, lan_relay, paired_client
 from tests.tui.test_e2ee import desk_app
 from tui.screens.devices import DevicesModal
 from tui.screens.keys import KeysScreen
@@ -64,3 +65,34 @@ async def test_devices_are_listed_escaped_and_revoking_one_closes_its_stream(rel
 async def _follow(stream: object) -> None:
     async for _ in stream:  # type: ignore[attr-defined]
         pass
+
+
+async def _lan_answers(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
+            return resp.status == 200
+    except aiohttp.ClientConnectionError:
+        return False
+
+
+async def test_the_lan_switch_starts_and_stops_the_relays_lan_listener_and_is_kept(tmp_path: Path) -> None:
+    async with live_relay(tmp_path, lan=False, lan_addresses=(LAN_ADDRESS,), mdns=False) as relay:
+        async with relay.owner() as owner:
+            app = desk_app(owner, relay)
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.press("k", "v")
+                modal = app.screen
+                assert isinstance(modal, DevicesModal)
+                await until(lambda: modal.lan is not None, what="the LAN state shown", pilot=pilot)
+                assert "LAN: off" in str(modal.query_one("#lan-status", Static).render())
+                await pilot.press("l")
+                await until(lambda: modal.lan is not None and modal.lan.enabled, what="LAN on", pilot=pilot)
+                [url] = modal.lan.urls if modal.lan else []
+                assert url.startswith(f"http://{LAN_ADDRESS}:")
+                assert url in str(modal.query_one("#lan-status", Static).render())
+                assert await _lan_answers(url)
+                assert relay.settings.lan_choice().enabled  # the next start (embedded or not) serves the LAN
+                await pilot.press("l")
+                await until(lambda: modal.lan is not None and not modal.lan.enabled, what="LAN off", pilot=pilot)
+                assert not await _lan_answers(url)
+                assert not relay.settings.lan_choice().enabled

@@ -1,6 +1,6 @@
 """Paired devices (keys section, ``v``): name (escaped: a device names itself), key fingerprint,
 state and last seen; ``x`` revokes one at once (its requests are refused, its stream closes),
-``p`` pairs another."""
+``p`` pairs another, ``l`` turns the relay's LAN listener on or off (devices reach it only there)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static
 from hitl_desk.device import Device
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
+from hitl_desk.lan import LanStatus
 from hitl_desk.pair_desk import PairedDevice
 from tui.clock import format_moment
 from tui.desk import DeskApp
@@ -29,24 +30,28 @@ class DevicesModal(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x,d,delete", "revoke", "Revoke"), Binding("p", "pair", "Pair"),
-        Binding("r", "reload", "Reload"), Binding("escape,q", "dismiss_none", "Close"),
+        Binding("l", "switch_lan", "LAN on/off"), Binding("r", "reload", "Reload"),
+        Binding("escape,q", "dismiss_none", "Close"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.devices: list[Device] = []
+        self.lan: LanStatus | None = None
 
     def compose(self) -> ComposeResult:
         """The table and a hint."""
         with Vertical(classes="dialog wide") as box:
             box.border_title = "Paired devices"
+            yield Static("LAN: …", id="lan-status", markup=False)
             table: DataTable[Text] = DataTable(id="devices-table", cursor_type="row")
             table.add_column("Name", key="name", width=20)
             table.add_column("Key", key="key", width=20)
             table.add_column("State", key="state", width=8)
             table.add_column("Last seen", key="seen")
             yield table
-            yield Static("x revoke (at once) · p pair a device · r reload · Esc close", classes="hint", markup=False)
+            yield Static("x revoke (at once) · p pair a device · l LAN on/off · r reload · Esc close", classes="hint",
+                         markup=False)
 
     @property
     def desk(self) -> DeskApp:
@@ -65,6 +70,7 @@ class DevicesModal(ModalScreen[None]):
         """Fetch the paired devices."""
         try:
             found = await self.desk.link.list_devices()
+            self._show_lan(await self.desk.link.lan_status())
         except HitlError as exc:
             self.notify(f"Loading devices failed: {visible_line(exc.message)}", severity="error", markup=False)
             return
@@ -76,6 +82,24 @@ class DevicesModal(ModalScreen[None]):
             seen = format_moment(device.last_seen_at, now) if device.last_seen_at else "never"
             state = "revoked" if device.revoked_at else "active"
             table.add_row(cell(device.name), Text(device.fingerprint), Text(state), Text(seen), key=device.id)
+
+    def _show_lan(self, lan: LanStatus) -> None:
+        self.lan = lan
+        if not lan.enabled:
+            text = "LAN: off. Devices reach this desk only over the LAN: l turns it on."
+        else:
+            where = ", ".join(lan.urls) or "no LAN address yet (it starts once an interface has one)"
+            text = f"LAN: on at {where}. l turns it off."
+        self.query_one("#lan-status", Static).update(text)
+
+    @work(group="lan", exclusive=True)
+    async def action_switch_lan(self) -> None:
+        """Turn the relay's LAN listener on or off (kept for the relay's next start)."""
+        wanted = not (self.lan is not None and self.lan.enabled)
+        try:
+            self._show_lan(await self.desk.link.switch_lan(wanted))
+        except HitlError as exc:
+            self.notify(f"Switching the LAN failed: {visible_line(exc.message)}", severity="error", markup=False)
 
     def action_revoke(self) -> None:
         """Ask, then revoke the selected device."""
