@@ -164,7 +164,7 @@ class LanListener:
         key = await self.loopback[BROKER].desk_key()
         self.fingerprint = fingerprint(key) if key else None
         if self._advertiser is None:
-            self._advertiser = Advertiser()
+            self._advertiser = Advertiser(tls=self.tls is not None)
         await self._advertiser.publish(self.addresses, self.port, self.fingerprint)
 
     async def _follow(self) -> None:

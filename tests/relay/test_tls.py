@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from hitl_desk.discovery import _found, advert_properties
 from hitl_desk.handshake import DeskHandshake
 from relay.command import config_from_args
 from relay.tls import CA_PATH, LanTls
@@ -102,3 +103,13 @@ async def test_with_lan_tls_the_lan_listener_speaks_tls_verified_against_the_ca_
         async with relay.owner() as owner:  # pairing links carry the https address
             desk = await DeskHandshake(owner, await desk_keys(relay)).start()
         assert desk.url.startswith(url + "/pair#")
+
+
+def test_the_mdns_txt_says_tls_and_a_browser_of_it_builds_an_https_url() -> None:
+    def as_txt(properties: dict[str, str]) -> dict[bytes, bytes | None]:
+        return {k.encode(): v.encode() for k, v in properties.items()}
+
+    with_tls = _found("desk._hitl-desk._tcp.local.", [LAN_ADDRESS], 8765, as_txt(advert_properties("ab cd", tls=True)))
+    plain = _found("desk._hitl-desk._tcp.local.", [LAN_ADDRESS], 8765, as_txt(advert_properties("ab cd")))
+    assert with_tls.url == f"https://{LAN_ADDRESS}:8765" and plain.url == f"http://{LAN_ADDRESS}:8765"
+    assert "tls" not in advert_properties("ab cd")  # plain relays' TXT is as before
