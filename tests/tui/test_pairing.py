@@ -15,10 +15,10 @@ from textual.widgets import Static
 
 from hitl_desk.approver import Approver
 from hitl_desk.client import RelayClient
-from hitl_desk.device import DeviceList
+from hitl_desk.device import DeviceList, PairingState
 from hitl_desk.device_client import DeviceClient
 from hitl_desk.e2ee import AgentEncryption
-from hitl_desk.errors import PairingCodeMismatchError
+from hitl_desk.errors import PairingCodeMismatchError, PairingUsedError
 from hitl_desk.handshake import DeviceHandshake
 from hitl_desk.pair_desk import spaced
 from hitl_desk.pairing import PairingLink
@@ -124,3 +124,21 @@ async def test_codes_that_differ_stop_the_pairing_on_both_sides(relay: LiveRelay
             assert isinstance(app.screen, KeysScreen)
         devices = await owner.call("GET", "/api/v1/devices", DeviceList)
     assert devices.devices == []
+
+
+async def test_closing_the_dialog_cancels_the_pairing_on_the_relay(relay: LiveRelay) -> None:
+    async with relay.owner() as owner:
+        app = desk_app(owner, relay)
+        async with app.run_test(size=SIZE) as pilot:
+            modal, link = await open_pairing(app, pilot)
+            await pilot.press("escape")
+            assert isinstance(app.screen, KeysScreen)
+
+            async def stopped() -> bool:
+                state = await owner.call("GET", f"/api/v1/devices/pairings/{link.pairing_id}", PairingState)
+                return state.status == "failed"
+
+            await until(stopped, what="the pairing cancelled on the relay", pilot=pilot)
+        async with RelayClient(link.device_url) as anonymous:
+            with pytest.raises(PairingUsedError):  # the link is void: it worked once, and is spent
+                await DeviceHandshake(anonymous, link, "late-phone").join()
