@@ -22,7 +22,7 @@ from hitl_desk.errors import PairingCodeMismatchError, PairingUsedError
 from hitl_desk.handshake import DeviceHandshake
 from hitl_desk.pair_desk import spaced
 from hitl_desk.pairing import PairingLink
-from tests.conftest import LiveRelay
+from tests.conftest import LiveRelay, live_relay
 from tests.deadline import until
 from tests.hostile import FORBIDDEN
 from tests.pairing import install_device, lan_relay
@@ -142,3 +142,16 @@ async def test_closing_the_dialog_cancels_the_pairing_on_the_relay(relay: LiveRe
         async with RelayClient(link.device_url) as anonymous:
             with pytest.raises(PairingUsedError):  # the link is void: it worked once, and is spent
                 await DeviceHandshake(anonymous, link, "late-phone").join()
+
+
+async def test_without_the_lan_listener_the_dialog_says_how_to_turn_it_on(tmp_path: Path) -> None:
+    async with live_relay(tmp_path) as plain, plain.owner() as owner:
+        app = desk_app(owner, plain)
+        async with app.run_test(size=SIZE) as pilot:
+            await desk_key_made(app, pilot)
+            await pilot.press("k", "p")
+            modal = app.screen
+            assert isinstance(modal, PairingModal)
+            await until(lambda: modal.failed is not None, what="the refusal shown", pilot=pilot)
+            status = shown(modal, "#pair-status")
+            assert "--lan" in status and "(v, then l)" in status

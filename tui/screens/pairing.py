@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from hitl_desk.display import visible_line
-from hitl_desk.errors import HitlError
+from hitl_desk.errors import HitlError, PairingFailedError
 from hitl_desk.pair_desk import JoinedDevice, PairedDevice, spaced
 from hitl_desk.pairing import PairingLink
 from tui.desk import DeskApp
@@ -107,7 +107,9 @@ class PairingModal(ModalScreen[PairedDevice | None]):
             self.paired = await self.desk.link.pair(self._show, self._decide)
         except HitlError as exc:
             self.failed = exc
-            self._status(f"Pairing stopped: {visible_line(exc.message)}\n\nEsc closes.")
+            hint = ("\n\nThe relay's LAN listener is off: turn it on in the paired devices dialog (v, then l)."
+                    if self.link is None and isinstance(exc, PairingFailedError) else "")
+            self._status(f"Pairing stopped: {visible_line(exc.message)}{hint}\n\nEsc closes.")
             return
         self.notify(f"Paired {visible_line(self.paired.name)!r} as {self.paired.device_id}.", markup=False)
         self.dismiss(self.paired)
