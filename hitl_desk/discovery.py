@@ -40,11 +40,14 @@ class LanHealth(BaseModel):
     version: str
 
 
-def advert_properties(fingerprint: str | None) -> dict[str, str]:
-    """The TXT record a relay advertises: version, base path, and the desk key's fingerprint if any."""
+def advert_properties(fingerprint: str | None, tls: bool = False) -> dict[str, str]:
+    """The TXT record a relay advertises: version, base path, the desk key's fingerprint if any, and
+    ``tls=1`` when its LAN listener speaks https (``--lan-tls``)."""
     properties = {"v": PROTOCOL_VERSION, "path": BASE_PATH}
     if fingerprint:
         properties["fp"] = fingerprint
+    if tls:
+        properties["tls"] = "1"
     return properties
 
 
@@ -58,12 +61,13 @@ class FoundRelay:
     fingerprint: str | None = None
     version: str | None = None
     path: str = BASE_PATH
+    tls: bool = False
 
     @property
     def url(self) -> str:
         """The base URL of its LAN listener (the first address)."""
         host = self.addresses[0] if self.addresses else "?"
-        return f"http://{host}:{self.port}{self.path.rstrip('/')}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{self.path.rstrip('/')}"
 
 
 def _text(properties: dict[bytes, bytes | None], key: bytes) -> str | None:
@@ -75,7 +79,7 @@ def _found(name: str, addresses: Sequence[str], port: int, properties: dict[byte
     path = _text(properties, b"path") or BASE_PATH
     return FoundRelay(name=name.removesuffix("." + SERVICE_TYPE), addresses=tuple(addresses), port=port,
                       fingerprint=_text(properties, b"fp"), version=_text(properties, b"v"),
-                      path=path if path.startswith("/") else BASE_PATH)
+                      path=path if path.startswith("/") else BASE_PATH, tls=_text(properties, b"tls") == "1")
 
 
 def _interfaces(interfaces: Sequence[str] | None) -> list[str]:

@@ -53,6 +53,7 @@ the same class (``error_from_payload``).  The tree::
     │   ├── DeviceRevokedError       401 device_revoked
     │   ├── SignatureExpiredError    401 signature_expired
     │   └── SignatureReplayedError   401 signature_replayed
+    ├── LanUnavailableError          409 lan_unavailable        (the LAN switch could not bind)
     └── HookSettingsError            --- hook_settings_invalid (local: a client's settings file, left unchanged)
 """
 
@@ -322,6 +323,11 @@ class SignatureExpiredError(DeviceAuthError):
 class SignatureReplayedError(DeviceAuthError):
     """A signed request was sent before (same nonce): a replay, refused."""
     code, default_message = "signature_replayed", "This signed request was seen before: a replay, refused."
+
+# -- the LAN switch (issue 13: the TUI turns the LAN listener on and off)
+class LanUnavailableError(HitlError):
+    """The LAN listener could not be turned on (an address not of this machine, a port in use)."""
+    code, status, default_message = "lan_unavailable", 409, "The LAN listener could not be turned on."
 
 
 _BY_CODE: dict[str, type[HitlError]] = {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hitl_desk.errors import InvalidRequestError
+from hitl_desk.wire import WireModel
 
 VIRTUAL_PREFIXES = ("lo", "docker", "veth", "br-", "virbr", "lxcbr", "lxdbr", "cni", "podman", "flannel",
                     "cali", "vboxnet", "vmnet", "kube")
@@ -108,3 +109,16 @@ def parse_lan_address(text: str) -> str:
         raise InvalidRequestError(f"--lan-address {text!r} must be one address of this machine's LAN interface, "
                                   "not a wildcard, multicast or link-local address.")
     return str(ip)
+
+
+class LanSwitch(WireModel):
+    """``PUT /api/v1/lan``: turn the relay's LAN listener on or off (kept for its next start)."""
+
+    enabled: bool
+
+
+class LanStatus(WireModel):
+    """``GET``/``PUT /api/v1/lan``: whether the LAN listener runs, and where devices reach it."""
+
+    enabled: bool
+    urls: list[str]

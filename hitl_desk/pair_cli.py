@@ -19,21 +19,16 @@ from hitl_desk.crypto import fingerprint
 from hitl_desk.device import DeviceList
 from hitl_desk.device_client import DeviceCredential
 from hitl_desk.display import visible_line
-from hitl_desk.e2ee import DeskEncryption
-from hitl_desk.errors import HitlError, KeyChangedError, KeyMissingError, PairingCodeMismatchError
-from hitl_desk.handshake import DeskHandshake, DeviceHandshake
+from hitl_desk.errors import HitlError, KeyChangedError
+from hitl_desk.handshake import DeviceHandshake
 from hitl_desk.keystore import TrustStore, desk_key_path, load_keypair
+from hitl_desk.pair_desk import JoinedDevice, pair_on_desk, spaced
 from hitl_desk.pairing import PairingLink
 from hitl_desk.settings import Settings, write_private
 
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def spaced(code: str) -> str:
-    """A 6-digit code as people read it aloud: ``123 456``."""
-    return f"{code[:3]} {code[3:]}"
 
 
 def show_qr(text: str) -> None:
@@ -59,33 +54,20 @@ async def cmd_pair(args: argparse.Namespace) -> int:
 
 
 async def _start(settings: Settings, args: argparse.Namespace) -> int:
+    def show(link: PairingLink) -> None:
+        show_qr(link.url)
+        print(link.url, flush=True)
+        _say(f"Scan the code, or run `hitl-desk pair '{link.url}'` on the new device. The link works once, "
+             "for 5 minutes. Waiting for the device…")
+
+    async def decide(device: JoinedDevice) -> bool:
+        _say(f"Device {visible_line(device.name)!r} (key {device.key_fingerprint}) joined.\n"
+             f"Verification code: {spaced(device.code)}")
+        return await _ask("Does the device show the same code? [y/N] ")
+
     async with RelayClient.for_owner(settings, args.url) as client:
-        desk = await DeskEncryption.ensure(client, settings)
-        if desk.keys is None:
-            raise KeyMissingError("This machine does not hold the desk key, so it cannot share it: run "
-                                  "`hitl-desk pair` on the desk that made it.")
-        handshake = DeskHandshake(client, desk.keys, args.device_url)
-        link = await handshake.start()
-        finished = False
-        try:
-            show_qr(link.url)
-            print(link.url, flush=True)
-            _say(f"Scan the code, or run `hitl-desk pair '{link.url}'` on the new device. The link works once, "
-                 "for 5 minutes. Waiting for the device…")
-            joined = await handshake.device_joined()
-            code = await handshake.reveal()
-            _say(f"Device {visible_line(joined.device_name or '?')!r} (key {fingerprint(joined.verify_key or '')}) "
-                 f"joined.\nVerification code: {spaced(code)}")
-            if not await _ask("Does the device show the same code? [y/N] "):
-                finished = True
-                await handshake.stop("codes_differ")
-                raise PairingCodeMismatchError("You said the codes differ: pairing stopped, nothing was shared.")
-            device_id = await handshake.confirm(code)
-            finished = True
-        finally:
-            if not finished:
-                await asyncio.shield(handshake.stop("cancelled"))
-    _say(f"Paired {visible_line(joined.device_name or '?')!r} as {device_id}; it received the desk key sealed to "
+        paired = await pair_on_desk(client, settings, show, decide, device_url=args.device_url)
+    _say(f"Paired {visible_line(paired.name)!r} as {paired.device_id}; it received the desk key sealed to "
          "its own key. `hitl-desk devices revoke ID` removes it.")
     return 0
 

@@ -24,7 +24,7 @@ from relay.context import AUTH, BROKER, BUS, CONFIG, RelayConfig
 from relay.departure import HANGUPS, HangupWatch
 from relay.devices import owner_routes, setup_devices
 from relay.http import METRICS, error_middleware, host_guard
-from relay.lan import setup_lan
+from relay.lan import setup_lan, switch_routes
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 from relay.mcp import setup_mcp
 from relay.metrics import Metrics
@@ -59,7 +59,7 @@ def make_app(config: RelayConfig, *, bus: Bus | None = None) -> web.Application:
     app[HANGUPS] = HangupWatch(config.hangup_poll)
     app.on_cleanup.append(app[HANGUPS].close)
     table = RouteTable(api.routes, sealed_routes.routes, events.routes, rule_routes.routes, hooks.routes, oauth_routes,
-                       owner_routes)
+                       owner_routes, switch_routes)
     hooks.setup_hooks(app)
     table.add_to(app)
     table.serve_document(app, "/api/v1/openapi.json")

@@ -32,8 +32,9 @@ def _lan_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
     choice = settings.lan_choice()
     addresses = tuple(parse_lan_address(a) for a in getattr(args, "lan_address", None) or ()) or choice.addresses
+    tls = bool(getattr(args, "lan_tls", False))
     options: dict[str, Any] = {"lan": bool(getattr(args, "lan", False) or getattr(args, "lan_address", None)
-                                           or choice.enabled), "lan_addresses": addresses}
+                                           or tls or choice.enabled), "lan_addresses": addresses, "lan_tls": tls}
     if getattr(args, "no_mdns", False):
         options["mdns"] = False
     for name in ("lan_port", "lan_poll"):
@@ -103,6 +104,9 @@ def register(sub: Any) -> None:
                         "default-route interface's, followed as it changes)")
     p.add_argument("--lan-port", type=int, metavar="PORT", help="the LAN listener's port (default: --port)")
     p.add_argument("--no-mdns", action="store_true", help="do not advertise the LAN listener over mDNS")
+    p.add_argument("--lan-tls", action="store_true",
+                   help="serve the LAN listener over https with a certificate of the relay's own CA, which a "
+                        "phone installs from /hitl-desk-ca.pem (implies --lan)")
     p.add_argument("--lan-poll", type=float, metavar="S",
                    help="seconds between checks of the LAN addresses and the desk key, to keep the listener "
                         "and its mDNS advert current (default 10; 0: never)")

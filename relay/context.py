@@ -70,6 +70,9 @@ class RelayConfig:
     """The LAN listener's port; None: the loopback listener's (a free one when that is 0)."""
     lan_poll: float = 10.0
     """Seconds between checks of the interfaces and the desk key, to keep the mDNS advert current."""
+    lan_tls: bool = False
+    """Serve the LAN listener over TLS (``--lan-tls``) with a certificate from the relay's own CA
+    (``relay.tls``), which phones install from ``/hitl-desk-ca.pem``."""
     mdns: bool = True
     """Advertise the LAN listener over mDNS (``_hitl-desk._tcp``) on its addresses."""
     oauth_consent_timeout: float = 300.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -339,17 +340,18 @@ GATE: web.AppKey[ConnectionGate] = web.AppKey("connection_gate", ConnectionGate)
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections pass the app's ``ConnectionGate``."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(runner)
         self._gate = runner.app[GATE]
         self._host = host
         self._port = port
+        self._ssl = ssl_context
 
     @property
     def name(self) -> str:
         """The site's URL."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        return f"{'https' if self._ssl else 'http'}://{host}:{self._port}"
 
     async def start(self) -> None:
         """Raise the descriptor limit, fit the cap to it, and listen."""
@@ -361,7 +363,7 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         listening = await loop.create_server(self._gate.protocol_factory(server), self._host, self._port,
-                                             backlog=ACCEPT_BATCH)
+                                             backlog=ACCEPT_BATCH, ssl=self._ssl)
         self._server = listening
         # asyncio uses one number for the kernel's queue and its accept batch; lengthen the queue.
         for sock in listening.sockets:

@@ -75,7 +75,8 @@ class TrayApp:
         self.approver = Approver(client, settings, retry_max=retry_max)
         self.reader = self.approver.reader
         """Opens encrypted requests with the desk key in ``settings.home`` (none: no key)."""
-        self.state = TrayState(read=self.reader.view)
+        self.state = TrayState(read=self.reader.view, pairing=settings is not None)
+        self.settings = settings
         self.launcher = launcher or TuiLauncher(client.base_url)
         self.home = settings.home if settings is not None else None
         """Where an open TUI listens for "show this request" (``hitl_desk.focus``)."""
@@ -281,6 +282,10 @@ class TrayApp:
             self.toggle_dnd()
         elif action[0] == "quit":
             self.quit()
+        elif action[0] == "pair" and self.settings is not None and self.notifier is not None:
+            from tray.pairing import pair_from_tray  # segno and the handshake load only when pairing
+
+            await pair_from_tray(self.client, self.settings, self.notifier)
 
     async def answer(self, request_id: str, text: str) -> HitlRequest | None:
         """Answer a request on the relay (sealed if encrypted); one closed meanwhile is no error."""

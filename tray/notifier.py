@@ -166,12 +166,37 @@ class RequestNotifier:
         ids = getattr(self._notifier._backend, "_platform_to_interface_notification_identifier", None)
         return int(ids.inverse.get(identifier, 0)) if ids is not None else 0
 
+    def knows(self, server_id: int) -> bool:
+        """Whether the server's notification ``server_id`` was sent here and is known (its buttons work)."""
+        ids = getattr(self._notifier._backend, "_platform_to_interface_notification_identifier", None)
+        return ids is not None and server_id in ids
+
     async def message(self, title: str, body: str) -> None:
         """Show a plain notice from the tray itself (an error, a hint), even in do-not-disturb."""
         body = await self._as_body(body)
         await self._notifier.send_notification(
             Notification(title=visible_line(title), message=body, urgency=Urgency.Low, timeout=-1)
         )
+
+    async def confirm(self, title: str, body: str, yes: str, no: str) -> bool:
+        """Ask a yes/no question with two buttons (even in do-not-disturb: the human asked for it);
+        True once ``yes`` is pressed, False for ``no`` or when the notification is closed."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def decide(value: bool) -> None:
+            if not answer.done():
+                answer.set_result(value)
+
+        notification = Notification(
+            title=visible_line(title), message=await self._as_body(body), urgency=Urgency.Critical, timeout=0,
+            buttons=(Button(yes, on_pressed=lambda: decide(True)), Button(no, on_pressed=lambda: decide(False))),
+            on_dismissed=lambda: decide(False))
+        await self._notifier.send_notification(notification)
+        try:
+            return await answer
+        finally:
+            if notification.identifier in await self._notifier.get_current_notifications():
+                await self._notifier.clear(notification.identifier)
 
     async def _as_body(self, text: str) -> str:
         """Return ``text`` as a notification body: escaped, cut, and html-escaped for markup."""

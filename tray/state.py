@@ -29,7 +29,7 @@ AnswerAction: TypeAlias = tuple[Literal["answer"], str, str]
 OpenAction: TypeAlias = tuple[Literal["open"], str]
 """Open request ``[1]`` where free text can be typed (TUI or a dialog)."""
 CommandAction: TypeAlias = (
-    tuple[Literal["open_tui"]] | tuple[Literal["toggle_dnd"]] | tuple[Literal["quit"]]
+    tuple[Literal["open_tui"]] | tuple[Literal["toggle_dnd"]] | tuple[Literal["quit"]] | tuple[Literal["pair"]]
 )
 Action: TypeAlias = AnswerAction | OpenAction | CommandAction
 """The value a menu entry hands back when the user picks it."""
@@ -37,6 +37,7 @@ Action: TypeAlias = AnswerAction | OpenAction | CommandAction
 OPEN_TUI: CommandAction = ("open_tui",)
 TOGGLE_DND: CommandAction = ("toggle_dnd",)
 QUIT: CommandAction = ("quit",)
+PAIR: CommandAction = ("pair",)
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,11 @@ class TrayState:
         dnd: bool = False,
         recent_limit: int = RECENT_LIMIT,
         read: Callable[[HitlRequest], Readable] = plain,
+        pairing: bool = False,
     ) -> None:
         self.read = read
+        self.pairing = pairing
+        """Whether the menu offers "Pair a device…" (a tray holding the desk's home and owner credential)."""
         """How a request is shown: decrypted, marked, or why it cannot be read."""
         self._pending: dict[str, HitlRequest] = {}
         self._recent: list[HitlRequest] = []
@@ -212,7 +216,7 @@ class TrayState:
         return text
 
     def menu_model(self) -> tuple[MenuItemModel, ...]:
-        """Return the menu: one entry per pending request, then Open TUI, Do not disturb, Quit."""
+        """Return the menu: one entry per pending request, then Open TUI, Do not disturb, (Pair a device…), Quit."""
         items: list[MenuItemModel] = [
             _request_entry(self.read(r)) for r in self._pending.values()
         ]
@@ -222,6 +226,7 @@ class TrayState:
             SEPARATOR,
             MenuEntry("Open TUI", OPEN_TUI, default=True),
             MenuEntry("Do not disturb", TOGGLE_DND, checked=self.dnd),
+            *([MenuEntry("Pair a device…", PAIR)] if self.pairing else []),
             SEPARATOR,
             MenuEntry("Quit", QUIT),
         ]

@@ -11,16 +11,19 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from textual.message import Message
 
 from hitl_desk.approver import Approver, Snapshot
 from hitl_desk.client import RelayClient, StreamState
+from hitl_desk.device import Device, DeviceList
 from hitl_desk.e2ee import DeskEncryption
-from hitl_desk.errors import HitlError, RelayUnavailableError
+from hitl_desk.errors import HitlError, KeyMissingError, RelayUnavailableError
+from hitl_desk.lan import LanStatus, LanSwitch
 from hitl_desk.models import Agent, ApiKeyCreated, ApiKeyInfo, Event, HitlRequest
 from hitl_desk.oauth_models import AuthorizedClient, ClientRevoked
+from hitl_desk.pair_desk import Decide, PairedDevice, ShowLink, pair_on_desk
 from hitl_desk.reading import RequestReader
 from hitl_desk.rules import Rule
 from hitl_desk.settings import Settings
@@ -194,3 +197,26 @@ class DeskLink:
     async def revoke_oauth_client(self, client_id: str) -> ClientRevoked:
         """Revoke every grant of an OAuth client: its tokens are refused from now on."""
         return await self._require().revoke_oauth_client(client_id)
+
+    async def pair(self, show: ShowLink, decide: Decide) -> PairedDevice:
+        """Pair a device as ``hitl-desk pair`` does (``hitl_desk.pair_desk``), with this home's desk key."""
+        core = self._core()
+        if core.settings is None:
+            raise KeyMissingError("This TUI was started without a home for the desk key, so it cannot share it.")
+        return await pair_on_desk(self._require(), core.settings, show, decide)
+
+    async def list_devices(self) -> list[Device]:
+        """The paired devices, revoked ones included (owner)."""
+        return (await self._require().call("GET", "/api/v1/devices", DeviceList)).devices
+
+    async def revoke_device(self, device_id: str) -> Device:
+        """Revoke a device at once: its requests are refused and its stream closes."""
+        return await self._require().call("DELETE", f"/api/v1/devices/{quote(device_id, safe='')}", Device)
+
+    async def lan_status(self) -> LanStatus:
+        """Whether the relay's LAN listener runs, and its URLs (owner)."""
+        return await self._require().call("GET", "/api/v1/lan", LanStatus)
+
+    async def switch_lan(self, enabled: bool) -> LanStatus:
+        """Turn the relay's LAN listener on or off; the relay keeps the choice for its next start."""
+        return await self._require().call("PUT", "/api/v1/lan", LanStatus, body=LanSwitch(enabled=enabled))

@@ -34,7 +34,7 @@ from hitl_desk.errors import (
 from relay.context import CONFIG, owner_of
 from relay.devices.context import DEVICES, PAIRINGS
 from relay.http import json_response, parse_body, parse_query
-from relay.lan import LAN
+from relay.lan import lan_listener
 from relay.openapi import RouteTable
 
 routes = RouteTable()
@@ -51,7 +51,7 @@ _STOP_TEXT = {"codes_differ": "The human on the desk said the codes differ: pair
 
 def _device_url(request: web.Request) -> str:
     """The LAN listener's address (its first: the default route's), where devices reach the relay."""
-    listener = request.app.get(LAN)
+    listener = lan_listener(request.app)
     if listener is None or not listener.urls:
         raise PairingFailedError("This relay has no LAN listener, and only it serves devices: start the relay "
                                  "with --lan (hitl-desk relay --lan), then pair.")

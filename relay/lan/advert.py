@@ -32,8 +32,9 @@ def host_label() -> str:
 class Advertiser:
     """Publishes, updates and withdraws one ``_hitl-desk._tcp`` service."""
 
-    def __init__(self, label: str | None = None) -> None:
+    def __init__(self, label: str | None = None, tls: bool = False) -> None:
         self.label = label or host_label()
+        self.tls = tls
         self._zeroconf: AsyncZeroconf | None = None
         self._info: AsyncServiceInfo | None = None
         self.addresses: tuple[str, ...] = ()
@@ -66,7 +67,7 @@ class Advertiser:
             zeroconf.zeroconf.async_send(zeroconf.zeroconf.generate_service_broadcast(stale, 0))
         info = AsyncServiceInfo(SERVICE_TYPE, f"hitl-desk on {self.label}.{SERVICE_TYPE}",
                                 addresses=[socket.inet_aton(a) for a in addresses], port=port,
-                                properties=advert_properties(fingerprint),
+                                properties=advert_properties(fingerprint, self.tls),
                                 server=f"{self.label}-hitl-desk-{port}.local.")
         try:
             registered = await zeroconf.async_register_service(info, allow_name_change=True)
@@ -85,7 +86,7 @@ class Advertiser:
         zeroconf, old = self._zeroconf, self._info
         assert zeroconf is not None and old is not None
         info = AsyncServiceInfo(SERVICE_TYPE, old.name, addresses=old.addresses, port=old.port,
-                                properties=advert_properties(fingerprint), server=old.server)
+                                properties=advert_properties(fingerprint, self.tls), server=old.server)
         await (await zeroconf.async_update_service(info))
         self._info, self.fingerprint = info, fingerprint
 

@@ -1,11 +1,11 @@
 """The LAN listener: a second aiohttp application and site(s), sharing the one relay's parts.
 
-``setup_lan(app)`` adds it to the loopback app's lifecycle: with ``RelayConfig.lan`` set, once
-the broker exists a ``LanListener`` binds the LAN addresses (``--lan-address``, else chosen by
-``hitl_desk.lan``), copies the loopback app's parts (store-backed broker, bus, auth, metrics,
-the socket registry) so both listeners are one relay, advertises itself over mDNS, and follows
-address and desk-key changes every ``lan_poll`` seconds.  It stops, withdrawing the advert,
-before the broker does.
+``relay.lan.switch`` starts and stops it (at the relay's start with ``RelayConfig.lan`` set, or
+when the owner flips the LAN switch): once the broker exists a ``LanListener`` binds the LAN
+addresses (``--lan-address``, else chosen by ``hitl_desk.lan``), copies the loopback app's parts
+(store-backed broker, bus, auth, metrics, the socket registry) so both listeners are one relay,
+advertises itself over mDNS, and follows address and desk-key changes every ``lan_poll``
+seconds.  It stops, withdrawing the advert, before the broker does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import AsyncIterator, Sequence
+import ssl
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,13 +24,14 @@ from hitl_desk.crypto import fingerprint
 from hitl_desk.errors import RelayStartError
 from hitl_desk.lan import lan_addresses
 from hitl_desk.models import MAX_BODY_BYTES
-from relay.context import BROKER, CONFIG, RelayConfig
+from relay.context import BROKER, RelayConfig
 from relay.http import error_middleware
 from relay.lan.routes import LanHosts, add_lan_routes, only_lan_routes
 from relay.limits import GATE, ConnectionGate, GuardedSite, handler_options
 
 if TYPE_CHECKING:
     from relay.lan.advert import Advertiser
+    from relay.tls import LanTls
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,14 @@ class LanListener:
     def __init__(self, loopback: web.Application, config: RelayConfig) -> None:
         self.config = config
         self.loopback = loopback
-        self.hosts = LanHosts(config.allowed_hosts)
+        self.tls: LanTls | None = None
+        if config.lan_tls:
+            from relay.tls import LanTls  # cryptography loads only for a relay that serves TLS
+
+            self.tls = LanTls.of(config.home)
+        self.scheme = "https" if self.tls else "http"
+        self._ssl: ssl.SSLContext | None = None
+        self.hosts = LanHosts(config.allowed_hosts, self.scheme)
         self.app = self._make_app()
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0, **handler_options(config))
         self.port = config.port if config.lan_port is None else config.lan_port
@@ -70,7 +79,7 @@ class LanListener:
     @property
     def urls(self) -> list[str]:
         """The LAN listener's base URLs, one per address."""
-        return [f"http://{address}:{self.port}" for address in self.sites]
+        return [f"{self.scheme}://{address}:{self.port}" for address in self.sites]
 
     def wanted_addresses(self) -> list[str]:
         """The addresses to serve: those configured, else the LAN addresses found now."""
@@ -101,6 +110,8 @@ class LanListener:
     async def _serve(self, addresses: Sequence[str], *, strict: bool) -> None:
         """Bind new addresses, close gone ones; ``strict``: a bind failure is a ``RelayStartError``."""
         wanted = list(dict.fromkeys(addresses))
+        if self.tls is not None and wanted:
+            self._load_certificate(wanted)
         for address in wanted:
             if address not in self.sites:
                 await self._bind(address, strict)
@@ -109,8 +120,18 @@ class LanListener:
             log.info("LAN listener left %s", address)
         self.hosts.serve(self.sites, self.port)
 
+    def _load_certificate(self, addresses: list[str]) -> None:
+        """A certificate for exactly these addresses (reissued by the CA when they change), in the one
+        context every site shares: a reloaded chain serves the next handshakes of every site."""
+        assert self.tls is not None
+        if self._ssl is None:
+            self._ssl = self.tls.server_context(addresses)
+        else:
+            self.tls.ensure(addresses)
+            self._ssl.load_cert_chain(self.tls.cert, self.tls.key)
+
     async def _bind(self, address: str, strict: bool) -> None:
-        site = GuardedSite(self.runner, address, self.port)
+        site = GuardedSite(self.runner, address, self.port, self._ssl)
         try:
             await site.start()
         except OSError as exc:
@@ -123,7 +144,7 @@ class LanListener:
         if self.port == 0:  # the first site picked a free port: every address shares it
             self.port = next(int(a[1]) for a in self.runner.addresses if a[0] == address)
         self.sites[address] = site
-        log.info("LAN listener on http://%s:%d (pairing and paired devices only)", address, self.port)
+        log.info("LAN listener on %s://%s:%d (pairing and paired devices only)", self.scheme, address, self.port)
 
     async def refresh(self) -> None:
         """Follow the interfaces (when no address was configured) and the desk key's fingerprint."""
@@ -143,7 +164,7 @@ class LanListener:
         key = await self.loopback[BROKER].desk_key()
         self.fingerprint = fingerprint(key) if key else None
         if self._advertiser is None:
-            self._advertiser = Advertiser()
+            self._advertiser = Advertiser(tls=self.tls is not None)
         await self._advertiser.publish(self.addresses, self.port, self.fingerprint)
 
     async def _follow(self) -> None:
@@ -184,22 +205,3 @@ def _why(exc: OSError) -> str:
 
 
 LAN: web.AppKey[LanListener] = web.AppKey("lan_listener", LanListener)
-
-
-def setup_lan(app: web.Application) -> None:
-    """Serve the LAN listener beside this (loopback) app when its config asks; call after the broker's setup."""
-    app.cleanup_ctx.append(_lan_lifecycle)
-
-
-async def _lan_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    if not config.lan:
-        yield
-        return
-    listener = LanListener(app, config)
-    await listener.start()
-    app[LAN] = listener
-    try:
-        yield
-    finally:
-        await listener.stop()

@@ -54,17 +54,19 @@ def add_lan_routes(app: web.Application) -> None:
 class LanHosts:
     """The Host and Origin values the LAN listener accepts: exactly its addresses at its port."""
 
-    def __init__(self, extra_names: Iterable[str] = ()) -> None:
+    def __init__(self, extra_names: Iterable[str] = (), scheme: str = "http") -> None:
         self.extra_names = tuple(name.lower() for name in extra_names)
+        self.scheme = scheme
         self.hosts: frozenset[str] = frozenset()
         self.origins: frozenset[str] = frozenset()
 
     def serve(self, addresses: Iterable[str], port: int) -> None:
         """Accept these addresses (and the extra names) at ``port`` from now on."""
         names = [*addresses, *self.extra_names]
-        hosts = {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
+        default = 443 if self.scheme == "https" else 80  # the port a browser leaves out of Host and Origin
+        hosts = {f"{name}:{port}" for name in names} | (set(names) if port == default else set())
         self.hosts = frozenset(hosts)
-        self.origins = frozenset(f"http://{host}" for host in hosts)
+        self.origins = frozenset(f"{self.scheme}://{host}" for host in hosts)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

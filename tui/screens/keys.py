@@ -30,6 +30,8 @@ class KeysScreen(DirectoryScreen):
         Binding("d,delete", "revoke_key", "Revoke"),
         Binding("r", "reload", "Reload"),
         Binding("o", "oauth_clients", "OAuth clients", show=False),
+        Binding("p", "pair", "Pair a device", show=False),
+        Binding("v", "devices", "Devices", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -120,9 +122,25 @@ class KeysScreen(DirectoryScreen):
                                 self.action_revoke_key)
         yield SystemCommand("Reload keys", "Fetch keys from the relay", self.action_reload)
         yield SystemCommand("OAuth clients", "Clients signed in with OAuth; revoke one", self.action_oauth_clients)
+        yield SystemCommand("Pair a device", "Show a QR code a phone or another desktop joins with (p)",
+                            self.action_pair)
+        yield SystemCommand("Paired devices", "Phones and desktops paired with this desk; revoke one (v)",
+                            self.action_devices)
 
     def action_oauth_clients(self) -> None:
         """Show the clients signed in with OAuth."""
         from tui.screens.oauth import OAuthClientsModal
 
         self.app.push_screen(OAuthClientsModal())
+
+    def action_pair(self) -> None:
+        """Pair a phone or another desktop: QR code, verification code, confirm."""
+        from tui.screens.pairing import PairingModal
+
+        self.app.push_screen(PairingModal())
+
+    def action_devices(self) -> None:
+        """Show the paired devices."""
+        from tui.screens.devices import DevicesModal
+
+        self.app.push_screen(DevicesModal())
