@@ -36,3 +36,4 @@ async def test_only_the_owner_on_loopback_switches_the_lan_and_a_failed_bind_is_
             async with http.get(relay.url + "/api/v1/lan", headers=owner) as resp:
                 assert await resp.json() == {"enabled": False, "urls": []}
         assert not relay.settings.lan_choice().enabled
+

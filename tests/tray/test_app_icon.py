@@ -83,8 +83,11 @@ def labels(menu: Any) -> list[str]:
 async def test_the_docked_icon_shows_the_badge_and_its_menu_answers_a_request(
     app: TrayApp, agent: RelayClient, xorg: str, launched: list[list[str]]
 ) -> None:
+    await asyncio.to_thread(docked_window, xorg)
+    # The icon thread renames the window after the app has synced: wait for the idle tooltip.
+    await asyncio.to_thread(until_blocking, lambda: getattr(icon_window(xorg), "name", None) ==
+                            "hitl-desk: nothing waiting", what="the idle tooltip", timeout=TIMEOUT)
     window = await asyncio.to_thread(docked_window, xorg)
-    assert window.name == "hitl-desk: nothing waiting"
     assert isinstance(app.icon, TrayIcon) and app.icon.docked and not app.icon.has_menu
     idle = await asyncio.to_thread(window_pixels, xorg, window.id)
     deploy = await agent.create_request("Deploy to prod?", choices=["Yes", "No"])
