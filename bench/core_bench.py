@@ -114,6 +114,13 @@ async def wait_up(url: str, path: str) -> None:
                 await asyncio.sleep(0.02)  # polling for the server to listen
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc): the machine is shared, so the
+    CPU each server spends per round trip is steadier than its latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -196,17 +203,24 @@ async def bench_round_trip(quick: bool) -> None:
                                  headers={"Authorization": f"Bearer {token}"}) as resp:
                 key = (await resp.json())["api_key"]
         print("\n## Round trip: agent POST → approver event → REST answer → agent has the answer")
-        print(f"{'agents':>7} {'server':>6} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10}")
+        print(f"load average {os.getloadavg()[0]:.2f}")
+        print(f"{'agents':>7} {'server':>6} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10} "
+              f"{'cpu ms/rt':>10} {'cpu ratio':>10}")
         for concurrency, rounds in ((1, 200 if quick else 1000), (100, 5 if quick else 20)):
             warm = 20
             await round_trips(burl, None, {}, 1, warm)
             await round_trips(rurl, token, {"X-API-Key": key}, 1, warm)
+            cpu0 = cpu_seconds(bare.pid)
             base = await round_trips(burl, None, {}, concurrency, rounds)
+            base_cpu = (cpu_seconds(bare.pid) - cpu0) / len(base) * 1000
+            cpu0 = cpu_seconds(relay.pid)
             ours = await round_trips(rurl, token, {"X-API-Key": key}, concurrency, rounds)
+            ours_cpu = (cpu_seconds(relay.pid) - cpu0) / len(ours) * 1000
             ratio = pct(ours, 0.5) / pct(base, 0.5)
-            print(f"{concurrency:>7} {'bare':>6} {len(base):>6} {pct(base, .5):>8.2f} {pct(base, .99):>8.2f} {'':>10}")
+            print(f"{concurrency:>7} {'bare':>6} {len(base):>6} {pct(base, .5):>8.2f} {pct(base, .99):>8.2f} {'':>10} "
+                  f"{base_cpu:>10.3f}")
             print(f"{concurrency:>7} {'relay':>6} {len(ours):>6} {pct(ours, .5):>8.2f} {pct(ours, .99):>8.2f} "
-                  f"{ratio:>9.2f}x")
+                  f"{ratio:>9.2f}x {ours_cpu:>10.3f} {ours_cpu / base_cpu if base_cpu else float('nan'):>9.2f}x")
     finally:
         for proc in (relay, bare):
             proc.terminate()
