@@ -11,7 +11,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from hitl_desk.device import Device
@@ -20,12 +19,11 @@ from hitl_desk.errors import HitlError
 from hitl_desk.lan import LanStatus
 from hitl_desk.pair_desk import PairedDevice
 from tui.clock import format_moment
-from tui.desk import DeskApp
 from tui.reader import cell
-from tui.screens.modals import ConfirmModal
+from tui.screens.modals import ConfirmModal, DeskModal
 
 
-class DevicesModal(ModalScreen[None]):
+class DevicesModal(DeskModal[None]):
     """Every paired device, active first; revoke the selected one, or pair a new one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -52,13 +50,6 @@ class DevicesModal(ModalScreen[None]):
             yield table
             yield Static("x revoke (at once) · p pair a device · l LAN on/off · r reload · Esc close", classes="hint",
                          markup=False)
-
-    @property
-    def desk(self) -> DeskApp:
-        """The app, as the screens see it."""
-        app = self.app
-        assert isinstance(app, DeskApp)
-        return app
 
     def on_mount(self) -> None:
         """Fetch the list."""

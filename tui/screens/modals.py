@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,7 +14,21 @@ from textual.widgets import Button, Input, Label, Static
 
 from hitl_desk.display import visible_line
 from hitl_desk.models import ApiKeyCreated
+from tui.desk import DeskApp
 from tui.widgets.welcome import Welcome
+
+R = TypeVar("R")
+
+
+class DeskModal(ModalScreen[R]):
+    """A dialog that talks to the relay through the app's link (pairing, devices, OAuth clients)."""
+
+    @property
+    def desk(self) -> DeskApp:
+        """The app, as the screens see it."""
+        app = self.app
+        assert isinstance(app, DeskApp)
+        return app
 
 
 class ConfirmModal(ModalScreen[bool]):

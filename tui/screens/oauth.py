@@ -12,18 +12,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError
 from hitl_desk.oauth_models import AuthorizedClient
-from tui.desk import DeskApp
 from tui.reader import cell
-from tui.screens.modals import ConfirmModal
+from tui.screens.modals import ConfirmModal, DeskModal
 
 
-class OAuthClientsModal(ModalScreen[None]):
+class OAuthClientsModal(DeskModal[None]):
     """The clients signed in with OAuth (one row per consent given); ``x`` revokes the selected one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -47,13 +45,6 @@ class OAuthClientsModal(ModalScreen[None]):
             yield table
             yield Static("x revoke (its tokens are refused at once) · r reload · Esc close", classes="hint")
 
-    @property
-    def desk(self) -> DeskApp:
-        """The app, as the screens see it."""
-        app = self.app
-        assert isinstance(app, DeskApp)
-        return app
-
     def on_mount(self) -> None:
         """Fetch the list."""
         self.query_one(DataTable).focus()
@@ -65,7 +56,7 @@ class OAuthClientsModal(ModalScreen[None]):
         try:
             self.clients = await self.desk.link.list_oauth_clients()
         except HitlError as exc:
-            self.notify(f"Loading OAuth clients failed: {exc.message}", severity="error", markup=False)
+            self.notify(f"Loading OAuth clients failed: {visible_line(exc.message)}", severity="error", markup=False)
             return
         table: DataTable[Text] = self.query_one(DataTable)
         table.clear()

@@ -16,14 +16,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from hitl_desk.display import visible_line
 from hitl_desk.errors import HitlError, PairingFailedError
 from hitl_desk.pair_desk import JoinedDevice, PairedDevice, spaced
 from hitl_desk.pairing import PairingLink
-from tui.desk import DeskApp
+from tui.screens.modals import DeskModal
 
 _BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
 
@@ -42,7 +41,7 @@ def qr_text(text: str, border: int = 2) -> str:
                      for i in range(0, len(rows), 2))
 
 
-class PairingModal(ModalScreen[PairedDevice | None]):
+class PairingModal(DeskModal[PairedDevice | None]):
     """Start a pairing, show its QR code and link, then the device's code: ``y`` confirms, ``n`` refuses."""
 
     DEFAULT_CSS = """
@@ -70,13 +69,6 @@ class PairingModal(ModalScreen[PairedDevice | None]):
             yield Static("", id="pair-qr", markup=False)
             yield Static("", id="pair-link", markup=False)
             yield Static("Opening a pairing on the relay…", id="pair-status", markup=False)
-
-    @property
-    def desk(self) -> DeskApp:
-        """The app, as the screens see it."""
-        app = self.app
-        assert isinstance(app, DeskApp)
-        return app
 
     def on_mount(self) -> None:
         """Open the pairing at once."""
