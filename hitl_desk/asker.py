@@ -57,12 +57,11 @@ class Asker:
     @classmethod
     def for_agent(cls, settings: Settings | None = None, url: str | None = None) -> Asker:
         """An asker with ``HITL_API_KEY`` if set, else ``hitl-desk login``'s token, else the owner's."""
-        from hitl_desk.signin import stored_credential
+        from hitl_desk.signin import agent_credential
 
         settings = settings or Settings.from_env()
-        signed_in = None if settings.api_key else stored_credential(settings)
-        return cls(url or settings.server_url, settings.api_key or signed_in or settings.read_owner_token(),
-                   renew=(lambda: stored_credential(settings)) if signed_in else None,
+        credential, renew = agent_credential(settings)
+        return cls(url or settings.server_url, credential, renew=renew,
                    missing_credential=settings.missing_credential_message(agent=True))
 
     def __enter__(self) -> Asker:

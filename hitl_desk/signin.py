@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +31,14 @@ def record_of(token: dict[str, Any], base: str, client_id: str, token_endpoint: 
     return {"server_url": base, "client_id": client_id, "token_endpoint": token_endpoint,
             "access_token": token["access_token"], "refresh_token": token.get("refresh_token"),
             "scope": token.get("scope"), "expires_at": time.time() + float(token.get("expires_in") or 0)}
+
+
+def agent_credential(settings: Settings) -> tuple[str | None, Callable[[], str | None] | None]:
+    """What an agent command sends, and how to renew it after a 401: ``HITL_API_KEY`` if set, else
+    ``hitl-desk login``'s token (renewable), else the local owner credential."""
+    signed_in = None if settings.api_key else stored_credential(settings)
+    renew = (lambda: stored_credential(settings)) if signed_in else None
+    return settings.api_key or signed_in or settings.read_owner_token(), renew
 
 
 def stored_credential(settings: Settings) -> str | None:
