@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -63,12 +64,15 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
     with (tmp_path / "driver.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             "node", str(HERE / "driver.mjs"), str(profile), cwd=HERE, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
+            stdout=asyncio.subprocess.PIPE, stderr=log, env=env,
+            start_new_session=True)  # its own process group: Chromium goes with it whatever happens
     try:
         yield Browser(proc)
     finally:
         with suppress(AssertionError, TimeoutError, ConnectionError):
             await asyncio.wait_for(Browser(proc).do("close"), 10)
-        if proc.returncode is None:
-            proc.kill()
+        # The whole group, also when node exited first: a Chromium it left behind (a test that failed
+        # mid-command, a driver that hung) would otherwise run on, busy, long after the test.
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
