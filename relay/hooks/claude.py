@@ -8,21 +8,16 @@ Claude Code goes on with its own permission prompt (in a non-interactive run: de
 from __future__ import annotations
 
 from hitl_desk.hookwire import HookDecision, HookInput, HookOutput, HookSpecificOutput
-from relay.hooks.core import HookCall, Verdict, ask_approval, ask_review, tell
+from relay.hooks.core import HookCall, ask_approval, ask_review, tell
 
 CLIENT = "claude-code"
 NAME = "Claude Code"
 
 
-async def _verdict(call: HookCall, payload: HookInput, *, suggestions: bool) -> Verdict:
-    return await ask_approval(call, payload.tool_name or "?", payload.tool_input or {}, cwd=payload.cwd,
-                              session=payload.session_id, suggestions=suggestions, client_id=CLIENT)
-
-
 async def permission_request(call: HookCall, payload: HookInput) -> HookOutput:
     """Allow (with the offered rules when the human chose Always allow), deny with a message, or no decision."""
     offered = payload.permission_suggestions or None
-    verdict = await _verdict(call, payload, suggestions=offered is not None)
+    verdict = await ask_approval(call, payload, client_id=CLIENT, suggestions=offered is not None)
     if verdict.allow is None:
         return HookOutput()
     if verdict.allow:
@@ -34,7 +29,7 @@ async def permission_request(call: HookCall, payload: HookInput) -> HookOutput:
 
 async def pre_tool_use(call: HookCall, payload: HookInput) -> HookOutput:
     """``permissionDecision`` allow or deny with its reason, or no decision."""
-    verdict = await _verdict(call, payload, suggestions=False)
+    verdict = await ask_approval(call, payload, client_id=CLIENT, suggestions=False)
     if verdict.allow is None:
         return HookOutput()
     return HookOutput(hookSpecificOutput=HookSpecificOutput(

@@ -16,8 +16,7 @@ NAME = "Codex"
 
 async def permission_request(call: HookCall, payload: HookInput) -> HookOutput:
     """Allow, deny with a message, or no decision."""
-    verdict = await ask_approval(call, payload.tool_name or "?", payload.tool_input or {}, cwd=payload.cwd,
-                                 session=payload.session_id, suggestions=None, client_id=CLIENT)
+    verdict = await ask_approval(call, payload, client_id=CLIENT)
     if verdict.allow is None:
         return HookOutput()
     decision = (HookDecision(behavior="allow") if verdict.allow

@@ -24,7 +24,16 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from hitl_desk.action import MAX_ARGUMENT_CHARS, MAX_CWD_CHARS, MAX_TOOL_CHARS, ToolAction
-from hitl_desk.hookwire import ALLOW_ONCE, ALWAYS_ALLOW, APPROVAL_CHOICES, CONTINUE, DENY, DONE, REVIEW_CHOICES
+from hitl_desk.hookwire import (
+    ALLOW_ONCE,
+    ALWAYS_ALLOW,
+    APPROVAL_CHOICES,
+    CONTINUE,
+    DENY,
+    DONE,
+    REVIEW_CHOICES,
+    HookInput,
+)
 from hitl_desk.models import MAX_PROMPT_CHARS, Agent, InputRequestCreate, NotificationCreate
 from relay.api import wait_attended
 from relay.context import BROKER
@@ -126,14 +135,15 @@ def tool_action(client: str, tool: str, tool_input: dict[str, Any], cwd: str | N
                       session=(session or "")[:MAX_TOOL_CHARS] or None, client=client)
 
 
-async def ask_approval(call: HookCall, tool: str, tool_input: dict[str, Any], *, cwd: str | None,
-                       session: str | None, suggestions: bool | None, client_id: str) -> Verdict:
-    """Ask the human whether the tool call may run.
+async def ask_approval(call: HookCall, payload: HookInput, *, client_id: str,
+                       suggestions: bool | None = None) -> Verdict:
+    """Ask the human whether the hook's tool call may run.
 
     ``Always allow`` is offered when the relay can keep it as a rule (the call fits one) and,
     where the client has its own rules (``suggestions`` not None: Claude Code), only when the
     client offered some: the answer then returns them to it.
     """
+    tool, tool_input, cwd, session = payload.tool_name or "?", payload.tool_input or {}, payload.cwd, payload.session_id
     action = tool_action(client_id, tool, tool_input, cwd, session)
     can_always = action is not None and suggestions is not False
     choices = list(APPROVAL_CHOICES if can_always else APPROVAL_CHOICES[:2])

@@ -16,8 +16,7 @@ NAME = "Gemini CLI"
 
 async def before_tool(call: HookCall, payload: HookInput) -> HookOutput:
     """Allow, deny with a reason, or no decision."""
-    verdict = await ask_approval(call, payload.tool_name or "?", payload.tool_input or {}, cwd=payload.cwd,
-                                 session=payload.session_id, suggestions=None, client_id=CLIENT)
+    verdict = await ask_approval(call, payload, client_id=CLIENT)
     if verdict.allow is None:
         return HookOutput()
     return HookOutput(decision="allow") if verdict.allow else HookOutput(decision="deny", reason=verdict.reason)
