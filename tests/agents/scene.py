@@ -37,6 +37,7 @@ class Human:
         for answer in self.answers:
             request = await until(lambda: pending(owner, finished), "the CLI's next hook question",
                                   timeout=RUN_TIMEOUT)
+            assert request is not None  # until returns only a true value
             self.asked.append(request)
             text = answer(request)
             if text is None:
@@ -67,7 +68,8 @@ class Scene:
     tripwire: Tripwire
     home: Path
     project: Path
-    key: str
+    key: str = ""
+    """The agent key a hooks scene minted ("": none)."""
 
     async def run(self, argv: list[str], env: dict[str, str], human: Human) -> str:
         """Run the CLI while the human answers; its stdout. It must exit 0, the stand-in must have
@@ -90,9 +92,9 @@ class Scene:
 
 
 @asynccontextmanager
-async def scene(tmp_path: Path, standin: type[StandIn], script: Script, client: str,
-                *options: str) -> AsyncIterator[Scene]:
-    """Everything ready, the hooks installed by ``hitl-desk hooks install CLIENT [options]``."""
+async def stage(tmp_path: Path, standin: type[StandIn], script: Script) -> AsyncIterator[tuple[
+        LiveRelay, StandIn, Tripwire, Path, Path]]:
+    """A relay, the stand-in playing ``script``, the tripwire proxy, and the agent's HOME and project."""
     async with AsyncExitStack() as stack:
         relay = await stack.enter_async_context(live_relay(tmp_path))
         model = await stack.enter_async_context(standin(script))
@@ -100,6 +102,14 @@ async def scene(tmp_path: Path, standin: type[StandIn], script: Script, client: 
         home, project = tmp_path / "agent-home", tmp_path / "project"
         for directory in (home / "tmp", project):
             directory.mkdir(parents=True)
+        yield relay, model, tripwire, home, project
+
+
+@asynccontextmanager
+async def scene(tmp_path: Path, standin: type[StandIn], script: Script, client: str,
+                *options: str) -> AsyncIterator[Scene]:
+    """Everything ready, the hooks installed by ``hitl-desk hooks install CLIENT [options]``."""
+    async with stage(tmp_path, standin, script) as (relay, model, tripwire, home, project):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HITL_")} | {
             "HOME": str(home), "HITL_HOME": str(relay.home), "HITL_SERVER_URL": relay.url}
         installed = await asyncio.create_subprocess_exec(

@@ -30,8 +30,7 @@ import json
 import re
 import shlex
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -45,10 +44,8 @@ from tests.agents.offline import (
     gemini_env,
     gemini_settings,
 )
-from tests.agents.scene import RUN_TIMEOUT, pending
+from tests.agents.scene import RUN_TIMEOUT, Human, Scene, stage
 from tests.agents.standins import Anthropic, Gemini, OpenAIResponses, Say, Script, StandIn, ToolCall, Tripwire
-from tests.conftest import LiveRelay, live_relay
-from tests.deadline import until
 from tests.relay.test_mcp_config import cli
 
 pytestmark = pytest.mark.slow
@@ -58,15 +55,8 @@ ANSWER = "yes, deploy it after 18:00"
 PROMPT = "Ask the human whether to deploy build 42, then tell me what they said."
 
 
-@dataclass
-class Run:
-    """One headless run of a real CLI against the relay and a stand-in."""
-
-    relay: LiveRelay
-    model: StandIn
-    tripwire: Tripwire
-    home: Path
-    project: Path
+class Run(Scene):
+    """One headless run of a real CLI against the relay and a stand-in, asked one question."""
 
     async def printed(self, client: str) -> str:
         """What ``hitl-desk mcp-config CLIENT`` prints (it mints the client's key)."""
@@ -76,23 +66,11 @@ class Run:
 
     async def answered(self, argv: list[str], env: dict[str, str], agent: str) -> tuple[str, HitlRequest]:
         """Run the CLI, answer its question as the human, and return its stdout and the request."""
-        process = await asyncio.create_subprocess_exec(
-            *argv, cwd=self.project, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        finished = asyncio.ensure_future(process.communicate())
-        try:
-            async with self.relay.owner() as owner:
-                request = await until(lambda: pending(owner, finished), "the CLI's question", timeout=RUN_TIMEOUT)
-                assert request is not None
-                await owner.answer(request.id, ANSWER)
-            out, err = await asyncio.wait_for(finished, RUN_TIMEOUT)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        assert process.returncode == 0, f"exit {process.returncode}\n{out.decode()[-3000:]}\n{err.decode()[-3000:]}"
+        human = Human([lambda request: ANSWER])
+        out = await self.run(argv, env, human)
+        [request] = human.asked
         assert request.prompt == QUESTION and request.agent_name == agent
-        return out.decode(), request
+        return out, request
 
     def check_offline_and_answered(self, results: list[str]) -> None:
         """The stand-in saw the human's answer as the tool result; nothing tried to leave loopback."""
@@ -107,14 +85,8 @@ async def scene(tmp_path: Path, standin: type[StandIn]) -> AsyncIterator[Run]:
     """A relay, a stand-in scripted to call request_human_input once, and a tripwire proxy."""
     script = Script([ToolCall("request_human_input", {"prompt": QUESTION, "choices": ["yes", "no"]})],
                     after=Say("The human answered."))
-    async with AsyncExitStack() as stack:
-        relay = await stack.enter_async_context(live_relay(tmp_path))
-        model = await stack.enter_async_context(standin(script))
-        tripwire = await stack.enter_async_context(Tripwire())
-        home, project = tmp_path / "agent-home", tmp_path / "project"
-        for directory in (home / "tmp", project):
-            directory.mkdir(parents=True)
-        yield Run(relay, model, tripwire, home, project)
+    async with stage(tmp_path, standin, script) as parts:
+        yield Run(*parts)
 
 
 async def test_claude_code_asks_the_human_through_the_printed_config(tmp_path: Path) -> None:
