@@ -17,7 +17,7 @@ from aiohttp import web
 from hitl_desk.models import Event, HitlRequest
 from relay.broker import Broker
 from relay.context import BROKER, BUS, CONFIG
-from relay.lan import LAN
+from relay.lan import lan_listener
 from relay.push.ntfy import NtfyPublisher, push_message
 from relay.push.target import NtfyTarget
 
@@ -110,7 +110,7 @@ def setup_push(app: web.Application) -> None:
 
 def _phone_link(app: web.Application) -> Callable[[], str | None]:
     def link() -> str | None:
-        listener = app.get(LAN)
+        listener = lan_listener(app)  # the one running now: the TUI may have switched it on or off since
         urls = listener.urls if listener is not None else []
         return urls[0] + APP_PATH if urls else None  # no LAN mode: the phone has nothing to open
 

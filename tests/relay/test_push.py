@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -134,6 +135,19 @@ async def test_with_lan_mode_the_push_links_to_the_phone_app(tmp_path: Path, ntf
         lan_url = relay.running.app[LAN].urls[0]
         assert lan_url.startswith("http://127.0.0.2:") and ntfy.received[0].json["click"] == lan_url + "/"
         assert SECRET_PROMPT not in ntfy.received[0].raw()
+
+
+async def test_a_lan_listener_switched_on_while_the_relay_runs_is_the_one_the_push_links_to(
+        tmp_path: Path, ntfy: NtfyServer) -> None:
+    async with live_relay(tmp_path, ntfy=ntfy.target(), lan=False, lan_addresses=("127.0.0.2",), mdns=False) as relay:
+        async with aiohttp.ClientSession() as http:
+            async with http.put(relay.url + "/api/v1/lan", json={"enabled": True},
+                                headers={"Authorization": f"Bearer {relay.owner_token}"}) as resp:
+                lan_url = (await resp.json())["urls"][0]
+        async with await relay.agent("linker") as agent:
+            await agent.create_completion("done: " + SECRET_PROMPT)
+            await until(lambda: ntfy.received, "the push")
+        assert lan_url.startswith("http://127.0.0.2:") and ntfy.received[0].json["click"] == lan_url + "/"
 
 
 async def test_with_an_escalation_delay_a_request_answered_in_time_sends_nothing_and_a_waiting_one_one_push(
