@@ -16,7 +16,7 @@ from hitl_desk.e2ee import DeskEncryption
 from hitl_desk.handshake import DeskHandshake, DeviceHandshake
 from hitl_desk.keystore import TrustStore, desk_key_path
 from hitl_desk.settings import Settings, write_private
-from relay.lan import LAN
+from relay.lan import lan_listener
 from tests.conftest import LiveRelay, live_relay
 
 LAN_ADDRESS = "127.0.0.2"
@@ -32,7 +32,7 @@ async def lan_relay(tmp_path: Path, **config: Any) -> AsyncIterator[LiveRelay]:
 
 def lan_url(relay: LiveRelay) -> str:
     """The LAN listener's base URL: where devices reach the relay."""
-    return relay.running.app[LAN].urls[0]
+    return lan_listener(relay.running.app).urls[0]
 
 
 async def desk_keys(relay: LiveRelay) -> KeyPair:

@@ -8,8 +8,8 @@ listener serves and refuses, ``relay.lan.listener`` runs it beside the loopback 
 
 from __future__ import annotations
 
-from relay.lan.listener import LAN, LanListener
+from relay.lan.listener import LanListener
 from relay.lan.switch import LAN_CONTROL, lan_listener, setup_lan
 from relay.lan.switch import routes as switch_routes
 
-__all__ = ["LAN", "LAN_CONTROL", "LanListener", "lan_listener", "setup_lan", "switch_routes"]
+__all__ = ["LAN_CONTROL", "LanListener", "lan_listener", "setup_lan", "switch_routes"]

@@ -203,5 +203,3 @@ def _why(exc: OSError) -> str:
         return "it is not an address of this machine; choose one with --lan-address"
     return exc.strerror or str(exc)
 
-
-LAN: web.AppKey[LanListener] = web.AppKey("lan_listener", LanListener)

@@ -20,7 +20,7 @@ from hitl_desk.lan import LanStatus, LanSwitch
 from hitl_desk.settings import LanChoice, Settings
 from relay.context import CONFIG, owner_of
 from relay.http import json_response, parse_body
-from relay.lan.listener import LAN, LanListener
+from relay.lan.listener import LanListener
 from relay.openapi import RouteTable
 
 routes = RouteTable()
@@ -70,7 +70,7 @@ def setup_lan(app: web.Application) -> None:
 async def _lan_lifecycle(app: web.Application) -> AsyncIterator[None]:
     control = app[LAN_CONTROL]
     if app[CONFIG].lan:
-        app[LAN] = await control.turn_on()  # the listener of the start, as tests and tools read it
+        await control.turn_on()
     try:
         yield
     finally:

@@ -14,7 +14,7 @@ from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.errors import RequestCancelledError
 from hitl_desk.handshake import DeskHandshake
 from hitl_desk.settings import Settings
-from relay.lan import LAN
+from relay.lan import lan_listener
 from tests.conftest import LiveRelay, start_relay
 from tests.hostile import FORBIDDEN, HOSTILE
 from tests.pairing import LAN_ADDRESS, desk_keys, lan_relay, lan_url
@@ -111,7 +111,7 @@ async def test_free_text_answers_and_an_answer_from_the_desk_leaves_the_page_and
             assert await asyncio.wait_for(other, 10) == "yes"
             await page.do("wait", selector=".request", gone=True, timeout=3000)
 
-            port, lan_port = relay.running.port, relay.running.app[LAN].port
+            port, lan_port = relay.running.port, lan_listener(relay.running.app).port
             await relay.running.stop()
             await page.do("wait", selector="#status", text="offline")
             relay.running = await start_relay(relay.home, port, lan=True, lan_addresses=(LAN_ADDRESS,), mdns=False,

@@ -16,7 +16,7 @@ from hitl_desk.client import RelayClient
 from hitl_desk.device import DEVICE_PREFIX, Device, DeviceList, canonical_target, signed_headers
 from hitl_desk.device_client import DeviceClient, DeviceCredential
 from hitl_desk.errors import AuthenticationError, DeviceNotFoundError, DeviceRevokedError
-from relay.lan import LAN
+from relay.lan import lan_listener
 from relay.openapi import RouteTable
 from tests.conftest import LiveRelay, start_relay
 from tests.deadline import until
@@ -213,7 +213,7 @@ async def test_a_paired_device_keeps_working_after_the_relay_restarts_and_a_repl
     path = f"{DEVICE_PREFIX}/hitl/requests"
     before = _signed(device, "GET", path)
     assert (await _raw(relay, "GET", path, before))[0] == 200
-    port, lan_port = relay.running.port, relay.running.app[LAN].port
+    port, lan_port = relay.running.port, lan_listener(relay.running.app).port
     await relay.running.stop()
     relay.running = await start_relay(relay.home, port, lan=True, lan_addresses=(LAN_ADDRESS,), mdns=False,
                                       lan_port=lan_port)

@@ -16,7 +16,7 @@ import pytest
 from hitl_desk.errors import RelayStartError
 from hitl_desk.settings import LanChoice, Settings
 from relay.command import config_from_args
-from relay.lan import LAN, LanListener
+from relay.lan import LanListener, lan_listener
 from tests.conftest import LiveRelay, live_relay, start_relay
 
 LAN_ADDRESS = "127.0.0.2"
@@ -31,7 +31,7 @@ async def lan_relay(tmp_path: Path) -> AsyncIterator[LiveRelay]:
 
 def listener(relay: LiveRelay) -> LanListener:
     """The relay's LAN listener."""
-    return relay.running.app[LAN]
+    return lan_listener(relay.running.app)
 
 
 async def fetch(url: str, method: str = "GET", **kwargs: object) -> tuple[int, dict[str, object]]:
@@ -134,7 +134,7 @@ async def test_a_lan_address_that_cannot_be_bound_fails_the_start_in_one_line(tm
 
 
 async def test_relay_without_lan_has_no_lan_listener(relay: LiveRelay) -> None:
-    assert LAN not in relay.running.app
+    assert lan_listener(relay.running.app) is None
 
 
 def relay_args(*argv: str) -> object:

@@ -24,7 +24,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from hitl_desk.crypto import KeyPair, fingerprint
 from hitl_desk.discovery import SERVICE_TYPE, browse, find
-from relay.lan import LAN
+from relay.lan import lan_listener
 from tests.conftest import live_relay
 from tests.hostile import FORBIDDEN, HOSTILE
 
@@ -83,7 +83,7 @@ async def watching() -> AsyncIterator[Watcher]:
 async def test_advert_is_seen_updated_moved_and_withdrawn_from_another_process(tmp_path: Path) -> None:
     async with watching() as watcher:
         async with live_relay(tmp_path, lan=True, lan_addresses=(LAN_ADDRESS,), lan_poll=0.1) as relay:
-            lan = relay.running.app[LAN]
+            lan = lan_listener(relay.running.app)
             added = await watcher.change(lan.port, lambda c: c["change"] == "added")
             assert added["addresses"] == [LAN_ADDRESS] and added["url"] == f"http://{LAN_ADDRESS}:{lan.port}"
             assert (added["version"], added["path"], added["fingerprint"]) == ("1", "/", None)
@@ -105,7 +105,7 @@ async def test_advert_is_seen_updated_moved_and_withdrawn_from_another_process(t
 @pytest.mark.slow  # one mDNS announcement and a CLI process
 async def test_discover_lists_the_relay_and_browse_finds_it_in_process(tmp_path: Path) -> None:
     async with live_relay(tmp_path, lan=True, lan_addresses=(LAN_ADDRESS,)) as relay:
-        port = relay.running.app[LAN].port
+        port = lan_listener(relay.running.app).port
         found = await browse([BROWSE_FROM], timeout=DEADLINE, count=1)  # returns at the first answer
         assert [(r.url, r.fingerprint) for r in found if r.port == port] == [(f"http://{LAN_ADDRESS}:{port}", None)]
         code, out, err = await discover("--timeout", str(DEADLINE), "--count", "1")
@@ -119,7 +119,7 @@ async def test_an_approver_finds_its_desk_by_fingerprint_after_the_address_chang
         desk = KeyPair.generate()
         async with relay.owner() as owner:
             await owner.register_key("user", None, desk.public_key)
-        lan = relay.running.app[LAN]
+        lan = lan_listener(relay.running.app)
         kept = fingerprint(desk.public_key).upper()  # as a person might type it back
         await lan.set_addresses(["127.0.0.3"])  # the desk moved (its advert now carries the key's fingerprint)
         found = await find(kept, [BROWSE_FROM], timeout=DEADLINE)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from hitl_desk.e2ee import AgentEncryption, DeskEncryption
 from hitl_desk.settings import Settings
-from relay.lan import LAN
+from relay.lan import lan_listener
 from relay.push.escalation import PUSH
 from relay.push.ntfy import QUEUE_SIZE, NtfyPublisher, push_message
 from relay.push.target import NtfyTarget, NtfyTargetError, parse_target
@@ -132,7 +132,7 @@ async def test_with_lan_mode_the_push_links_to_the_phone_app(tmp_path: Path, ntf
         async with await relay.agent("linker") as agent:
             await agent.create_completion("done: " + SECRET_PROMPT)
             await until(lambda: ntfy.received, "the push")
-        lan_url = relay.running.app[LAN].urls[0]
+        lan_url = lan_listener(relay.running.app).urls[0]
         assert lan_url.startswith("http://127.0.0.2:") and ntfy.received[0].json["click"] == lan_url + "/"
         assert SECRET_PROMPT not in ntfy.received[0].raw()
 
