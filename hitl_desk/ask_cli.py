@@ -145,16 +145,18 @@ def asked(asker: Asker, ask: Callable[[], Request], timeout: float | None) -> Re
     it (approvers see it go as ``agent_cancelled``).  Either ends in ``KeyboardInterrupt``
     (exit 130).
     """
-    with _held_interrupt() as held:
-        created = ask()
-    if held:
-        _withdraw(asker, created, "interrupted while asking; the question was taken back")
-        raise KeyboardInterrupt
-    try:
+    created: Request | None = None
+    held: list[int] = []
+    try:  # the try starts before the hold ends: a Ctrl+C as the old handler comes back is caught too
+        with _held_interrupt() as held:
+            created = ask()
+        if held:
+            raise KeyboardInterrupt
         _say_if_capped(timeout, created)
         return asker.wait_for_answer(created["id"], deadline=answer_deadline(created))
     except KeyboardInterrupt:
-        _withdraw(asker, created, None)
+        if created is not None:
+            _withdraw(asker, created, "interrupted while asking; the question was taken back" if held else None)
         raise
 
 

@@ -71,6 +71,37 @@ async def test_ctrl_c_on_a_waiting_question_withdraws_it_then_exits_130(
     assert out == b"" and b"Traceback" not in err
 
 
+# A Ctrl+C that lands the instant the hold on SIGINT ends, as the old handler comes back (the
+# window CI hit once: the question stayed pending). The stand-in for the signal is a
+# ``signal.signal`` that raises as it restores Python's default handler.
+LANDS_AS_THE_HOLD_ENDS = """
+import signal, sys
+real = signal.signal
+def restoring(signum, handler):
+    previous = real(signum, handler)
+    if signum == signal.SIGINT and handler is signal.default_int_handler:
+        raise KeyboardInterrupt
+    return previous
+signal.signal = restoring
+from hitl_desk.cli import main
+sys.exit(main())
+"""
+
+
+async def test_ctrl_c_as_the_hold_ends_still_withdraws_the_question(relay: LiveRelay, tmp_path: Path) -> None:
+    async with relay.owner() as owner:
+        key = (await owner.create_api_key("shell-agent")).api_key
+        env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
+        async with ScriptedApprover(owner, never) as approver:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", LANDS_AS_THE_HOLD_ENDS, *ASKING["request"], env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            await approver.wait_for(saw("request.cancelled"))
+        assert proc.returncode == EXIT_INTERRUPTED, err.decode()
+        assert await owner.list_requests("pending") == []
+
+
 async def test_cancel_command_withdraws_by_id_for_the_agent_or_the_owner(relay: LiveRelay, tmp_path: Path) -> None:
     async with relay.owner() as owner:
         key = (await owner.create_api_key("shell-agent")).api_key
