@@ -136,10 +136,12 @@ class Approver:
     def __init__(self, http: aiohttp.ClientSession, url: str, token: str | None) -> None:
         self.http, self.url, self.token = http, url, token
         self.answered = 0
+        self.answering: set[asyncio.Task[None]] = set()
+        """Answers sent and not yet acknowledged (an agent may hear its answer first)."""
 
     async def run(self, ready: asyncio.Event) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        answering: set[asyncio.Task[None]] = set()
+        answering = self.answering
 
         async def answer(rid: str, response: str) -> None:
             async with self.http.post(f"{self.url}/api/v1/hitl/requests/{rid}/answer",
@@ -179,6 +181,7 @@ async def round_trips(url: str, token: str | None, agent_headers: dict[str, str]
                 assert body.get("response") == "echo:" + prompt, body
 
         await asyncio.gather(*(agent(i) for i in range(concurrency)))
+        await asyncio.gather(*approver.answering)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         return latencies
