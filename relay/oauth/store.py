@@ -16,6 +16,16 @@ from mcp.shared.auth import OAuthClientInformationFull
 
 from relay.store.sqlite import SqliteStore
 
+UNUSED_CLIENTS = 500
+"""Dynamically registered clients kept that have no code or grant yet (anyone who can reach the
+relay may register one; a real client gets its code within minutes of registering)."""
+_FORGET_UNUSED = (
+    "DELETE FROM oauth_clients WHERE client_id IN (SELECT c.client_id FROM oauth_clients AS c "
+    "WHERE c.client_id LIKE 'hc!_%' ESCAPE '!' "
+    "AND NOT EXISTS (SELECT 1 FROM oauth_grants AS g WHERE g.client_id = c.client_id) "
+    "AND NOT EXISTS (SELECT 1 FROM oauth_codes AS k WHERE k.client_id = c.client_id) "
+    "ORDER BY c.created_at DESC, c.rowid DESC LIMIT -1 OFFSET ?)")
+
 
 def digest(secret: str) -> str:
     """The stored form of a code or refresh token."""
@@ -69,10 +79,14 @@ class OAuthStore:
     # -- clients --------------------------------------------------------------------------------
 
     async def add_client(self, client: OAuthClientInformationFull, now: float) -> None:
-        """Keep a registered client."""
-        await self._store._write(lambda db: db.execute(
-            "INSERT INTO oauth_clients(client_id, client_name, metadata, created_at) VALUES (?, ?, ?, ?)",
-            (client.client_id, client.client_name, client.model_dump_json(exclude_none=True), now)))
+        """Keep a registered client; past ``UNUSED_CLIENTS`` registrations that never got a code,
+        the oldest of them are forgotten in the same write (registration needs no credential)."""
+        def add(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO oauth_clients(client_id, client_name, metadata, created_at) VALUES (?, ?, ?, ?)",
+                       (client.client_id, client.client_name, client.model_dump_json(exclude_none=True), now))
+            db.execute(_FORGET_UNUSED, (UNUSED_CLIENTS,))
+
+        await self._store._write(add)
 
     async def keep_client(self, client: OAuthClientInformationFull, now: float) -> None:
         """Keep (or update) a client described by its metadata document."""

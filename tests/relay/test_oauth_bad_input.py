@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from relay.oauth.keys import OAUTH
+from relay.oauth.store import UNUSED_CLIENTS
 from tests.conftest import LiveRelay, live_relay
 from tests.relay.oauth_support import (
     USED,
@@ -258,3 +259,24 @@ async def test_too_deep_json_with_an_access_token_is_a_4xx_not_a_crash(relay: Li
                 "Authorization": f"Bearer {tokens['access_token']}", "Content-Type": "application/json",
                 "Accept": "application/json, text/event-stream"}) as resp:
             assert 400 <= resp.status < 500
+
+
+async def test_registration_floods_forget_the_oldest_unused_clients_never_one_that_got_a_code(
+        relay: LiveRelay) -> None:
+    verifier, challenge = pkce_pair()
+    used = await _client(relay)
+    code = (await authorized_code(relay, used, challenge))["code"]  # the human allowed it
+    flood = [await _client(relay) for _ in range(UNUSED_CLIENTS + 5)]
+
+    async def known(client_id: str) -> bool:
+        query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": USED,
+                           "code_challenge": challenge, "code_challenge_method": "S256"})
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{relay.url}/api/v1/oauth/authorize?{query}", allow_redirects=False) as resp:
+                body = await resp.json() if resp.status == 400 else {}
+                return body.get("error_description") != "unknown client_id"
+
+    assert [await known(c) for c in flood[:5]] == [False] * 5  # the five oldest unused are forgotten
+    assert await known(flood[5]) and await known(flood[-1])
+    status, body = await exchange_code(relay, used, code, verifier)
+    assert status == 200 and body["token_type"].lower() == "bearer"  # the client the human allowed stays
