@@ -33,9 +33,12 @@ async def _oauth_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     config = app[CONFIG]
-    server = AuthorizationServer(OAuthStore(auth.store), auth, AccessTokens(load_signing_key(config.home)),
+    store = OAuthStore(auth.store)
+    server = AuthorizationServer(store, auth, AccessTokens(load_signing_key(config.home)),
                                  documents=MetadataDocuments(config.oauth_cimd_cafile))
-    app[OAUTH], app[CONSENTS] = server, ConsentDesk(app[BROKER], config.oauth_consent_timeout)
+    consents = ConsentDesk(app[BROKER], config.oauth_consent_timeout, store)
+    await consents.load()  # sign-ins a previous run left waiting on the human
+    app[OAUTH], app[CONSENTS] = server, consents
     auth.bearer = server
     yield
     auth.bearer = None

@@ -10,9 +10,12 @@ A decision is redeemed once.  The id in the page's URL is random and apart from 
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -22,6 +25,7 @@ from mcp.server.auth.provider import construct_redirect_uri
 from hitl_desk.display import visible_line
 from hitl_desk.models import Agent, HitlRequest, InputRequestCreate
 from relay.broker import Broker
+from relay.oauth.store import OAuthStore, digest
 
 ALLOW, DENY = "Allow", "Deny"
 POLL_SECONDS = 20.0
@@ -60,11 +64,19 @@ def consent_prompt(consent: Consent) -> str:
 
 
 class ConsentDesk:
-    """The consents this relay is waiting on, keyed by the random id in the page URL."""
+    """The consents this relay is waiting on, keyed by the SHA-256 of the random id in the page URL.
 
-    def __init__(self, broker: Broker, timeout: float) -> None:
+    Each is also kept in the store (``store``), so a relay restarted while the human decides
+    takes it back (``load``): the question survives the restart like any other, and the
+    browser's next poll of the same page still gets its code.
+    """
+
+    def __init__(self, broker: Broker, timeout: float, store: OAuthStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.broker = broker
         self.timeout = timeout
+        self.store = store
+        self.clock = clock
         self._waiting: dict[str, Consent] = {}
         self._forget_at: dict[str, float] = {}
 
@@ -73,33 +85,58 @@ class ConsentDesk:
         """Whether as many consents wait as the human should be shown at once."""
         return len(self._waiting) >= MAX_WAITING
 
+    async def load(self) -> None:
+        """Take back the consents a previous run of the relay left waiting."""
+        if self.store is None:
+            return
+        for id_hash, request_id, kept, forget_at in await self.store.waiting_consents(self.clock()):
+            self._waiting[id_hash] = _consent_of(kept, request_id)
+            self._forget_at[id_hash] = forget_at
+
     async def ask(self, consent: Consent) -> str:
         """Put the consent question to the human; the id of the page that waits for the answer."""
         request = await self.broker.create_input(consent.agent, InputRequestCreate(
             prompt=consent_prompt(consent), choices=[ALLOW, DENY], timeout_seconds=self.timeout))
-        now = time.monotonic()
+        now = self.clock()
         for stale in [key for key, at in self._forget_at.items() if at < now]:  # browsers that never came back
             self._waiting.pop(stale, None)
             del self._forget_at[stale]
         consent_id = secrets.token_urlsafe(24)
-        self._waiting[consent_id] = replace(consent, request_id=request.id)
-        self._forget_at[consent_id] = now + self.timeout + 2 * POLL_SECONDS
+        key, kept = digest(consent_id), replace(consent, request_id=request.id)
+        forget_at = now + self.timeout + 2 * POLL_SECONDS
+        if self.store is not None:
+            await self.store.add_consent(key, request.id, _json_of(kept), forget_at, now)
+        self._waiting[key] = kept
+        self._forget_at[key] = forget_at
         return consent_id
 
     def get(self, consent_id: str) -> Consent | None:
         """A consent still waiting to be redeemed."""
-        return self._waiting.get(consent_id)
+        return self._waiting.get(digest(consent_id))
 
     async def decision(self, consent_id: str, wait: bool) -> tuple[Consent, HitlRequest] | None:
         """The consent and its question once final (redeemed here, once); None while undecided."""
-        consent = self._waiting.get(consent_id)
+        key = digest(consent_id)
+        consent = self._waiting.get(key)
         if consent is None:
             return None
         request = await self.broker.wait(consent.request_id, POLL_SECONDS if wait else 0)
-        if not request.is_final or self._waiting.pop(consent_id, None) is None:
+        if not request.is_final or self._waiting.pop(key, None) is None:
             return None
-        self._forget_at.pop(consent_id, None)
+        self._forget_at.pop(key, None)
+        if self.store is not None:
+            await self.store.drop_consent(key)
         return consent, request
+
+
+def _json_of(consent: Consent) -> str:
+    fields = {f.name: getattr(consent, f.name) for f in dataclasses.fields(consent) if f.name != "request_id"}
+    return json.dumps({**fields, "agent": consent.agent.model_dump(mode="json")})
+
+
+def _consent_of(kept: str, request_id: str) -> Consent:
+    fields = json.loads(kept)
+    return Consent(**{**fields, "agent": Agent.model_validate(fields["agent"]), "request_id": request_id})
 
 
 def refusal(request: HitlRequest) -> str | None:

@@ -100,6 +100,28 @@ class OAuthStore:
         row = await self._store._one("SELECT metadata FROM oauth_clients WHERE client_id = ?", (client_id,))
         return None if row is None else OAuthClientInformationFull.model_validate_json(row["metadata"])
 
+    # -- consents waiting for the human -----------------------------------------------------------
+
+    async def add_consent(self, id_hash: str, request_id: str, consent: str, forget_at: float, now: float) -> None:
+        """Keep a waiting consent; ones whose browser has given up go in the same write."""
+        def add(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM oauth_consents WHERE forget_at < ?", (now,))
+            db.execute("INSERT INTO oauth_consents(id_hash, request_id, consent, forget_at) VALUES (?, ?, ?, ?)",
+                       (id_hash, request_id, consent, forget_at))
+
+        await self._store._write(add)
+
+    async def waiting_consents(self, now: float) -> list[tuple[str, str, str, float]]:
+        """The consents still waiting: (id hash, request id, consent JSON, forget_at)."""
+        rows = await self._store._all("SELECT id_hash, request_id, consent, forget_at FROM oauth_consents "
+                                      "WHERE forget_at >= ?", (now,))
+        return [(r["id_hash"], r["request_id"], r["consent"], float(r["forget_at"])) for r in rows]
+
+    async def drop_consent(self, id_hash: str) -> bool:
+        """Forget a consent; whether it was still kept (a decision is redeemed once)."""
+        return bool(await self._store._write(lambda db: db.execute(
+            "DELETE FROM oauth_consents WHERE id_hash = ?", (id_hash,)).rowcount))
+
     # -- codes ----------------------------------------------------------------------------------
 
     async def add_code(self, code: str, stored: StoredCode) -> None:

@@ -10,16 +10,25 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
+import httpx2
 import jwt
 import pytest
 from mcp.types import TextContent
 
 from hitl_desk.models import HitlRequest
 from tests.approver import ScriptedApprover
-from tests.conftest import LiveRelay, live_relay
-from tests.relay.oauth_support import SdkClient, is_consent
+from tests.conftest import LiveRelay, live_relay, start_relay
+from tests.relay.oauth_support import (
+    USED,
+    SdkClient,
+    exchange_code,
+    is_consent,
+    pkce_pair,
+    register_client,
+)
 
 HOSTILE_NAME = "<script>alert(1)</script>\x1b]0;pwned\x07"
 
@@ -112,3 +121,26 @@ async def _owner_json(relay: LiveRelay, method: str, path: str) -> dict[str, obj
             body = await resp.json()
             assert isinstance(body, dict)
             return body
+
+
+async def test_a_sign_in_waiting_on_the_human_survives_a_relay_restart(relay: LiveRelay) -> None:
+    verifier, challenge = pkce_pair()
+    _, registered = await register_client(relay, ["http://127.0.0.1/callback"], name="restart client")
+    query = urlencode({"response_type": "code", "client_id": registered["client_id"], "redirect_uri": USED,
+                       "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256"})
+    async with httpx2.AsyncClient(follow_redirects=False) as browser:
+        parked = await browser.get(f"{relay.url}/api/v1/oauth/authorize?{query}")
+        assert parked.status_code == 303
+        page = parked.headers["location"]  # the page the browser waits on, its id a secret
+        port = relay.running.port
+        await relay.running.stop()
+        relay.running = await start_relay(relay.home, port)
+        async with relay.owner() as owner:
+            [question] = [r for r in await owner.list_requests("pending") if is_consent(r)]
+            await owner.answer(question.id, "Allow")  # the human allows after the restart
+        back = await browser.get(f"{relay.url}{page}?wait=1")
+        assert back.status_code == 302 and back.headers["location"].startswith(USED)
+        again = await browser.get(f"{relay.url}{page}?wait=1")
+        assert again.status_code == 404  # a decision is redeemed once, across the restart too
+    code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+    assert (await exchange_code(relay, registered["client_id"], code, verifier))[0] == 200
