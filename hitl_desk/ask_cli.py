@@ -166,6 +166,9 @@ def _held_interrupt() -> Iterator[list[int]]:
     import signal  # its enums cost a notification a millisecond or two: only waiting commands load it
 
     held: list[int] = []
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started ignoring Ctrl+C (a background job): keep to it
+        yield held
+        return
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
     except ValueError:  # not the main thread: signals go elsewhere anyway

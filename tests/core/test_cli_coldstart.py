@@ -158,6 +158,29 @@ async def test_ctrl_c_while_the_question_is_on_its_way_takes_it_back_once_its_id
     assert gone.cancel_reason == "agent_cancelled"
 
 
+def _ignoring_ctrl_c() -> None:
+    """In the child before it runs: SIGINT ignored, as a shell's background job starts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+async def test_a_command_started_ignoring_ctrl_c_keeps_ignoring_it_while_its_question_is_on_the_way(
+        relay: LiveRelay, tmp_path: Path) -> None:
+    # Ignored is ignored throughout: the hold used to catch a SIGINT the process was told to
+    # ignore, and withdraw the question, or not, depending on when the signal came.
+    async with relay.owner() as owner, ScriptedApprover(owner, lambda request: "yes") as approver, \
+            answers_held(relay.url) as (url, release):
+        env = env_for(tmp_path / "agent-home", url, HITL_API_KEY=(await owner.create_api_key("steady")).api_key)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hitl_desk.cli", "request", "--prompt", "Carry on?", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_ignoring_ctrl_c)
+        await approver.wait_for(lambda a: any(e.type == "request.created" for e in a.events), timeout=30)
+        proc.send_signal(signal.SIGINT)  # the id has not reached the command: it is inside the hold
+        release.set()
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert (proc.returncode, out) == (0, b"yes\n"), err.decode()
+    assert not [e for e in approver.events if e.type == "request.cancelled"]
+
+
 @pytest.mark.slow  # a relay stopped and started again under a waiting command: about 3 s
 async def test_a_waiting_request_gets_its_answer_across_a_relay_restart(tmp_path: Path) -> None:
     home, port = tmp_path / "home", free_port()
