@@ -45,6 +45,17 @@ ASKING = {
 }
 
 
+async def exited(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
+    """Its output once it exits; if it does not in time, the failure shows where each of its
+    threads was (``PYTHONFAULTHANDLER`` in its environment prints them on SIGABRT)."""
+    try:
+        return await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.send_signal(signal.SIGABRT)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        raise AssertionError(f"still running {timeout:g} s after SIGINT; its stacks:\n{err.decode()}") from None
+
+
 @pytest.mark.parametrize("command", list(ASKING))
 async def test_ctrl_c_on_a_waiting_question_withdraws_it_then_exits_130(
         relay: LiveRelay, tmp_path: Path, command: str) -> None:
@@ -52,14 +63,14 @@ async def test_ctrl_c_on_a_waiting_question_withdraws_it_then_exits_130(
         if "--e2ee" in command:
             await DeskEncryption.ensure(owner, relay.settings)
         key = (await owner.create_api_key("shell-agent")).api_key
-        env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key)
+        env = env_for(tmp_path / "agent-home", relay.url, HITL_API_KEY=key, PYTHONFAULTHANDLER="1")
         async with ScriptedApprover(owner, never) as approver:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "hitl_desk.cli", *ASKING[command], env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             await approver.wait_for(saw("request.created"), timeout=30)
             proc.send_signal(signal.SIGINT)
-            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            out, err = await exited(proc, 30)
             await approver.wait_for(saw("request.cancelled"))
     asked = only(approver, "request.created").request
     gone = only(approver, "request.cancelled").request
