@@ -8,6 +8,7 @@ the stale addresses at once); a change of fingerprint only updates the TXT recor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import socket
@@ -59,21 +60,21 @@ class Advertiser:
         if not addresses:
             return
         zeroconf = self._new_zeroconf(addresses)
-        if stale is not None:
-            # The goodbye above went out from the old addresses, which may be gone already (the
-            # usual reason to move): say it again from the new ones, or browsers keep the old
-            # address cached next to the new one for the records' whole lifetime.
-            await zeroconf.zeroconf.async_wait_for_start()  # sent before its sockets exist, it would be lost
-            zeroconf.zeroconf.async_send(zeroconf.zeroconf.generate_service_broadcast(stale, 0))
         info = AsyncServiceInfo(SERVICE_TYPE, f"hitl-desk on {self.label}.{SERVICE_TYPE}",
                                 addresses=[socket.inet_aton(a) for a in addresses], port=port,
                                 properties=advert_properties(fingerprint, self.tls),
                                 server=f"{self.label}-hitl-desk-{port}.local.")
         try:
+            if stale is not None:
+                # The goodbye above went out from the old addresses, which may be gone already (the
+                # usual reason to move): say it again from the new ones, or browsers keep the old
+                # address cached next to the new one for the records' whole lifetime.
+                await zeroconf.zeroconf.async_wait_for_start()  # sent before its sockets exist, it would be lost
+                zeroconf.zeroconf.async_send(zeroconf.zeroconf.generate_service_broadcast(stale, 0))
             registered = await zeroconf.async_register_service(info, allow_name_change=True)
             await registered
         except BaseException:
-            await zeroconf.async_close()
+            await _close(zeroconf)
             raise
         self._zeroconf, self._info = zeroconf, info
         log.info("advertising %s on %s port %d over mDNS", info.name, ", ".join(addresses), port)
@@ -98,3 +99,13 @@ class Advertiser:
             await zeroconf.async_close()
             log.info("withdrew the mDNS advert")
 
+
+async def _close(zeroconf: AsyncZeroconf) -> None:
+    """Close it, its sockets included, also when the publish was cancelled before zeroconf started:
+    that cancel reaches zeroconf's start-up too, and ``async_close`` then ends without closing them."""
+    try:
+        await zeroconf.async_close()
+    except asyncio.CancelledError:
+        await asyncio.sleep(0)  # the endpoints its start-up was making are made first
+        zeroconf.zeroconf.engine.close()  # closes their sockets at once, from the loop
+        raise

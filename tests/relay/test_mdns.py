@@ -158,3 +158,26 @@ async def test_discover_escapes_names_and_fingerprints_from_the_network() -> Non
 async def test_discover_with_nothing_advertised_says_so_and_exits_1() -> None:
     code, out, err = await discover("--timeout", "0.3")
     assert (code, out) == (1, "") and "no relay answered within 0.3 s" in err
+
+
+def _mdns_sockets() -> set[str]:
+    """This process's sockets bound to the mDNS port (by inode, from /proc)."""
+    bound = {line.split()[9] for line in Path("/proc/net/udp").read_text().splitlines()[1:]
+             if line.split()[1].endswith(":14E9")}
+    mine = {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.islink(f"/proc/self/fd/{fd}")}
+    return {inode for inode in bound if f"socket:[{inode}]" in mine}
+
+
+@pytest.mark.parametrize("turns", [0, 1, 5])
+async def test_a_publish_cancelled_as_zeroconf_starts_leaves_no_socket_open(turns: int) -> None:
+    from relay.lan.advert import Advertiser
+
+    before = _mdns_sockets()
+    publishing = asyncio.ensure_future(Advertiser(label="cancelled").publish([LAN_ADDRESS], 1, None))
+    for _ in range(turns + 1):
+        await asyncio.sleep(0)  # the LAN is switched off again at once: zeroconf is still starting
+    publishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await publishing
+    assert _mdns_sockets() == before
