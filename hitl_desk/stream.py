@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
@@ -44,11 +44,14 @@ class EventStream:
     """Async iterator over events; reconnects and resumes with ``since`` after any drop."""
 
     def __init__(self, client: Connection, since: int | None = None, *, path: str = "/api/v1/events",
-                 sign: Callable[[str, dict[str, str]], dict[str, str]] | None = None) -> None:
+                 sign: Callable[[str, dict[str, str]], dict[str, str]] | None = None,
+                 unreachable: Callable[[], Awaitable[object]] | None = None) -> None:
         self.client = client
         self.path = path
         self.sign = sign
         """Headers for each connection attempt (a paired device signs every one, with a fresh nonce)."""
+        self.unreachable = unreachable
+        """Called when nothing answers at the relay's address (a paired device looks for its desk)."""
         self.last_seq = since
         self.state = StreamState(False, since)
         self.ready = asyncio.Event()
@@ -74,6 +77,8 @@ class EventStream:
                 error = "closed by the relay"
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 error = f"{exc.__class__.__name__}: {exc}"
+                if isinstance(exc, aiohttp.ClientConnectorError) and self.unreachable is not None:
+                    await self.unreachable()
             except HitlError as exc:
                 if exc.status in (401, 403):
                     self._set_state(False, exc.message)

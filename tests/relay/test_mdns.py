@@ -181,3 +181,32 @@ async def test_a_publish_cancelled_as_zeroconf_starts_leaves_no_socket_open(turn
     with pytest.raises(asyncio.CancelledError):
         await publishing
     assert _mdns_sockets() == before
+
+
+@pytest.mark.slow  # two mDNS probes and searches: about 4 s
+async def test_a_paired_device_finds_its_desk_again_after_the_desk_moved(tmp_path: Path) -> None:
+    from hitl_desk.device_client import DeviceClient, DeviceCredential, approver_client
+    from hitl_desk.settings import Settings
+    from tests.pairing import install_device, pair_device
+
+    async with live_relay(tmp_path, lan=True, lan_addresses=(LAN_ADDRESS,)) as relay:
+        credential, desk = await pair_device(relay, "laptop")
+        home = install_device(tmp_path / "laptop-home", credential, desk).home
+        lan = lan_listener(relay.running.app)
+        old, new = f"http://{LAN_ADDRESS}:{lan.port}", f"http://127.0.0.3:{lan.port}"
+        async with approver_client(Settings(home=home), None) as calls, \
+                approver_client(Settings(home=home), None) as follows:
+            assert isinstance(calls, DeviceClient) and calls.base_url == follows.base_url == old
+            await lan.set_addresses(["127.0.0.3"])  # the desk moved; nothing answers at the old address
+            assert await find(fingerprint(desk.public_key), [BROWSE_FROM], timeout=DEADLINE) is not None
+
+            assert await calls.list_requests("pending") == []  # found again by the desk key's fingerprint
+            assert calls.base_url == new
+            assert DeviceCredential.load(Settings(home=home)) == DeviceCredential(**{**vars(credential),
+                                                                                     "relay_url": new})
+            stream = follows.event_stream()
+            following = asyncio.ensure_future(anext(aiter(stream)))
+            await asyncio.wait_for(stream.ready.wait(), DEADLINE)  # its stream found the desk too
+            assert follows.base_url == new
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
