@@ -95,8 +95,9 @@ class DeviceClient(RelayClient):
         self.device = credential
         self._key = credential.key
         self._skew = 0.0  # the relay's clock minus ours, learnt from a signature_expired answer
-        self._home = None if base_url else settings
-        """Where the credential and the desk key are, to find the desk again (not for a URL given explicitly)."""
+        chosen = base_url is not None and base_url.rstrip("/") != credential.relay_url.rstrip("/")
+        self._home = None if chosen else settings
+        """Where the credential and the desk key are, to find the desk again (not for another URL given)."""
         self._searched_at = -RELOCATE_EVERY
 
     async def relocate(self) -> bool:

@@ -195,7 +195,7 @@ async def test_a_paired_device_finds_its_desk_again_after_the_desk_moved(tmp_pat
         lan = lan_listener(relay.running.app)
         old, new = f"http://{LAN_ADDRESS}:{lan.port}", f"http://127.0.0.3:{lan.port}"
         async with approver_client(Settings(home=home), None) as calls, \
-                approver_client(Settings(home=home), None) as follows:
+                approver_client(Settings(home=home), old) as follows:  # the TUI passes the saved address
             assert isinstance(calls, DeviceClient) and calls.base_url == follows.base_url == old
             await lan.set_addresses(["127.0.0.3"])  # the desk moved; nothing answers at the old address
             assert await find(fingerprint(desk.public_key), [BROWSE_FROM], timeout=DEADLINE) is not None
