@@ -120,10 +120,14 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((write, future))
-        if not self._scheduled and not self._held:
-            self._scheduled = True
-            loop.call_soon(self._flush)  # every write queued during this turn joins the commit
+        self._schedule(loop)
         return await future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush at the end of this turn (every write queued during it joins the commit), unless held."""
+        if self._queue and not self._scheduled and not self._held:
+            self._scheduled = True
+            loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -165,9 +169,7 @@ class GroupCommitWriter:
             log.warning("checkpoint failed (%s); the WAL keeps the commits", exc)
         finally:
             self._held = False
-            if self._queue and not self._scheduled:
-                self._scheduled = True
-                loop.call_soon(self._flush)
+            self._schedule(loop)  # what queued up during the hold
 
     async def close(self) -> None:
         """Finish queued writes and checkpoints, then fold the WAL into the database."""
