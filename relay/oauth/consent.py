@@ -66,12 +66,12 @@ def consent_prompt(consent: Consent) -> str:
 class ConsentDesk:
     """The consents this relay is waiting on, keyed by the SHA-256 of the random id in the page URL.
 
-    Each is also kept in the store (``store``), so a relay restarted while the human decides
+    Each is also kept in ``store``, so a relay restarted while the human decides
     takes it back (``load``): the question survives the restart like any other, and the
     browser's next poll of the same page still gets its code.
     """
 
-    def __init__(self, broker: Broker, timeout: float, store: OAuthStore | None = None,
+    def __init__(self, broker: Broker, timeout: float, store: OAuthStore,
                  clock: Callable[[], float] = time.time) -> None:
         self.broker = broker
         self.timeout = timeout
@@ -87,8 +87,6 @@ class ConsentDesk:
 
     async def load(self) -> None:
         """Take back the consents a previous run of the relay left waiting."""
-        if self.store is None:
-            return
         for id_hash, request_id, kept, forget_at in await self.store.waiting_consents(self.clock()):
             self._waiting[id_hash] = _consent_of(kept, request_id)
             self._forget_at[id_hash] = forget_at
@@ -104,8 +102,7 @@ class ConsentDesk:
         consent_id = secrets.token_urlsafe(24)
         key, kept = digest(consent_id), replace(consent, request_id=request.id)
         forget_at = now + self.timeout + 2 * POLL_SECONDS
-        if self.store is not None:
-            await self.store.add_consent(key, request.id, _json_of(kept), forget_at, now)
+        await self.store.add_consent(key, request.id, _json_of(kept), forget_at, now)
         self._waiting[key] = kept
         self._forget_at[key] = forget_at
         return consent_id
@@ -124,8 +121,7 @@ class ConsentDesk:
         if not request.is_final or self._waiting.pop(key, None) is None:
             return None
         self._forget_at.pop(key, None)
-        if self.store is not None:
-            await self.store.drop_consent(key)
+        await self.store.drop_consent(key)
         return consent, request
 
 

@@ -117,10 +117,9 @@ class OAuthStore:
                                       "WHERE forget_at >= ?", (now,))
         return [(r["id_hash"], r["request_id"], r["consent"], float(r["forget_at"])) for r in rows]
 
-    async def drop_consent(self, id_hash: str) -> bool:
-        """Forget a consent; whether it was still kept (a decision is redeemed once)."""
-        return bool(await self._store._write(lambda db: db.execute(
-            "DELETE FROM oauth_consents WHERE id_hash = ?", (id_hash,)).rowcount))
+    async def drop_consent(self, id_hash: str) -> None:
+        """Forget a consent once its decision is redeemed."""
+        await self._store._write(lambda db: db.execute("DELETE FROM oauth_consents WHERE id_hash = ?", (id_hash,)))
 
     # -- codes ----------------------------------------------------------------------------------
 
