@@ -25,8 +25,26 @@ class XWindow:
     viewable: bool
 
 
+WALKS = 3
+
+
 def x_windows(display: str) -> list[XWindow]:
-    """Walk the whole X window tree of ``display`` and describe every window."""
+    """Walk the whole X window tree of ``display`` and describe every window.
+
+    python-xlib registers RANDR's BadRRMode as a plain ``Exception`` that it cannot decode: when
+    the server answers a request about a window being destroyed with that code, decoding fails
+    with ``AttributeError`` and leaves the connection mid-packet (CI saw it once, while the tray
+    replaced its icon window).  That walk is dropped and a new one starts on a new connection.
+    """
+    for _ in range(WALKS - 1):
+        try:
+            return _walk(display)
+        except AttributeError:
+            continue
+    return _walk(display)
+
+
+def _walk(display: str) -> list[XWindow]:
     conn = xdisplay.Display(display)
     found: list[XWindow] = []
     try:
