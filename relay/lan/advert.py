@@ -2,8 +2,12 @@
 
 zeroconf sends and answers only on the interfaces it is given, and those are the LAN listener's
 addresses, never every interface.  The interface list of a running ``AsyncZeroconf`` is fixed, so
-a change of addresses re-registers on a new one (the old one says goodbye first, so browsers drop
-the stale addresses at once); a change of fingerprint only updates the TXT record.
+a change of addresses re-registers on a new one; a change of fingerprint only updates the TXT record.
+
+After a move the old addresses are usually gone, so the goodbye the old advert says from them is
+lost: a browser would keep the dead address cached next to the new one.  The last advert that was
+announced is therefore owed a goodbye from the new addresses, and it stays owed until one has been
+said there, also across a publish that failed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from hitl_desk.discovery import SERVICE_TYPE, advert_properties
 log = logging.getLogger(__name__)
 
 _LABEL = re.compile(r"[^a-z0-9-]+")
+GOODBYES, GOODBYE_INTERVAL = 3, 0.125  # as zeroconf's own unregistering (RFC 6762 §8.3 repeats announcements)
 
 
 def host_label() -> str:
@@ -38,6 +43,7 @@ class Advertiser:
         self.tls = tls
         self._zeroconf: AsyncZeroconf | None = None
         self._info: AsyncServiceInfo | None = None
+        self._owed: AsyncServiceInfo | None = None  # announced, withdrawn, and no goodbye said from where we are now
         self.addresses: tuple[str, ...] = ()
         self.port = 0
         self.fingerprint: str | None = None
@@ -54,34 +60,44 @@ class Advertiser:
             if fingerprint != self.fingerprint:
                 await self._update(fingerprint)
             return
-        stale = self._info
+        self._owed = self._info or self._owed
         await self.withdraw()
         self.addresses, self.port, self.fingerprint = addresses, port, fingerprint
-        if not addresses:
-            return
         zeroconf = self._new_zeroconf(addresses)
+        if zeroconf is None:
+            return
         info = AsyncServiceInfo(SERVICE_TYPE, f"hitl-desk on {self.label}.{SERVICE_TYPE}",
-                                addresses=[socket.inet_aton(a) for a in addresses], port=port,
+                                addresses=[socket.inet_aton(a) for a in self.addresses], port=port,
                                 properties=advert_properties(fingerprint, self.tls),
                                 server=f"{self.label}-hitl-desk-{port}.local.")
         try:
-            if stale is not None:
-                # The goodbye above went out from the old addresses, which may be gone already (the
-                # usual reason to move): say it again from the new ones, or browsers keep the old
-                # address cached next to the new one for the records' whole lifetime.
+            if self._owed is not None:
                 await zeroconf.zeroconf.async_wait_for_start()  # sent before its sockets exist, it would be lost
-                zeroconf.zeroconf.async_send(zeroconf.zeroconf.generate_service_broadcast(stale, 0))
+                await _goodbye(zeroconf, self._owed)
+                self._owed = None
             registered = await zeroconf.async_register_service(info, allow_name_change=True)
             await registered
         except BaseException:
             await _close(zeroconf)
             raise
         self._zeroconf, self._info = zeroconf, info
-        log.info("advertising %s on %s port %d over mDNS", info.name, ", ".join(addresses), port)
+        log.info("advertising %s on %s port %d over mDNS", info.name, ", ".join(self.addresses), port)
 
-    @staticmethod
-    def _new_zeroconf(addresses: Sequence[str]) -> AsyncZeroconf:
-        return AsyncZeroconf(ip_version=IPVersion.V4Only, interfaces=list(addresses))
+    def _new_zeroconf(self, addresses: Sequence[str]) -> AsyncZeroconf | None:
+        """A zeroconf on these addresses, or on those of them still assigned when one went meanwhile
+        (zeroconf cannot join the group on a gone address); None when none is left to advertise on."""
+        if not addresses:
+            return None
+        try:
+            return AsyncZeroconf(ip_version=IPVersion.V4Only, interfaces=list(addresses))
+        except OSError as exc:
+            left = tuple(a for a in addresses if _assigned(a))
+            if left == tuple(addresses):
+                raise
+            log.info("%s went while the advert moved there (%s)", ", ".join(a for a in addresses if a not in left),
+                     exc.strerror)
+            self.addresses = left
+            return self._new_zeroconf(left)
 
     async def _update(self, fingerprint: str | None) -> None:
         zeroconf, old = self._zeroconf, self._info
@@ -98,6 +114,26 @@ class Advertiser:
             await zeroconf.async_unregister_all_services()
             await zeroconf.async_close()
             log.info("withdrew the mDNS advert")
+
+
+def _assigned(address: str) -> bool:
+    """Whether this machine has ``address`` now (only an assigned address can be bound)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+async def _goodbye(zeroconf: AsyncZeroconf, info: AsyncServiceInfo) -> None:
+    """Say goodbye for ``info``'s records (TTL 0) as zeroconf says its own: three times, 125 ms apart,
+    since one datagram may be lost.  They all go before the new advert's first announcement, which
+    shares the name and would be dropped by a goodbye arriving after it."""
+    for attempt in range(GOODBYES):
+        if attempt:
+            await asyncio.sleep(GOODBYE_INTERVAL)
+        zeroconf.zeroconf.async_send(zeroconf.zeroconf.generate_service_broadcast(info, 0))
 
 
 async def _close(zeroconf: AsyncZeroconf) -> None:

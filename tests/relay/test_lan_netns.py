@@ -178,3 +178,76 @@ async def test_peer_on_another_host_finds_the_relay_by_mdns_and_follows_its_addr
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
+
+
+ADVERTISER = """
+import asyncio, sys
+from relay.lan.advert import Advertiser
+
+async def main():
+    advertiser = Advertiser(label="moving")
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        addresses = [a for a in line.split() if a != "-"]
+        await advertiser.publish(addresses, int(sys.argv[1]), None)
+        print(advertiser.published, ",".join(advertiser.addresses), flush=True)
+    await advertiser.withdraw()
+
+asyncio.run(main())
+"""
+
+
+class Desk:
+    """``relay.lan.advert.Advertiser`` in the desk's namespace, told where to advertise one line at a time."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def publish(self, *addresses: str) -> tuple[bool, list[str]]:
+        """Publish on ``addresses`` (none: withdraw); whether it is announced now, and on which addresses."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write((" ".join(addresses) or "-").encode() + b"\n")
+        line = (await asyncio.wait_for(self.proc.stdout.readline(), DEADLINE)).decode()
+        assert line, "the advertiser exited"
+        published, _, on = line.strip().partition(" ")
+        return published == "True", on.split(",") if on else []
+
+
+async def test_a_move_from_an_address_already_gone_leaves_browsers_only_the_new_one(
+        two_hosts: tuple[str, str]) -> None:
+    """The usual move: the old address is gone before the advert follows, so the old advert's own
+    goodbye cannot leave.  Browsers still drop the dead address at once (they would otherwise keep
+    it cached beside the new one), also when a publish found none of its addresses left, and when
+    one address of a publish went while it started."""
+    desk, peer = two_hosts
+    port, third = 8766, "10.203.0.7"
+    watcher = Watcher(await in_ns(peer, sys.executable, "-m", "hitl_desk.cli", "discover", "--watch", "--json",
+                                  env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL))
+    advertiser = Desk(await in_ns(desk, sys.executable, "-c", ADVERTISER, str(port), env=cli_env(),
+                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                  stderr=asyncio.subprocess.DEVNULL))
+
+    async def seen_only(address: str) -> None:
+        shown = await watcher.change(port, lambda c: c["change"] != "removed" and address in c["addresses"])
+        assert shown["addresses"] == [address], watcher.seen
+
+    try:
+        assert await advertiser.publish(RELAY_ADDRESS) == (True, [RELAY_ADDRESS])
+        await seen_only(RELAY_ADDRESS)
+
+        ip("-n", desk, "addr", "add", f"{MOVED_ADDRESS}/24", "dev", "lan0")
+        ip("-n", desk, "addr", "del", f"{RELAY_ADDRESS}/24", "dev", "lan0")
+        # Both were seen a moment ago; one went before zeroconf could join the group on it.
+        assert await advertiser.publish(RELAY_ADDRESS, MOVED_ADDRESS) == (True, [MOVED_ADDRESS])
+        await seen_only(MOVED_ADDRESS)
+
+        ip("-n", desk, "addr", "add", f"{third}/24", "dev", "lan0")
+        ip("-n", desk, "addr", "del", f"{MOVED_ADDRESS}/24", "dev", "lan0")
+        assert await advertiser.publish(MOVED_ADDRESS, RELAY_ADDRESS) == (False, [])  # nothing left: not announced
+        assert await advertiser.publish(third) == (True, [third])
+        await seen_only(third)
+    finally:
+        for proc in (advertiser.proc, watcher.proc):
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()

@@ -53,17 +53,22 @@ class Watcher:
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
+        self.seen: list[dict[str, Any]] = []
 
     async def change(self, port: int, matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """The next change of the relay on ``port`` that ``matches`` (others are skipped)."""
         assert self.proc.stdout is not None
-        async with asyncio.timeout(DEADLINE):
-            while True:
-                line = await self.proc.stdout.readline()
-                assert line, "the watcher exited"
-                change: dict[str, Any] = json.loads(line)
-                if change["port"] == port and matches(change):
-                    return change
+        try:
+            async with asyncio.timeout(DEADLINE):
+                while True:
+                    line = await self.proc.stdout.readline()
+                    assert line, f"the watcher exited; it printed {self.seen}"
+                    change: dict[str, Any] = json.loads(line)
+                    self.seen.append(change)
+                    if change["port"] == port and matches(change):
+                        return change
+        except TimeoutError:
+            raise AssertionError(f"no such change in {DEADLINE:g} s; the watcher printed {self.seen}") from None
 
 
 @asynccontextmanager
