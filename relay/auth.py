@@ -149,10 +149,11 @@ class Auth:
     # -- checking -----------------------------------------------------------------------------
 
     async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str] | None = None,
-                           remote: str = "", url: str = "") -> Principal:
+                           remote: str = "", url: Callable[[], str] = str) -> Principal:
         """The caller behind ``X-API-Key``, ``Authorization: Bearer`` or a ``token`` query.
 
-        ``url``: the URL called, which an OAuth access token's audience must cover.
+        ``url``: gives the URL called, which an OAuth access token's audience must cover (built
+        only for such a token: building it costs more than checking an API key).
         """
         credential = headers.get("X-API-Key") or headers.get("x-api-key")
         if not credential:
@@ -169,9 +170,9 @@ class Auth:
             raise AuthenticationError("That API key or token is not valid (unknown, revoked or expired).")
         return principal
 
-    async def _check(self, credential: str, url: str) -> Principal | None:
+    async def _check(self, credential: str, url: Callable[[], str]) -> Principal | None:
         if self.bearer is not None and self.bearer.claims(credential):
-            return await self.bearer.principal(credential, url)
+            return await self.bearer.principal(credential, url())
         if credential.startswith(KEY_PREFIX):
             digest = hash_key(credential)
             info = self._keys.get(digest) or await self.store.api_key_by_hash(digest)

@@ -98,7 +98,7 @@ async def principal_of(request: web.Request) -> Principal:
     if isinstance(found, Principal):
         return found
     principal = await request.app[AUTH].authenticate(request.headers, request.query, request.remote or "",
-                                                     url=f"{request.scheme}://{request.host}{request.path}")
+                                                     url=lambda: f"{request.scheme}://{request.host}{request.path}")
     request[_PRINCIPAL] = principal
     return principal
 

@@ -6,6 +6,7 @@ anything else is logged with its traceback and answered 500 ``internal_error``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -154,18 +155,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+@functools.lru_cache(maxsize=256)
+def _hostname(url: str) -> str | None:
+    """The host name in ``url`` (``//host:port`` for a Host header); remembered, since every
+    request of a client sends the same few values and parsing them costs more than the check."""
+    return urlsplit(url).hostname if url != "//" else None
+
+
 def host_guard(allowed: Iterable[str]) -> Middleware:
     """Middleware refusing foreign Host and Origin headers (DNS rebinding, cross-site pages)."""
     names = LOOPBACK_HOSTS | {a.lower() for a in allowed}
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = (request.headers.get("Host") or "").lower()
-        hostname = urlsplit(f"//{host}").hostname if host else None
-        if hostname not in names:
-            raise HostNotAllowedError(f"Host {host!r} is not served here.")
+        host = request.headers.get("Host") or ""
+        if _hostname(f"//{host.lower()}") not in names:
+            raise HostNotAllowedError(f"Host {host.lower()!r} is not served here.")
         origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).hostname not in names:
+        if origin is not None and _hostname(origin) not in names:
             raise OriginNotAllowedError(f"Requests from {origin!r} are not allowed.")
         return await handler(request)
 
