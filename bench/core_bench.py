@@ -3,7 +3,8 @@
 1. Round trip on loopback — agent POSTs a blocking question, the approver receives the event on
    the WebSocket and answers over REST (as the TUI and tray do), the agent gets the answer — with 1 and 100 concurrent
    agents, against the relay and against a bare aiohttp app doing the same choreography with no
-   store and no auth (the floor), both as separate processes, measured in the same run.
+   store and no auth (the floor), both as separate processes, measured in the same run in blocks
+   that take turns.
 2. 10,000 requests pending at once: the relay's peak RSS and the time to answer them all.
 3. Cold start of ``hitl-desk notify`` against a running relay (whole-process wall time).
 
@@ -33,6 +34,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+BLOCKS = 4
+"""Each round-trip measurement is split into this many blocks, bare and relay taking turns."""
 
 
 # -- the floor: the same choreography with nothing in between ---------------------------------
@@ -208,22 +213,35 @@ async def bench_round_trip(quick: bool) -> None:
         print("\n## Round trip: agent POST → approver event → REST answer → agent has the answer")
         print(f"load average {os.getloadavg()[0]:.2f}")
         print(f"{'agents':>7} {'server':>6} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10} "
-              f"{'cpu ms/rt':>10} {'cpu ratio':>10}")
+              f"{'per block':>10} {'cpu ms/rt':>10} {'cpu ratio':>10}")
         for concurrency, rounds in ((1, 200 if quick else 1000), (100, 5 if quick else 20)):
             warm = 20
             await round_trips(burl, None, {}, 1, warm)
             await round_trips(rurl, token, {"X-API-Key": key}, 1, warm)
-            cpu0 = cpu_seconds(bare.pid)
-            base = await round_trips(burl, None, {}, concurrency, rounds)
-            base_cpu = (cpu_seconds(bare.pid) - cpu0) / len(base) * 1000
-            cpu0 = cpu_seconds(relay.pid)
-            ours = await round_trips(rurl, token, {"X-API-Key": key}, concurrency, rounds)
-            ours_cpu = (cpu_seconds(relay.pid) - cpu0) / len(ours) * 1000
+            # In blocks that take turns (bare first, then relay first, ...), so that the machine's
+            # drift (other load, CPU frequency) falls on both alike; the median of the blocks'
+            # ratios is printed beside the ratio of the pooled medians.
+            runs = {"bare": (bare, burl, None, {}), "relay": (relay, rurl, token, {"X-API-Key": key})}
+            lat: dict[str, list[float]] = {"bare": [], "relay": []}
+            cpu = {"bare": 0.0, "relay": 0.0}
+            block_p50: dict[str, list[float]] = {"bare": [], "relay": []}
+            for block in range(BLOCKS):
+                for name in ("bare", "relay") if block % 2 == 0 else ("relay", "bare"):
+                    proc, url, owner, agent = runs[name]
+                    cpu0 = cpu_seconds(proc.pid)
+                    got = await round_trips(url, owner, agent, concurrency, max(1, rounds // BLOCKS))
+                    cpu[name] += cpu_seconds(proc.pid) - cpu0
+                    lat[name] += got
+                    block_p50[name].append(statistics.median(got))
+            base, ours = lat["bare"], lat["relay"]
+            base_cpu, ours_cpu = (cpu[n] / len(lat[n]) * 1000 for n in ("bare", "relay"))
             ratio = pct(ours, 0.5) / pct(base, 0.5)
+            blocks = statistics.median(r / b for r, b in zip(block_p50["relay"], block_p50["bare"], strict=True))
             print(f"{concurrency:>7} {'bare':>6} {len(base):>6} {pct(base, .5):>8.2f} {pct(base, .99):>8.2f} {'':>10} "
-                  f"{base_cpu:>10.3f}")
+                  f"{'':>10} {base_cpu:>10.3f}")
             print(f"{concurrency:>7} {'relay':>6} {len(ours):>6} {pct(ours, .5):>8.2f} {pct(ours, .99):>8.2f} "
-                  f"{ratio:>9.2f}x {ours_cpu:>10.3f} {ours_cpu / base_cpu if base_cpu else float('nan'):>9.2f}x")
+                  f"{ratio:>9.2f}x {blocks:>9.2f}x {ours_cpu:>10.3f} "
+                  f"{ours_cpu / base_cpu if base_cpu else float('nan'):>9.2f}x")
     finally:
         for proc in (relay, bare):
             proc.terminate()
