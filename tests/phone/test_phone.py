@@ -125,6 +125,41 @@ async def test_free_text_answers_and_an_answer_from_the_desk_leaves_the_page_and
         assert all("ERR_CONNECTION_REFUSED" in e for e in errors), errors
 
 
+# The browser's audio output stands in for a speaker nobody hears in a headless test: each beep the
+# page starts is counted; the page's own switch, storage and alert logic run unchanged.
+_COUNT_BEEPS = """window.beeps = 0; window.buzzed = 0; navigator.vibrate = () => { window.buzzed++; return true; };
+window.AudioContext = class { constructor() { this.currentTime = 0; this.destination = {}; }
+  createGain() { return { gain: { setValueAtTime() {}, exponentialRampToValueAtTime() {} }, connect: (d) => d }; }
+  createOscillator() { return { frequency: {}, connect: (g) => g, start: () => { window.beeps++; }, stop() {} }; } };"""
+
+
+async def test_the_sound_switch_silences_the_beep_but_not_the_vibration_and_stays_off_after_a_reload(
+        tmp_path: Path) -> None:
+    async with lan_relay(tmp_path) as relay, browser(tmp_path) as page:
+        await pair_phone(relay, page)
+        agent = AgentEncryption(await relay.agent("builder"), _agent(tmp_path, relay))
+        async with agent.client:
+            await page.do("eval", expr=_COUNT_BEEPS)
+            first = asyncio.ensure_future(agent.ask("Beep for this one?", choices=["ok"], timeout_seconds=120))
+            await page.do("wait", selector=".request .choice", text="ok")
+            assert await page.do("eval", expr="[window.beeps, window.buzzed]") == [1, 1]
+            await page.do("click", selector="#sound", text="Sound: on")
+            await page.do("wait", selector="#sound", text="Sound: off")
+            await page.do("click", selector=".request .choice", text="ok")
+            assert await asyncio.wait_for(first, 10) == "ok"
+
+            await page.do("reload")  # the choice is kept on the phone
+            await page.do("wait", selector="#status", text="live")
+            assert await page.do("text", selector="#sound") == "Sound: off"
+            await page.do("eval", expr=_COUNT_BEEPS)
+            second = asyncio.ensure_future(agent.ask("Silent this time?", choices=["ok"], timeout_seconds=120))
+            await page.do("wait", selector=".request .choice", text="ok")
+            assert await page.do("eval", expr="[window.beeps, window.buzzed]") == [0, 1]
+            await page.do("click", selector=".request .choice", text="ok")
+            assert await asyncio.wait_for(second, 10) == "ok"
+        assert await page.do("errors") == []
+
+
 async def test_hostile_agent_text_renders_inert_and_escaped(tmp_path: Path) -> None:
     html = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bold</b>'
     async with lan_relay(tmp_path) as relay, browser(tmp_path) as page:
