@@ -28,6 +28,7 @@ from hitl_desk.errors import (
     RequestClosedError,
     error_from_payload,
 )
+from hitl_desk.keywire import KeyRegister, KeyRegistered, UserKey
 from hitl_desk.lifecycle import POLL_CHUNK, answer_deadline_at
 from hitl_desk.models import (
     MAX_PAGE_SIZE,
@@ -40,12 +41,9 @@ from hitl_desk.models import (
     Health,
     HitlRequest,
     InputRequestCreate,
-    KeyRegister,
-    KeyRegistered,
     NotificationCreate,
     NotifyResult,
     RequestPage,
-    UserKey,
 )
 from hitl_desk.owner_calls import OwnerCalls
 from hitl_desk.settings import Settings

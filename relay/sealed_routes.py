@@ -20,16 +20,13 @@ from hitl_desk.errors import (
     RequestExpiredError,
     TooManyPendingError,
 )
+from hitl_desk.keywire import DevicePublicKeys, KeyRegister, KeyRegistered, UserKey
 from hitl_desk.models import (
     FALLBACK_AGENT,
-    DevicePublicKeys,
     EncryptedCreate,
     HitlRequest,
-    KeyRegister,
-    KeyRegistered,
     Kind,
     NotifyResult,
-    UserKey,
 )
 from relay.api import ACCEPTED, WaitFlag, wait_attended
 from relay.broker import DESK_KEY_ID

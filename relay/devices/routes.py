@@ -21,7 +21,8 @@ from hitl_desk.errors import (
     RequestClosedError,
     RequestNotFoundError,
 )
-from hitl_desk.models import AnswerCreate, CancelCreate, HitlRequest, RequestPage, UserKey
+from hitl_desk.keywire import UserKey
+from hitl_desk.models import AnswerCreate, CancelCreate, HitlRequest, RequestPage
 from relay import api, events, sealed_routes
 from relay.context import BROKER, CONFIG
 from relay.devices.context import DEVICES, PAIRINGS, device_id_of, device_of
