@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
 from hitl_desk.action import ToolAction as ToolAction  # re-exported: requests carry it
 from hitl_desk.errors import DefaultAnswerNotAChoiceError, HitlError
@@ -131,7 +131,11 @@ class EncryptedCreate(WireModel):
 
 
 class HitlRequest(BaseModel):
-    """A request as the relay reports it, in any state."""
+    """A request as the relay reports it, in any state; never changed (``model_copy`` makes a
+    changed one), so its JSON is made once however many times it is sent (``wire_json``)."""
+
+    __slots__ = ("_wire",)  # the JSON, once made; not a field, so equality and copies ignore it
+    model_config = ConfigDict(frozen=True)
 
     id: str
     kind: Kind
@@ -156,6 +160,15 @@ class HitlRequest(BaseModel):
     cancel_reason: CancelReason | None = Field(
         default=None, description="Why a cancelled request went: agent_left, agent_cancelled or dismissed.")
     action: ToolAction | None = Field(default=None, description="An approval: the tool call it is about.")
+
+    def wire_json(self) -> str:
+        """``model_dump_json()``, made once: a closed request goes to its agent, the approver that
+        answered it and every approver's event stream."""
+        wire: str | None = getattr(self, "_wire", None)
+        if wire is None:
+            wire = self.model_dump_json()
+            object.__setattr__(self, "_wire", wire)  # frozen is for fields
+        return wire
 
     @property
     def encrypted(self) -> bool:
@@ -206,7 +219,9 @@ class NotifyResult(BaseModel):
 
 
 class EventBody(BaseModel):
-    """What happened, as an event frame carries it (its ``seq`` is the frame's)."""
+    """What happened, as an event frame carries it (its ``seq`` is the frame's); never changed."""
+
+    model_config = ConfigDict(frozen=True)
 
     type: EventType
     at: datetime
@@ -216,7 +231,22 @@ class EventBody(BaseModel):
 class Event(EventBody):
     """One entry of the event log; ``seq`` increases by one source of truth, the store."""
 
+    __slots__ = ("_frame",)
     seq: int
+
+    def frame_json(self) -> str:
+        """``EventFrame.of(self).model_dump_json()``, made once around the request's own JSON:
+        every approver socket sends these same characters."""
+        frame: str | None = getattr(self, "_frame", None)
+        if frame is None:
+            at = _DATETIME.dump_json(self.at).decode()
+            frame = (f'{{"type":"event","seq":{self.seq},"event":{{"type":"{self.type}","at":{at},'
+                     f'"request":{self.request.wire_json()}}}}}')
+            object.__setattr__(self, "_frame", frame)
+        return frame
+
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 class ReadyFrame(BaseModel):

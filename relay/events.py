@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
 from hitl_desk.errors import HitlError, InternalError, InvalidRequestError
-from hitl_desk.models import CommandFrame, ErrorBody, EventFrame, HitlRequest, ReadyFrame, ResultFrame
+from hitl_desk.models import CommandFrame, ErrorBody, HitlRequest, ReadyFrame, ResultFrame
 from relay.auth import Principal
 from relay.bus import SubscriberLagged
 from relay.context import BROKER, BUS, owner_of
@@ -49,15 +49,16 @@ class _Socket:
         self.principal = principal
         self.lock = asyncio.Lock()
 
-    async def send(self, frame: BaseModel) -> None:
+    async def send(self, frame: BaseModel | str) -> None:
+        """Send a frame (a model, or the JSON text of one)."""
         async with self.lock:
-            await self.ws.send_str(frame.model_dump_json())
+            await self.ws.send_str(frame if isinstance(frame, str) else frame.model_dump_json())
 
     async def pump(self, since: int) -> None:
         sub = self.request.app[BUS].subscribe(since)
         try:
             async for event in sub.events():
-                await self.send(EventFrame.of(event))
+                await self.send(event.frame_json())  # made once, whichever sockets send it
         except ConnectionError:
             log.debug("approver went away while events were being sent")
         except SubscriberLagged:

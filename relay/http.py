@@ -31,7 +31,7 @@ from hitl_desk.errors import (
     OriginNotAllowedError,
     PayloadTooLargeError,
 )
-from hitl_desk.models import ErrorResponse
+from hitl_desk.models import ErrorResponse, HitlRequest
 from hitl_desk.settings import LOOPBACK_HOSTS
 from relay.metrics import Metrics
 
@@ -48,8 +48,8 @@ def json_response(model: BaseModel | Sequence[BaseModel], status: int = 200) -> 
     """Serialise a wire model (or a list of them) as the response body."""
     if not isinstance(model, BaseModel):
         body = "[" + ",".join(m.model_dump_json() for m in model) + "]"
-    else:
-        body = model.model_dump_json()
+    else:  # a request's JSON is made once: it goes to its agent, its approver and the event streams
+        body = model.wire_json() if isinstance(model, HitlRequest) else model.model_dump_json()
     return web.Response(text=body, status=status, content_type="application/json")
 
 

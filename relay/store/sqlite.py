@@ -12,7 +12,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,38 +30,16 @@ from hitl_desk.rules import Rule
 from relay.store import ClaimedTimer
 from relay.store.sqlite_devices import DeviceRows
 from relay.store.sqlite_open import open_checked
+from relay.store.sqlite_rows import (
+    EVENT_REQUEST_COLUMNS,
+    REQUEST_COLUMNS,
+    agent_of,
+    append_event,
+    event_of,
+    request_of,
+)
 from relay.store.sqlite_rules import SqliteRulesAndAudit, audit_closed, audit_created
 from relay.writer import GroupCommitWriter, T
-
-_REQUEST_COLUMNS = (
-    "id, kind, status, agent_id, agent_name, prompt, choices, placeholder_text, default_answer, "
-    "response, answered_by, created_at, expires_at, closed_at, encrypted_payload, "
-    "encrypted_response, agent_public_key, channel, cancel_reason, action"
-)
-
-
-def _request(row: sqlite3.Row, *extra: str) -> HitlRequest:
-    """The request of a row that holds ``_REQUEST_COLUMNS`` and the ``extra`` ones."""
-    data = dict(row)
-    for column in extra:
-        del data[column]
-    data["choices"], data["action"] = json.loads(data["choices"]), data["action"] and json.loads(data["action"])
-    return HitlRequest.model_validate(data)
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
-def _append_event(db: sqlite3.Connection, type_: str, request_id: str, now: float, payload: str) -> int:
-    row = db.execute("INSERT INTO events(type, request_id, at, payload) VALUES (?, ?, ?, ?) RETURNING seq",
-                     (type_, request_id, now, payload)).fetchone()
-    return int(row[0])
-
-
-def _agent(row: sqlite3.Row) -> Agent:
-    return Agent(id=row["id"], agent_id=row["id"], name=row["name"],
-                 created_at=row["created_at"], last_seen_at=row["last_seen_at"])
 
 
 class SqliteStore(SqliteRulesAndAudit, DeviceRows):
@@ -141,12 +118,12 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
     async def agent_by_name(self, name: str) -> Agent | None:
         """The agent with this name, if any."""
         row = await self._one("SELECT * FROM agents WHERE name = ?", (name,))
-        return None if row is None else _agent(row)
+        return None if row is None else agent_of(row)
 
     async def agent_by_id(self, agent_id: str) -> Agent | None:
         """The agent with this id, if any."""
         row = await self._one("SELECT * FROM agents WHERE id = ?", (agent_id,))
-        return None if row is None else _agent(row)
+        return None if row is None else agent_of(row)
 
     async def create_agent(self, agent_id: str, name: str, now: float, *, exist_ok: bool) -> Agent:
         """Insert an agent; with ``exist_ok`` return the existing one of that name instead."""
@@ -164,7 +141,7 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
 
     async def list_agents(self) -> list[Agent]:
         """Every agent, oldest first."""
-        return [_agent(r) for r in await self._all("SELECT * FROM agents ORDER BY created_at")]
+        return [agent_of(r) for r in await self._all("SELECT * FROM agents ORDER BY created_at")]
 
     async def touch_agent(self, agent_id: str, now: float) -> None:
         """Record that the agent was just seen."""
@@ -233,7 +210,6 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
                   request.encrypted_payload, request.encrypted_response, request.agent_public_key,
                   request.channel, request.cancel_reason, request.action and request.action.model_dump_json(),
                   int(attended), timer_owner)
-        payload = request.model_dump_json()
         # A request closed as it arrives (a rule answered it) has its closing event, not request.created.
         event_type = "request.created" if request.status in ("pending", "delivered") else f"request.{request.status}"
         capped = max_pending is not None and request.status == "pending"
@@ -247,10 +223,10 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
                         f"This agent has {count} requests pending, the most this relay allows: wait "
                         "for answers, or cancel some, before asking more.",
                         details={"pending": int(count), "max_pending": max_pending})
-            db.execute(f"INSERT INTO requests({_REQUEST_COLUMNS}, attended, timer_owner) VALUES "
+            db.execute(f"INSERT INTO requests({REQUEST_COLUMNS}, attended, timer_owner) VALUES "
                        f"({', '.join('?' * len(values))})", values)
             audit_created(db, request, now)
-            return _append_event(db, event_type, request.id, now, payload)
+            return append_event(db, event_type, request.id, now)
 
         try:
             seq = await self._write(insert)
@@ -277,20 +253,19 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
             row = db.execute(
                 f"UPDATE requests SET status = ?, response = ?, encrypted_response = ?, answered_by = ?, "
                 f"closed_at = ?, cancel_reason = ? WHERE id = ? AND status = 'pending'{match} "
-                f"RETURNING {_REQUEST_COLUMNS}",
+                f"RETURNING {REQUEST_COLUMNS}",
                 (status, response, encrypted_response, answered_by, now, cancel_reason, request_id)).fetchone()
             if row is None:
                 return None
-            request = _request(row)
+            request = request_of(row)
             audit_closed(db, request, now, via, new_rule)
-            return request, _append_event(db, event_type, request.id, now, request.model_dump_json())
+            return request, append_event(db, event_type, request.id, now)
 
         closed = await self._write(close)
         if closed is None:
             return None
         request, seq = closed
-        return request, Event.model_validate(
-            {"seq": seq, "type": event_type, "at": now, "request": request})
+        return request, Event.model_validate({"seq": seq, "type": event_type, "at": now, "request": request})
 
     async def set_public_key(self, entity_type: str, entity_id: str, public_key: str, now: float) -> None:
         """Register or replace an entity's public key."""
@@ -308,8 +283,8 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
 
     async def get_request(self, request_id: str) -> HitlRequest | None:
         """One request by id."""
-        row = await self._one(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
-        return None if row is None else _request(row)
+        row = await self._one(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
+        return None if row is None else request_of(row)
 
     async def page_requests(self, status: str | None = None, *, kind: str | None = None,
                             agent_id: str | None = None, limit: int = 100, after: int | None = None,
@@ -330,7 +305,7 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
         if after is not None:
             where.append("rowid < ?" if newest_first else "rowid > ?")
             params.append(after)
-        sql = f"SELECT rowid AS row_key, {_REQUEST_COLUMNS} FROM requests"
+        sql = f"SELECT rowid AS row_key, {REQUEST_COLUMNS} FROM requests"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY rowid {'DESC' if newest_first else 'ASC'} LIMIT ?"
@@ -338,7 +313,7 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
         rows = await self._all(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        return [_request(r, "row_key") for r in rows], int(rows[-1]["row_key"]) if more else None
+        return [request_of(r, "row_key") for r in rows], int(rows[-1]["row_key"]) if more else None
 
     async def mark_attended(self, request_id: str) -> None:
         """Record that a caller blocks on this request."""
@@ -353,10 +328,10 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
     async def events_since(self, seq: int, limit: int = 500) -> list[Event]:
         """Events with a sequence number above ``seq``, in order."""
         rows = await self._all(
-            "SELECT seq, type, at, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT e.seq AS seq, e.type AS event_type, e.at AS event_at, {EVENT_REQUEST_COLUMNS} "
+            "FROM events e JOIN requests r ON r.id = e.request_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
             (seq, limit))
-        return [Event.model_validate({"seq": r["seq"], "type": r["type"], "at": r["at"],
-                                      "request": json.loads(r["payload"])}) for r in rows]
+        return [event_of(r) for r in rows]
 
     async def last_seq(self) -> int:
         """The newest event's sequence number (0 when there is none)."""
@@ -379,9 +354,9 @@ class SqliteStore(SqliteRulesAndAudit, DeviceRows):
             rows = db.execute(
                 f"UPDATE requests SET timer_owner = ? WHERE status = 'pending' AND (timer_owner IS NULL "
                 "OR timer_owner NOT IN (SELECT relay_id FROM timer_leases WHERE until >= ?)) "
-                f"RETURNING {_REQUEST_COLUMNS}, attended", (relay_id, now)).fetchall()
+                f"RETURNING {REQUEST_COLUMNS}, attended", (relay_id, now)).fetchall()
             db.execute("DELETE FROM timer_leases WHERE until < ?", (now,))
-            return [ClaimedTimer(_request(r, "attended"), bool(r["attended"])) for r in rows]
+            return [ClaimedTimer(request_of(r, "attended"), bool(r["attended"])) for r in rows]
 
         return await self._write(claim)
 

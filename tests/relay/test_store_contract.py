@@ -139,6 +139,28 @@ async def test_events_since_replays_in_order_from_any_point(store: Store, agent:
     assert [e.request.id for e in await store.events_since(seqs[1], limit=2)] == ["req_2", "req_3"]
 
 
+async def test_replayed_events_are_the_events_as_they_were_published(store: Store, agent: Agent) -> None:
+    # Every life a request can have: the log must give back each event's request as it was then.
+    published = [await store.insert_request(question(agent, n, default="dflt"), NOW) for n in range(4)]
+    published.append(await store.insert_request(question(agent, 4, encrypted=True), NOW))
+    published.append(await store.insert_request(question(agent, 5).model_copy(update={
+        "kind": "notification", "status": "delivered", "expires_at": None}), NOW))
+    published.append(await store.insert_request(question(agent, 6).model_copy(update={
+        "status": "answered", "response": "Allow once", "answered_by": "rule:rule_000000000001",
+        "closed_at": datetime.fromtimestamp(NOW, UTC)}), NOW))
+    for closed in (await store.close_request("req_0", "answered", "yes", "owner", NOW + 1, encrypted=False),
+                   await store.close_request("req_1", "expired", "dflt", None, NOW + 2),
+                   await store.close_request("req_2", "cancelled", None, "owner", NOW + 3, cancel_reason="dismissed"),
+                   await store.close_request("req_4", "answered", None, "owner", NOW + 4,
+                                             encrypted_response="sealed-answer", encrypted=True)):
+        assert closed is not None
+        published.append(closed[1])
+    replayed = await store.events_since(0)
+    assert replayed == published  # req_3 is still pending: its one event, as created
+    assert [e.request.status for e in replayed[:4]] == ["pending"] * 4
+    assert [e.frame_json() for e in replayed] == [e.frame_json() for e in published]
+
+
 async def test_agents_are_unique_by_name(store: Store, agent: Agent) -> None:
     with pytest.raises(AgentExistsError):
         await store.create_agent("agt_2", "asker", NOW, exist_ok=False)
