@@ -183,7 +183,7 @@ class Broker:
                                                 timer_owner=None if final else self.timers.relay_id)
         if attended:
             self._attended.add(request.id)
-        self.metrics.created.labels(kind).inc()
+        self.metrics.count_created(kind)
         if rule is not None:
             self.metrics.answered.inc()
         elif not notification:

@@ -151,7 +151,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:  # loop boundary: a bug must be logged and answered, never crash the server
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = error_response(InternalError())
-    metrics.http.labels(f"{response.status // 100}xx").inc()
+    metrics.count_response(response.status)
     return response
 
 

@@ -19,6 +19,23 @@ class Metrics:
         self.subscribers = Gauge("hitl_event_subscribers", "Approvers following the event stream.", registry=r)
         self.http = Counter("hitl_http_responses", "HTTP responses, by status class.", ["status"], registry=r)
         self.auth_failures = Counter("hitl_auth_failures", "Rejected credentials.", registry=r)
+        self._children: dict[tuple[Counter, str], Counter] = {}
+
+    def count_created(self, kind: str) -> None:
+        """One more request of this kind accepted."""
+        self._child(self.created, kind).inc()
+
+    def count_response(self, status: int) -> None:
+        """One more HTTP response with this status."""
+        self._child(self.http, f"{status // 100}xx").inc()
+
+    def _child(self, counter: Counter, label: str) -> Counter:
+        # prometheus_client's labels() takes a lock and checks its arguments each time: once is enough.
+        key = (counter, label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(label)
+        return child
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -74,9 +74,14 @@ async def test_openapi_document_describes_every_route(relay: LiveRelay) -> None:
 
 async def test_health_and_metrics_report_counts(relay: LiveRelay, owner: RelayClient) -> None:
     await owner.create_request("counted")
-    assert (await owner.health()).pending == 1
+    await owner.create_request("counted again")
+    assert (await owner.health()).pending == 2
     async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.url}/api/v1/nothing-here") as resp:
+            assert resp.status == 404
         async with http.get(f"{relay.url}/metrics") as resp:
             text = await resp.text()
-    assert 'hitl_requests_created_total{kind="input"} 1.0' in text
-    assert "hitl_requests_pending 1.0" in text
+    assert 'hitl_requests_created_total{kind="input"} 2.0' in text
+    assert "hitl_requests_pending 2.0" in text
+    assert 'hitl_http_responses_total{status="4xx"} 1.0' in text
+    assert 'hitl_http_responses_total{status="2xx"}' in text
