@@ -5,11 +5,17 @@
 request closed in time sends nothing.  Timers are this relay's own ``call_later`` handles, as
 ``relay.expiry`` keeps them; they are dropped when the relay stops, and a restarted relay arms
 the rest of each pending request's delay (``resume``).
+
+Every question waits the same delay, so questions are pushed in the order they were asked: the
+store keeps the creation time of the newest one pushed (``PUSHED_THROUGH``).  A restarted relay
+pushes at once a pending question whose delay ended while it was down, and never one pushed
+before (one whose push was offered just before a crash may go twice: better than never).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -20,19 +26,27 @@ from relay.context import BROKER, BUS, CONFIG
 from relay.lan import lan_listener
 from relay.push.ntfy import NtfyPublisher, push_message
 from relay.push.target import NtfyTarget
+from relay.store import Store
 
+log = logging.getLogger(__name__)
 APP_PATH = "/"
 """Where the LAN listener serves the phone app (the push's ``click`` link)."""
 _CLOSING = frozenset({"request.answered", "request.expired", "request.cancelled"})
+PUSHED_THROUGH = "push_pushed_through"
+"""Meta key: the creation time (epoch seconds) of the newest question pushed."""
 
 
 class Escalation:
     """Turns bus events into pushes, each at its time."""
 
-    def __init__(self, target: NtfyTarget, publisher: NtfyPublisher, click: Callable[[], str | None]) -> None:
+    def __init__(self, target: NtfyTarget, publisher: NtfyPublisher, click: Callable[[], str | None],
+                 store: Store) -> None:
         self.target = target
         self.publisher = publisher
         self._click = click
+        self._store = store
+        self._pushed_through = 0.0
+        self._saving: set[asyncio.Task[None]] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._closed: set[str] | None = None
         """While resuming: ids closed since listening began, which a stale page must not re-arm."""
@@ -65,6 +79,7 @@ class Escalation:
         """Arm the rest of the delay of requests left pending by a restart (those past it were pushed
         before).  Call once listening: a request created meanwhile is in the pages or the events."""
         self._closed = set()
+        self._pushed_through = max(self._pushed_through, float(await self._store.get_meta(PUSHED_THROUGH) or 0))
         after: int | None = None
         try:
             while True:
@@ -77,10 +92,15 @@ class Escalation:
 
     def _arm_rest(self, pending: list[HitlRequest], now: float) -> None:
         for request in pending:
-            left = request.created_at.timestamp() + self.target.after - now
+            created = request.created_at.timestamp()
+            left = created + self.target.after - now
             closed = self._closed is not None and request.id in self._closed  # a stale page must not re-arm it
-            if request.kind != "notification" and left > 0 and request.id not in self._timers and not closed:
+            if request.kind == "notification" or request.id in self._timers or closed:
+                continue
+            if left > 0:
                 self._arm(request, left)
+            elif created > self._pushed_through:  # its delay ended while the relay was down
+                self._push(request)
 
     def _arm(self, request: HitlRequest, delay: float) -> None:
         self._timers[request.id] = asyncio.get_running_loop().call_later(delay, self._fire, request)
@@ -90,14 +110,27 @@ class Escalation:
             self._push(request)
 
     def _push(self, request: HitlRequest) -> None:
-        self.publisher.offer(push_message(self.target, request.agent_name, self._click(),
-                                          urgent=request.kind != "notification"))
+        urgent = request.kind != "notification"
+        self.publisher.offer(push_message(self.target, request.agent_name, self._click(), urgent=urgent))
+        created = request.created_at.timestamp()
+        if urgent and created > self._pushed_through:
+            self._pushed_through = created
+            task = asyncio.get_running_loop().create_task(self._record(created))
+            self._saving.add(task)
+            task.add_done_callback(self._saving.discard)
 
-    def stop(self) -> None:
-        """Drop every armed timer."""
+    async def _record(self, created: float) -> None:
+        try:
+            await self._store.set_meta(PUSHED_THROUGH, repr(created))
+        except Exception:  # loop boundary: a full disk may cost a second push after a restart, no more
+            log.warning("could not record the push of a question created at %s", created, exc_info=True)
+
+    async def stop(self) -> None:
+        """Drop every armed timer; finish recording what was pushed."""
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        await asyncio.gather(*self._saving, return_exceptions=True)
 
 
 PUSH: web.AppKey[Escalation] = web.AppKey("push", Escalation)
@@ -124,7 +157,7 @@ async def _push_lifecycle(app: web.Application) -> AsyncIterator[None]:
         return
     publisher = NtfyPublisher(target)
     await publisher.start()
-    escalation = Escalation(target, publisher, _phone_link(app))
+    escalation = Escalation(target, publisher, _phone_link(app), app[BROKER].store)
     app[PUSH] = escalation
     unlisten = app[BUS].listen(escalation.on_event)
     if target.after > 0:
@@ -133,5 +166,5 @@ async def _push_lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         unlisten()
-        escalation.stop()
+        await escalation.stop()
         await publisher.stop()

@@ -328,6 +328,34 @@ async def test_a_request_left_pending_by_a_restart_is_pushed_once_when_its_delay
         assert ntfy.messages() == ["agent before needs you", "agent after needs you"]
 
 
+async def test_a_question_whose_delay_ended_while_the_relay_was_down_is_pushed_at_the_restart(
+        tmp_path: Path, ntfy: NtfyServer) -> None:
+    # The first relay's delay is long (its timer never fires); the restarted relay's delay is
+    # already over, as if it had been down longer than the delay.
+    async with live_relay(tmp_path, ntfy=ntfy.target(after=3600)) as relay:
+        async with await relay.agent("before") as agent:
+            await agent.create_request("asked before the relay went down")
+        await relay.running.stop()
+        assert ntfy.received == []
+        relay.running = await start_relay(relay.home, ntfy=ntfy.target(after=0.001))
+        await until(lambda: ntfy.received, "the push of the question whose delay ended meanwhile")
+    assert ntfy.messages() == ["agent before needs you"]
+
+
+async def test_a_question_pushed_before_a_restart_is_not_pushed_again(tmp_path: Path, ntfy: NtfyServer) -> None:
+    target = ntfy.target(after=0.001)
+    async with live_relay(tmp_path, ntfy=target) as relay:
+        async with await relay.agent("first") as agent:
+            await agent.create_request("pushed before the restart")
+            await until(lambda: ntfy.received, "the first push")
+        await relay.running.stop()
+        relay.running = await start_relay(relay.home, ntfy=target)
+        async with await relay.agent("second") as agent:
+            await agent.create_request("asked after the restart")
+            await until(lambda: len(ntfy.received) >= 2, "the second push")
+    assert ntfy.messages() == ["agent first needs you", "agent second needs you"]
+
+
 @pytest.mark.parametrize("notifications", [False, True])
 async def test_notifications_are_pushed_only_when_the_setting_asks(tmp_path: Path, ntfy: NtfyServer,
                                                                   notifications: bool) -> None:
