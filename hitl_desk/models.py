@@ -5,6 +5,7 @@ Times on the wire are ISO 8601 UTC strings; ids are opaque strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -164,11 +165,7 @@ class HitlRequest(BaseModel):
     def wire_json(self) -> str:
         """``model_dump_json()``, made once: a closed request goes to its agent, the approver that
         answered it and every approver's event stream."""
-        wire: str | None = getattr(self, "_wire", None)
-        if wire is None:
-            wire = self.model_dump_json()
-            object.__setattr__(self, "_wire", wire)  # frozen is for fields
-        return wire
+        return _kept(self, "_wire", self.model_dump_json)
 
     @property
     def encrypted(self) -> bool:
@@ -237,16 +234,22 @@ class Event(EventBody):
     def frame_json(self) -> str:
         """``EventFrame.of(self).model_dump_json()``, made once around the request's own JSON:
         every approver socket sends these same characters."""
-        frame: str | None = getattr(self, "_frame", None)
-        if frame is None:
-            at = _DATETIME.dump_json(self.at).decode()
-            frame = (f'{{"type":"event","seq":{self.seq},"event":{{"type":"{self.type}","at":{at},'
-                     f'"request":{self.request.wire_json()}}}}}')
-            object.__setattr__(self, "_frame", frame)
-        return frame
+        return _kept(self, "_frame", lambda: (
+            f'{{"type":"event","seq":{self.seq},"event":{{"type":"{self.type}",'
+            f'"at":{_DATETIME.dump_json(self.at).decode()},"request":{self.request.wire_json()}}}}}'))
 
 
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _kept(model: BaseModel, slot: str, make: Callable[[], str]) -> str:
+    """The JSON in ``model``'s ``slot``, made by ``make`` the first time (models that keep one are
+    frozen, so it never goes stale; a slot is not a field, so equality and copies ignore it)."""
+    kept: str | None = getattr(model, slot, None)
+    if kept is None:
+        kept = make()
+        object.__setattr__(model, slot, kept)  # frozen is for fields
+    return kept
 
 
 class ReadyFrame(BaseModel):
