@@ -13,12 +13,18 @@ from relay.store.sqlite import SqliteStore
 from relay.store.sqlite_open import open_checked
 
 
-def _at_version_4(path: Path) -> None:
+def _migrated_to(path: Path, last: int) -> sqlite3.Connection:
+    """A store as the relay that shipped migrations 001 to ``last`` left it (before the migration record)."""
     db = sqlite3.connect(path, isolation_level=None)
     folder = resources.files("relay") / "migrations"
-    for number in range(1, 5):
-        (script,) = [e for e in folder.iterdir() if e.name.startswith(f"00{number}_")]
+    for number in range(1, last + 1):
+        (script,) = [e for e in folder.iterdir() if e.name.startswith(f"{number:03d}_")]
         db.executescript(f"BEGIN;\n{script.read_text()}\nPRAGMA user_version={number};\nCOMMIT;")
+    return db
+
+
+def _at_version_4(path: Path) -> None:
+    db = _migrated_to(path, 4)
     db.executemany("INSERT INTO events(type, request_id, at, payload) VALUES ('request.created', ?, 0, '{}')",
                    [(f"req_{n}",) for n in range(3)])
     db.close()
@@ -47,12 +53,7 @@ def test_events_keep_their_seq_and_the_next_one_follows_the_largest(tmp_path: Pa
 
 def _at_version_9(path: Path) -> None:
     """A store as the relay before migration 010 left it: each event with its own copy of the request."""
-    db = sqlite3.connect(path, isolation_level=None)
-    folder = resources.files("relay") / "migrations"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql") and int(entry.name.split("_", 1)[0]) <= 9:
-            db.executescript(f"BEGIN;\n{entry.read_text()}\nCOMMIT;")
-    db.execute("PRAGMA user_version=9")
+    db = _migrated_to(path, 9)
     db.execute("INSERT INTO agents(id, name, created_at) VALUES ('agt_1', 'asker', 0)")
     db.execute("INSERT INTO requests(id, kind, status, agent_id, agent_name, prompt, response, answered_by, "
                "created_at, expires_at, closed_at) VALUES "
