@@ -76,8 +76,9 @@ class Escalation:
                     self._arm(request, self.target.after)
 
     async def resume(self, broker: Broker) -> None:
-        """Arm the rest of the delay of requests left pending by a restart (those past it were pushed
-        before).  Call once listening: a request created meanwhile is in the pages or the events."""
+        """Arm the rest of the delay of requests left pending by a restart, and push those past it
+        that were not pushed before (``PUSHED_THROUGH``).  Call once listening: a request created
+        meanwhile is in the pages or the events."""
         self._closed = set()
         self._pushed_through = max(self._pushed_through, float(await self._store.get_meta(PUSHED_THROUGH) or 0))
         after: int | None = None
