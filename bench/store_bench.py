@@ -90,8 +90,7 @@ class RawFloor:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(self.insert, params)
             self._audit("created", rid, None)
-            self.db.execute("INSERT INTO events(type, request_id, at) VALUES ('request.created', ?, 1.0) "
-                            "RETURNING seq", (rid,)).fetchone()
+            self.db.execute("INSERT INTO events(type, request_id, at) VALUES ('request.created', ?, 1.0)", (rid,))
             self._commit()
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(f"UPDATE requests SET status = 'answered', response = ?, encrypted_response = NULL, "
@@ -99,8 +98,7 @@ class RawFloor:
                             f"WHERE id = ? AND status = 'pending' RETURNING {REQUEST_COLUMNS}",
                             (f"echo:q{i}", rid)).fetchone()
             self._audit("answered", rid, f"echo:q{i}")
-            self.db.execute("INSERT INTO events(type, request_id, at) VALUES ('request.answered', ?, 1.5) "
-                            "RETURNING seq", (rid,)).fetchone()
+            self.db.execute("INSERT INTO events(type, request_id, at) VALUES ('request.answered', ?, 1.5)", (rid,))
             self._commit()
             times.append(time.perf_counter() - t0)
         return times
