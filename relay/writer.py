@@ -1,5 +1,6 @@
-"""Group commit for SQLite: every write is a function, and all the writes queued during one
-turn of the event loop share one transaction.
+"""Group commit for SQLite: every write is a function, and the writes queued during one turn
+of the event loop share one transaction (a write alone commits at once, without waiting for
+the turn to end).
 
 Why not aiosqlite for writes: it runs each statement as its own hop to its thread, so one
 request cost four hops (BEGIN, two INSERTs, COMMIT) under a lock, and a hundred concurrent
@@ -16,7 +17,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hitl_desk.errors import StorageFullError
 
@@ -88,6 +89,12 @@ def _run_batch(db: sqlite3.Connection, batch: list[Write]) -> list[Outcome]:
 class GroupCommitWriter:
     """Commits the writes of one event-loop turn together, on the loop; checkpoints elsewhere.
 
+    A write that finds the writer idle commits at once, in its caller's step: a lone write (one
+    agent's question, one answer) waited two turns of the loop for its commit and its result,
+    about 10% of a round trip (bench/core_bench.py).  The writes that follow it in the same turn
+    queue and share one commit at the turn's end, and once a commit carried several, every write
+    queues (the load is on) until a commit carries one again.
+
     In WAL mode with ``synchronous=NORMAL`` a commit is an append to the WAL without an fsync,
     which is cheaper done on the loop than handed to a thread and back (the hand-off cost more
     than the write: bench/core_bench.py).  The one slow step, the checkpoint that copies the WAL
@@ -112,12 +119,28 @@ class GroupCommitWriter:
         self._checkpoint: asyncio.Future[None] | None = None
         self._held = False
         """Whether commits wait for the checkpoint's short step to rewind the WAL."""
+        self._turn_wrote = False
+        """Whether a write committed at once during this turn of the loop (the next ones queue)."""
+        self._busy = False
+        """Whether the last queued commit carried several writes: under load every write queues."""
         self.full = False
         """Whether the last commit failed for lack of space (``/healthz`` reports it)."""
 
     async def run(self, write: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``write`` in a transaction; returns once it is committed."""
+        """Run ``write`` in a transaction; returns once it is committed.
+
+        The first write of a turn of the loop commits at once, in the caller's own step: no
+        future, no turn of the loop to wait for before and after the commit.  The writes that
+        come after it in the same turn queue and share one commit at the turn's end.
+        """
         loop = asyncio.get_running_loop()
+        if not (self._turn_wrote or self._busy or self._queue or self._held):
+            self._turn_wrote = True
+            loop.call_soon(self._end_turn)
+            ok, value = self._commit([write])[0]
+            if not ok:
+                raise value
+            return cast(T, value)
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((write, future))
         self._schedule(loop)
@@ -129,33 +152,38 @@ class GroupCommitWriter:
             self._scheduled = True
             loop.call_soon(self._flush)
 
+    def _end_turn(self) -> None:
+        self._turn_wrote = False
+
     def _flush(self) -> None:
         self._scheduled = False
         if self._held:  # the end of the hold flushes what queued up meanwhile
             return
         batch, self._queue = self._queue, []
-        try:
-            outcomes = _run_batch(self._db, [w for w, _ in batch])
-        except Exception as exc:  # the commit itself failed: every write of the batch did
-            error = storage_error(exc)
-            self.full = self.full or isinstance(error, StorageFullError)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        errors = [storage_error(value) for ok, value in outcomes if not ok]
-        self.full = any(isinstance(e, StorageFullError) for e in errors)
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+        self._busy = len(batch) > 1
+        for (_, future), (ok, value) in zip(batch, self._commit([w for w, _ in batch]), strict=True):
             if future.done():
                 continue
             if ok:
                 future.set_result(value)
             else:
-                future.set_exception(storage_error(value))
+                future.set_exception(value)
+
+    def _commit(self, writes: list[Write]) -> list[Outcome]:
+        """Commit the writes together; each one's outcome, a failure as the error to raise."""
+        try:
+            outcomes = _run_batch(self._db, writes)
+        except Exception as exc:  # the commit itself failed: every write of the batch did
+            error = storage_error(exc)
+            self.full = self.full or isinstance(error, StorageFullError)
+            return [(False, error)] * len(writes)
+        outcomes = [(True, value) if ok else (False, storage_error(value)) for ok, value in outcomes]
+        self.full = any(isinstance(value, StorageFullError) for ok, value in outcomes if not ok)
         self._commits += 1
         if self._commits >= self._checkpoint_every and (self._checkpoint is None or self._checkpoint.done()):
             self._commits = 0
             self._checkpoint = asyncio.ensure_future(self._fold())
+        return outcomes
 
     async def _fold(self) -> None:
         """Copy the WAL into the database, then rewind it (see the class's docstring)."""

@@ -5,34 +5,73 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from relay.writer import GroupCommitWriter
+
+T = TypeVar("T")
 
 
 def make_table(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
 
 
-async def test_writes_of_one_turn_share_a_commit_and_a_failure_fails_alone(tmp_path: Path) -> None:
+def insert(k: int) -> Callable[[sqlite3.Connection], int]:
+    def go(db: sqlite3.Connection) -> int:
+        db.execute("INSERT INTO t VALUES (?, ?)", (k, "x"))
+        return k
+    return go
+
+
+def commits(writer: GroupCommitWriter) -> list[str]:
+    """The COMMIT statements the writer's connection runs from now on."""
+    seen: list[str] = []
+    writer._db.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+    return seen
+
+
+async def loop_turned(write: Awaitable[T]) -> tuple[bool, T]:
+    """Await the write: (whether the loop took a turn before it returned, its result)."""
+    turned: list[bool] = []
+    asyncio.get_running_loop().call_soon(turned.append, True)
+    value = await write
+    return bool(turned), value
+
+
+async def test_the_first_write_of_a_turn_commits_at_once_the_rest_share_a_commit_and_a_failure_fails_alone(
+        tmp_path: Path) -> None:
     writer = GroupCommitWriter(tmp_path / "w.db")
     await writer.run(make_table)
-
-    def insert(k: int) -> int:
-        def go(db: sqlite3.Connection) -> int:
-            db.execute("INSERT INTO t VALUES (?, ?)", (k, "x"))
-            return k
-        return go  # type: ignore[return-value]
+    seen = commits(writer)
 
     results = await asyncio.gather(*(writer.run(insert(k)) for k in (1, 2, 2, 3)), return_exceptions=True)
     assert results[:2] == [1, 2] and results[3] == 3
     assert isinstance(results[2], sqlite3.IntegrityError)
+    assert len(seen) == 2  # 1 alone, at once; then 2, 2 (failing alone) and 3 in one commit
     await writer.close()
     rows = sqlite3.connect(tmp_path / "w.db").execute("SELECT k FROM t ORDER BY k").fetchall()
     assert rows == [(1,), (2,), (3,)]
     assert (tmp_path / "w.db-wal").stat().st_size == 0  # folded in and truncated on close
+
+
+async def test_a_write_alone_commits_in_its_callers_step_and_under_load_writes_queue(tmp_path: Path) -> None:
+    writer = GroupCommitWriter(tmp_path / "w.db")
+    await writer.run(make_table)
+    await asyncio.sleep(0)  # a new turn of the loop
+    assert await loop_turned(writer.run(insert(1))) == (False, 1)  # committed in this very step
+
+    await asyncio.gather(*(writer.run(insert(k)) for k in (2, 3, 4)))  # 3 and 4 shared a commit: load
+    await asyncio.sleep(0)
+    assert await loop_turned(writer.run(insert(5))) == (True, 5)  # queued; committed alone: load gone
+    await asyncio.sleep(0)
+    assert await loop_turned(writer.run(insert(6))) == (False, 6)
+    await writer.close()
+    rows = sqlite3.connect(tmp_path / "w.db").execute("SELECT k FROM t ORDER BY k").fetchall()
+    assert rows == [(k,) for k in range(1, 7)]
 
 
 async def test_a_write_alone_that_fails_leaves_nothing_half_done_and_the_next_commits(tmp_path: Path) -> None:
